@@ -1,0 +1,164 @@
+"""Named run profiles (``paper``, ``smoke``) and the run context every notebook starts from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+from kmnist_utils.device import pick_device
+from kmnist_utils.paths import CACHE_DIR, OutputDirs, output_dirs
+from kmnist_utils.seeding import seed_everything
+
+PROFILE_ENV_VAR = "KMNIST_PROFILE"
+DEFAULT_PROFILE = "paper"
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every setting that differs between a real run and a quick test run.
+
+    ``None`` for a subset size means the whole split.
+    """
+
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    split_seed: int
+    train_subset: int | None
+    val_subset: int | None
+    test_subset: int | None
+    pca_points: int | None
+    logreg_train_size: int
+    epochs: Mapping[str, int]
+    batch_size: int
+    learning_rate: float
+    dropout: float
+    grid: Mapping[str, tuple]
+    grid_epochs: int
+    tuned_epochs: int
+    extra: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+
+
+PAPER = Profile(
+    name="paper",
+    description="The paper's settings (sections II.A-II.D); three seeds per model.",
+    seeds=(0, 1, 2),
+    split_seed=0,
+    train_subset=None,
+    val_subset=None,
+    test_subset=None,
+    pca_points=None,
+    logreg_train_size=10_000,
+    epochs=_frozen({"simple": 5, "resnet": 10, "improved": 10}),
+    batch_size=64,
+    learning_rate=1e-3,
+    dropout=0.4,
+    grid=_frozen({"learning_rate": (1e-3, 5e-4), "dropout": (0.3, 0.4, 0.5), "batch_size": (64, 128)}),
+    grid_epochs=3,
+    tuned_epochs=10,
+)
+
+SMOKE = Profile(
+    name="smoke",
+    description="Tiny subsets and one epoch so the whole series runs in minutes; for tests only, "
+    "never for results.",
+    seeds=(0,),
+    split_seed=0,
+    train_subset=1_024,
+    val_subset=512,
+    test_subset=1_000,
+    pca_points=2_000,
+    logreg_train_size=1_000,
+    epochs=_frozen({"simple": 1, "resnet": 1, "improved": 1}),
+    batch_size=64,
+    learning_rate=1e-3,
+    dropout=0.4,
+    grid=_frozen({"learning_rate": (1e-3, 5e-4), "dropout": (0.3, 0.4, 0.5), "batch_size": (64, 128)}),
+    grid_epochs=1,
+    tuned_epochs=1,
+)
+
+PROFILES: Mapping[str, Profile] = _frozen({p.name: p for p in (PAPER, SMOKE)})
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Profile by name; ``None`` means ``$KMNIST_PROFILE``, else ``paper``."""
+    if name is None:
+        name = os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE
+    if not isinstance(name, str) or name not in PROFILES:
+        raise ValueError(
+            f"Unknown profile {name!r}. Choose one of: {', '.join(PROFILES)} (the notebook "
+            f"parameter `profile`, `--profile` of the report, or ${PROFILE_ENV_VAR})."
+        )
+    return PROFILES[name]
+
+
+def _check_seeds(seeds: Sequence[int] | int) -> tuple[int, ...]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = (seeds,)
+    try:
+        checked = tuple(seeds)
+    except TypeError:
+        checked = ()
+    if not checked or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in checked):
+        raise ValueError(f"seeds must be one or more non-negative integers, got {seeds!r}")
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"seeds must be distinct, got {seeds!r}")
+    return checked
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a notebook needs to know about its run: settings, seeds, device and folders."""
+
+    profile: Profile
+    seeds: tuple[int, ...]
+    device: str
+    dirs: OutputDirs
+    cache_dir: Path
+
+    @property
+    def seed(self) -> int:
+        """The first seed: the one used where a notebook needs a single run."""
+        return self.seeds[0]
+
+    def describe(self) -> str:
+        return (
+            f"profile={self.profile.name} seeds={list(self.seeds)} device={self.device} "
+            f"figures={self.dirs.figures} results={self.dirs.results}"
+        )
+
+
+def setup(
+    profile: str | None = None,
+    seeds: Sequence[int] | int | None = None,
+    device: str = "auto",
+    output_root: str | os.PathLike | None = None,
+) -> RunContext:
+    """Resolve a notebook's parameters into a run context, seed everything and style plots.
+
+    ``seeds=None`` takes the profile's seeds; ``output_root=None`` the profile's folders.
+    """
+    chosen = get_profile(profile)
+    seed_tuple = chosen.seeds if seeds is None else _check_seeds(seeds)
+    if seeds is not None:
+        chosen = replace(chosen, seeds=seed_tuple)
+    ctx = RunContext(
+        profile=chosen,
+        seeds=seed_tuple,
+        device=pick_device(device),
+        dirs=output_dirs(chosen.name, output_root).create(),
+        cache_dir=CACHE_DIR,
+    )
+    seed_everything(ctx.seed)
+    from kmnist_utils.plots import apply_style  # plotting is heavy; load it only when needed
+
+    apply_style()
+    return ctx

@@ -1,0 +1,131 @@
+"""Plot style, saving figures with provenance, and the figures of the report."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+
+from kmnist_utils.atomic import write_bytes
+from kmnist_utils.config import RunContext
+from kmnist_utils.data import N_CLASSES, class_label
+from kmnist_utils.provenance import provenance, provenance_line
+
+JAPANESE_FONT = "IPAexGothic"
+PALETTE = "tab10"
+
+
+def _register_japanese_font() -> None:
+    """Add IPAexGothic from the matplotlib-fontja wheel, so hiragana render on any machine."""
+    import matplotlib_fontja
+
+    font_manager.fontManager.addfont(matplotlib_fontja.get_font_ttf_path())
+
+
+def apply_style() -> None:
+    """One consistent look; Latin text in DejaVu Sans, kana falling back to IPAexGothic."""
+    _register_japanese_font()
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
+    matplotlib.rcParams.update(
+        {
+            "font.family": ["DejaVu Sans", JAPANESE_FONT],
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "axes.titlesize": "medium",
+            "image.cmap": "gray_r",
+        }
+    )
+
+
+def save_figure(fig: Figure, name: str, ctx: RunContext) -> Path:
+    """Save ``fig`` as ``<figures>/<name>.png`` with a provenance footer and PNG metadata."""
+    if not name or "/" in name or name.endswith(".png"):
+        raise ValueError(f"figure name must be a bare stem such as 'fig01_examples', got {name!r}")
+    fig.text(0.995, 0.002, provenance_line(ctx), ha="right", va="bottom", fontsize=6, color="0.5")
+    buffer = io.BytesIO()
+    metadata = {"Title": name, "Description": json.dumps(provenance(ctx), ensure_ascii=False)}
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata=metadata)
+    return write_bytes(ctx.dirs.figures / f"{name}.png", buffer.getvalue())
+
+
+# --------------------------------------------------------------------------- EDA figures
+
+
+def plot_class_examples(images: np.ndarray, labels: np.ndarray, per_class: int = 8, seed: int = 0) -> Figure:
+    """Figure 1: ``per_class`` random images of every class, one row per class."""
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(N_CLASSES, per_class, figsize=(per_class * 0.9, N_CLASSES * 0.95))
+    for cls in range(N_CLASSES):
+        members = np.flatnonzero(labels == cls)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for col, ax in enumerate(axes[cls]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if col < len(chosen):
+                ax.imshow(images[chosen[col]], vmin=0, vmax=255)
+        axes[cls, 0].set_ylabel(class_label(cls), rotation=0, ha="right", va="center", fontsize=11)
+    fig.suptitle("KMNIST: random training images of the ten classes", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_distribution(counts: pd.DataFrame) -> Figure:
+    """Grouped bars of images per class for each split; ``counts`` has one column per split."""
+    long = counts.reset_index(names="class").melt(id_vars="class", var_name="split", value_name="images")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    sns.barplot(data=long, x="class", y="images", hue="split", ax=ax)
+    ax.set_xlabel("")
+    ax.set_title("Images per class in each split")
+    ax.tick_params(axis="x", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mean_images(means: np.ndarray) -> Figure:
+    """One panel per class showing its mean image (pixel values in [0, 1])."""
+    fig, axes = plt.subplots(1, N_CLASSES, figsize=(N_CLASSES * 1.3, 1.9))
+    for cls, ax in enumerate(axes):
+        ax.imshow(means[cls], vmin=0, vmax=1)
+        ax.set_title(class_label(cls), fontsize=10)
+        ax.axis("off")
+    fig.suptitle("Mean training image per class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pca(coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, n_show: int = 50) -> Figure:
+    """Figure 2: 2-D PCA scatter coloured by class, and the explained variance of the leading PCs."""
+    fig, (ax_scatter, ax_var) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.3, 1]})
+    colors = sns.color_palette(PALETTE, N_CLASSES)
+    for cls in range(N_CLASSES):
+        pts = coords[labels == cls]
+        ax_scatter.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.35, color=colors[cls], label=class_label(cls), rasterized=True)
+    ax_scatter.set_xlabel(f"PC 1 ({explained[0]:.1%} of variance)")
+    ax_scatter.set_ylabel(f"PC 2 ({explained[1]:.1%} of variance)")
+    ax_scatter.set_title(f"PCA of {len(coords):,} training images (pixels in [0, 1])")
+    legend = ax_scatter.legend(markerscale=6, fontsize=9, loc="upper right", framealpha=0.9)
+    for handle in legend.legend_handles:
+        handle.set_alpha(1)
+    n_show = min(n_show, len(explained))
+    ks = np.arange(1, n_show + 1)
+    ax_var.bar(ks, explained[:n_show], color="tab:blue", label="per component")
+    ax_cum = ax_var.twinx()
+    ax_cum.plot(ks, np.cumsum(explained[:n_show]), color="tab:red", marker=".", label="cumulative")
+    ax_cum.set_ylim(0, 1)
+    ax_cum.grid(False)
+    ax_var.set_xlabel("principal component")
+    ax_var.set_ylabel("explained variance ratio")
+    ax_cum.set_ylabel("cumulative explained variance", color="tab:red")
+    ax_var.set_title(f"Explained variance of the first {n_show} components")
+    fig.tight_layout()
+    return fig

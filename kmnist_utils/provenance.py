@@ -1,0 +1,68 @@
+"""Where a number came from: profile, seeds, device, versions, commit, date and wall time."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import sklearn
+import torch
+
+from kmnist_utils.config import RunContext
+from kmnist_utils.paths import PROJECT_ROOT
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """Commit of the checkout, with ``-dirty`` when tracked files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) -> dict[str, Any]:
+    """A JSON-ready record of how a result was produced."""
+    record: dict[str, Any] = {
+        "profile": ctx.profile.name,
+        "seeds": list(ctx.seeds),
+        "split_seed": ctx.profile.split_seed,
+        "device": ctx.device,
+        "device_name": device_name(ctx.device),
+        "git_commit": git_commit(),
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "host": platform.node(),
+    }
+    record.update(extra)
+    return record
+
+
+def provenance_line(ctx: RunContext) -> str:
+    """A one-line summary for figure footers."""
+    commit = git_commit()
+    short = commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    seeds = ",".join(map(str, ctx.seeds))
+    return f"kmnist-report · profile={ctx.profile.name} · seeds={seeds} · {ctx.device} · {short} · {date}"

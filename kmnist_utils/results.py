@@ -1,0 +1,47 @@
+"""Tables written to the results folder: CSV for people, JSON with provenance for machines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kmnist_utils.atomic import atomic_path, write_text
+from kmnist_utils.config import RunContext
+from kmnist_utils.provenance import provenance
+
+
+def write_table(
+    df: pd.DataFrame,
+    name: str,
+    ctx: RunContext,
+    wall_time_s: float | None = None,
+    **extra: Any,
+) -> Path:
+    """Write ``<results>/<name>.csv`` and ``<name>.json`` (rows plus provenance) atomically."""
+    if not name or "/" in name or name.endswith((".csv", ".json")):
+        raise ValueError(f"table name must be a bare file stem such as 'table1', got {name!r}")
+    folder = ctx.dirs.results
+    with atomic_path(folder / f"{name}.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    payload = {
+        "provenance": provenance(ctx, wall_time_s, **extra),
+        "columns": list(map(str, df.columns)),
+        "rows": json.loads(df.to_json(orient="records")),
+    }
+    write_text(folder / f"{name}.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    return folder / f"{name}.csv"
+
+
+def read_table(name: str, ctx: RunContext) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Load a table and its provenance written by ``write_table``."""
+    path = ctx.dirs.results / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No results table {path}. Run the notebook that produces '{name}' first "
+            "(or `make report`)."
+        )
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return pd.DataFrame(payload["rows"], columns=payload["columns"]), payload["provenance"]

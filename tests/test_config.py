@@ -1,0 +1,88 @@
+import pytest
+
+from kmnist_utils import config, paths
+from kmnist_utils.device import pick_device
+from kmnist_utils.seeding import seed_everything
+
+
+def test_paper_profile_matches_the_paper():
+    p = config.PAPER
+    assert dict(p.epochs) == {"simple": 5, "resnet": 10, "improved": 10}
+    assert p.batch_size == 64 and p.learning_rate == 1e-3 and p.dropout == 0.4
+    assert dict(p.grid) == {"learning_rate": (1e-3, 5e-4), "dropout": (0.3, 0.4, 0.5), "batch_size": (64, 128)}
+    assert p.grid_epochs == 3 and p.tuned_epochs == 10
+    assert p.logreg_train_size == 10_000
+    assert p.train_subset is None and p.val_subset is None and p.test_subset is None
+    assert len(p.seeds) == 3
+
+
+def test_smoke_profile_is_tiny():
+    s = config.SMOKE
+    assert max(s.epochs.values()) == 1 and s.train_subset <= 2048
+
+
+def test_profile_from_env(monkeypatch):
+    monkeypatch.setenv(config.PROFILE_ENV_VAR, "smoke")
+    assert config.get_profile().name == "smoke"
+    assert config.get_profile("paper").name == "paper"  # an explicit parameter wins
+    monkeypatch.delenv(config.PROFILE_ENV_VAR)
+    assert config.get_profile().name == "paper"
+
+
+def test_unknown_profile_lists_the_choices():
+    with pytest.raises(ValueError, match=r"Unknown profile 'fast'. Choose one of: paper, smoke"):
+        config.get_profile("fast")
+
+
+@pytest.mark.parametrize("bad", [[], [-1], [1, 1], ["0"], [True], 1.5])
+def test_bad_seeds_are_rejected(bad):
+    with pytest.raises(ValueError, match="seeds must be"):
+        config.setup("smoke", seeds=bad, output_root="/tmp/unused-kmnist")
+
+
+def test_setup_with_seed_override(tmp_path):
+    ctx = config.setup("smoke", seeds=[5, 7], output_root=tmp_path)
+    assert ctx.seeds == (5, 7) and ctx.seed == 5 and ctx.profile.seeds == (5, 7)
+    assert ctx.dirs.figures == tmp_path.resolve() / "figures" and ctx.dirs.figures.is_dir()
+
+
+def test_only_paper_writes_committed_folders(tmp_path):
+    assert paths.output_dirs("paper") == paths.committed_dirs()
+    assert paths.output_dirs("smoke").figures == paths.PROJECT_ROOT / "runs" / "smoke" / "figures"
+    with pytest.raises(ValueError, match="may not write into the committed"):
+        paths.output_dirs("smoke", output_root=paths.PROJECT_ROOT)
+
+
+def test_device_choice():
+    assert pick_device("cpu") == "cpu"
+    assert pick_device("auto") in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="Unknown device 'gpu0'"):
+        pick_device("gpu0")
+    with pytest.raises(ValueError, match="must be a string"):
+        pick_device(0)
+
+
+def test_unavailable_cuda_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        pick_device("cuda")
+
+
+def test_seed_everything_repeats_all_generators():
+    import random
+
+    import numpy as np
+    import torch
+
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    seed_everything(11)
+    first = draw()
+    seed_everything(11)
+    assert draw() == first
+    with pytest.raises(ValueError, match="non-negative integer"):
+        seed_everything(-1)

@@ -1,0 +1,34 @@
+"""Source notebooks stay clean so that diffs are readable and nbval compares only what it should."""
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from kmnist_utils import nbtools
+from kmnist_utils.paths import NOTEBOOKS_DIR
+
+SOURCES = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert SOURCES, f"no numbered notebooks in {NOTEBOOKS_DIR}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_source_notebook_is_clean(path):
+    assert nbtools.problems(nbtools.read(path)) == [], f"run: python -m kmnist_utils.nbtools strip {path}"
+
+
+def test_strip_keeps_only_checked_outputs():
+    nb = new_notebook()
+    params = new_code_cell("profile = None", metadata={"tags": ["parameters"]})
+    noisy = new_code_cell("print(1)", execution_count=3, outputs=[new_output("stream", text="1\n")])
+    noisy.metadata["papermill"] = {"duration": 1.0}
+    checked = new_code_cell("print(2)", execution_count=4, outputs=[new_output("stream", text="2\n")])
+    checked.metadata["tags"] = [nbtools.CHECK_TAG]
+    nb.cells = [params, noisy, checked]
+    nb.metadata["papermill"] = {"parameters": {}}
+    assert len(nbtools.problems(nb)) == 4
+    clean = nbtools.strip_notebook(nb)
+    assert nbtools.problems(clean) == []
+    assert clean.cells[1].outputs == [] and clean.cells[2].outputs[0]["text"] == "2\n"

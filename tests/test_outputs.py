@@ -1,0 +1,82 @@
+"""Atomic writes, results tables with provenance, and saved figures."""
+
+import json
+import warnings
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from PIL import Image
+
+from kmnist_utils import atomic, plots
+from kmnist_utils.results import read_table, write_table
+
+PROVENANCE_KEYS = {"profile", "seeds", "device", "torch", "git_commit", "date_utc", "wall_time_s"}
+
+
+def test_atomic_write_replaces_in_one_step(tmp_path):
+    target = tmp_path / "a.txt"
+    atomic.write_text(target, "old")
+    atomic.write_text(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "a.txt"
+    atomic.write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    (tmp_path / ".fig.png.abc.tmp").write_text("x")
+    (tmp_path / "fig.png").write_text("keep")
+    removed = atomic.remove_stale_temporaries(tmp_path)
+    assert [p.name for p in removed] == [".fig.png.abc.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+def test_results_table_round_trip_with_provenance(smoke_ctx):
+    df = pd.DataFrame({"model": ["a", "b"], "accuracy": [0.5, 0.75]})
+    path = write_table(df, "demo", smoke_ctx, wall_time_s=1.25, note="unit test")
+    assert path.read_text().splitlines()[0] == "model,accuracy"
+    back, prov = read_table("demo", smoke_ctx)
+    pd.testing.assert_frame_equal(back, df)
+    assert PROVENANCE_KEYS <= set(prov)
+    assert prov["profile"] == "smoke" and prov["wall_time_s"] == 1.25 and prov["note"] == "unit test"
+
+
+def test_missing_table_says_which_notebook_to_run(smoke_ctx):
+    with pytest.raises(FileNotFoundError, match="Run the notebook that produces 'nothing'"):
+        read_table("nothing", smoke_ctx)
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "x.csv"])
+def test_bad_table_name(smoke_ctx, bad):
+    with pytest.raises(ValueError, match="bare file stem"):
+        write_table(pd.DataFrame(), bad, smoke_ctx)
+
+
+def test_figure_has_provenance_metadata(smoke_ctx):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    path = plots.save_figure(fig, "fig99_test", smoke_ctx)
+    plt.close(fig)
+    meta = json.loads(Image.open(path).info["Description"])
+    assert PROVENANCE_KEYS <= set(meta) and meta["profile"] == "smoke"
+
+
+def test_hiragana_render_without_missing_glyphs(smoke_ctx):
+    from kmnist_utils.data import class_labels
+
+    fig, ax = plt.subplots()
+    ax.set_title(" ".join(class_labels()))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*missing")
+        fig.canvas.draw()
+    plt.close(fig)
