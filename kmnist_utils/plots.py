@@ -14,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from kmnist_utils.atomic import write_bytes
 from kmnist_utils.config import RunContext
@@ -127,5 +128,48 @@ def plot_pca(coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, n_sh
     ax_var.set_ylabel("explained variance ratio")
     ax_cum.set_ylabel("cumulative explained variance", color="tab:red")
     ax_var.set_title(f"Explained variance of the first {n_show} components")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- model figures
+
+
+def draw_confusion(ax, matrix: np.ndarray, title: str) -> None:
+    """Counts heatmap, rows = true class, columns = predicted class, both labelled with kana."""
+    labels = [class_label(i) for i in range(N_CLASSES)]
+    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, square=True, xticklabels=labels,
+                yticklabels=labels, annot_kws={"fontsize": 8}, ax=ax)
+    accuracy = np.trace(matrix) / matrix.sum()
+    ax.set_title(f"{title}\naccuracy {accuracy:.4f} on {matrix.sum():,} images")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.tick_params(axis="x", rotation=90)
+    ax.tick_params(axis="y", rotation=0)
+
+
+def plot_confusions(matrices: dict[str, np.ndarray]) -> Figure:
+    """One confusion-matrix panel per entry, side by side (Figures 3, 4 and 5)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(7.5 * len(matrices), 7.2), squeeze=False)
+    for ax, (title, matrix) in zip(axes[0], matrices.items()):
+        draw_confusion(ax, matrix, title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(history: pd.DataFrame) -> Figure:
+    """Loss and accuracy per epoch, training vs validation, one colour per model (mean ± sd over seeds)."""
+    long = pd.concat(
+        [
+            history.assign(split="train", loss=history.train_loss, accuracy=history.train_acc),
+            history.assign(split="validation", loss=history.val_loss, accuracy=history.val_acc),
+        ]
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        sns.lineplot(data=long, x="epoch", y=metric, hue="model", style="split", errorbar="sd", marker="o", ax=ax)
+        ax.set_title(f"{metric} per epoch (mean ± sd over seeds)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1].get_legend().remove()
     fig.tight_layout()
     return fig

@@ -1,0 +1,134 @@
+"""Trained weights cached on disk, keyed by everything that determines them.
+
+A key covers the model and its hyper-parameters, the training configuration, the seed, the
+exact data (a fingerprint of the images and labels) and the engine version. A finished run is
+loaded instead of retrained; an interrupted one resumes from its last finished epoch. Files are
+read with ``torch.load(weights_only=True)``: plain tensors and containers, never arbitrary pickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from kmnist_utils.atomic import atomic_path
+from kmnist_utils.models import build_model
+from kmnist_utils.training import FitState, TensorSplit, TrainConfig, fit, resolve_precision
+
+ENGINE_VERSION = 1  # bump when a change to the engine makes old checkpoints wrong
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A model to train: registry name, constructor hyper-parameters and training configuration."""
+
+    model: str
+    config: TrainConfig
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+    def meta(self, data: TensorSplit) -> dict[str, Any]:
+        """Everything the trained weights depend on (precision resolved for the data's device)."""
+        config = asdict(self.config)
+        config["precision"] = resolve_precision(self.config.precision, str(data.x_train.device))
+        return {
+            "model": self.model,
+            "hparams": dict(sorted(self.hparams.items())),
+            "config": config,
+            "data": data.fingerprint,
+            "engine": ENGINE_VERSION,
+        }
+
+
+def key_of(meta: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass
+class TrainedModel:
+    model: nn.Module
+    state: FitState
+    meta: dict[str, Any]
+    from_cache: bool
+
+
+class CheckpointStore:
+    """``<root>/<model>-<key>.pt`` for finished runs, ``.partial.pt`` for interrupted ones."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, meta: dict[str, Any], partial: bool = False) -> Path:
+        suffix = ".partial.pt" if partial else ".pt"
+        return self.root / f"{meta['model']}-{key_of(meta)}{suffix}"
+
+    def save(self, meta: dict[str, Any], state: FitState, partial: bool = False) -> Path:
+        target = self.path(meta, partial)
+        with atomic_path(target) as tmp:
+            torch.save({"meta": meta, "state": state.to_dict()}, tmp)
+        return target
+
+    def load(self, meta: dict[str, Any], partial: bool = False) -> FitState | None:
+        """The saved state for ``meta``, or None; a corrupt or mismatched file is reported and dropped."""
+        path = self.path(meta, partial)
+        if not path.is_file():
+            return None
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload["meta"] != meta:
+                raise ValueError("its metadata does not match the requested run")
+            return FitState.from_dict(payload["state"])
+        except Exception as exc:  # any unreadable checkpoint is handled the same way: retrain
+            print(f"Checkpoint {path.name} is unusable ({exc}); deleting it and training again.")
+            path.unlink(missing_ok=True)
+            return None
+
+    def discard_partial(self, meta: dict[str, Any]) -> None:
+        self.path(meta, partial=True).unlink(missing_ok=True)
+
+
+def train_cached(
+    spec: TrainSpec,
+    data: TensorSplit,
+    store: CheckpointStore,
+    progress: bool = True,
+    verbose: bool = True,
+) -> TrainedModel:
+    """Load the finished run for ``spec`` if cached; else train (resuming a partial run) and cache it."""
+    meta = spec.meta(data)
+    device = str(data.x_train.device)
+    torch.manual_seed(spec.config.seed)  # the same initial weights on every run of this spec
+    model = build_model(spec.model, **spec.hparams).to(device)
+    finished = store.load(meta)
+    if finished is not None:
+        model.load_state_dict(finished.best_model)
+        if verbose:
+            print(f"{spec.model} (seed {spec.config.seed}): loaded from cache {store.path(meta).name}")
+        return TrainedModel(model, finished, meta, from_cache=True)
+    resume = store.load(meta, partial=True)
+    if resume is not None and verbose:
+        print(f"{spec.model} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")
+    state = fit(
+        model,
+        data,
+        spec.config,
+        state=resume,
+        on_epoch_end=lambda s: store.save(meta, s, partial=True),
+        progress=progress,
+        desc=f"{spec.model} seed {spec.config.seed}",
+    )
+    final = FitState(
+        epoch=state.epoch,
+        history=state.history,
+        best_val_loss=state.best_val_loss,
+        best_epoch=state.best_epoch,
+        best_model=state.best_model,
+    )  # the optimizer and last weights are only needed to resume
+    store.save(meta, final)
+    store.discard_partial(meta)
+    return TrainedModel(model, final, meta, from_cache=False)

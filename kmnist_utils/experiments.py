@@ -1,0 +1,156 @@
+"""The experiments of the report, wired from a run context: data parts, specs, train-and-evaluate.
+
+Notebooks call these; any notebook that needs a model trained by an earlier one calls the same
+function and gets it from the checkpoint cache instead of retraining.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kmnist_utils.baselines import fit_logistic_regression, flatten
+from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, train_cached
+from kmnist_utils.config import RunContext
+from kmnist_utils.data import load_official, train_val_split
+from kmnist_utils.metrics import classification_metrics
+from kmnist_utils.training import TensorSplit, TrainConfig, make_tensor_split, predict_logits, to_tensor_images
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity, so it can key the tensor cache
+class Parts:
+    """uint8 images and int64 labels of the three parts, subset as the profile says."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def _head(indices: np.ndarray, size: int | None) -> np.ndarray:
+    # Split indices are already a seeded permutation, so the first ``size`` are a random subset.
+    return indices if size is None else indices[:size]
+
+
+def load_parts(ctx: RunContext) -> Parts:
+    profile = ctx.profile
+    data = load_official()
+    split = train_val_split(data.y_train, seed=profile.split_seed)
+    train_idx, val_idx = _head(split.train_idx, profile.train_subset), _head(split.val_idx, profile.val_subset)
+    test_idx = np.arange(len(data.y_test))
+    if profile.test_subset is not None:
+        test_idx = np.sort(np.random.default_rng(profile.split_seed).permutation(test_idx)[: profile.test_subset])
+    return Parts(
+        data.x_train[train_idx], data.y_train[train_idx],
+        data.x_train[val_idx], data.y_train[val_idx],
+        data.x_test[test_idx], data.y_test[test_idx],
+    )
+
+
+@lru_cache(maxsize=2)
+def _tensor_split(parts: Parts, device: str) -> TensorSplit:
+    return make_tensor_split(parts.x_train, parts.y_train, parts.x_val, parts.y_val, device)
+
+
+def tensor_split(ctx: RunContext, parts: Parts) -> TensorSplit:
+    """The training/validation tensors on the run's device (built once per set of parts)."""
+    return _tensor_split(parts, ctx.device)
+
+
+def checkpoint_store(ctx: RunContext) -> CheckpointStore:
+    return CheckpointStore(ctx.cache_dir / "checkpoints")
+
+
+def cnn_spec(
+    ctx: RunContext,
+    model: str,
+    seed: int,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    dropout: float | None = None,
+    precision: str = "auto",
+) -> TrainSpec:
+    """The profile's settings for ``model``; keyword arguments override them (grid search)."""
+    profile = ctx.profile
+    config = TrainConfig(
+        epochs=epochs or profile.epochs[model],
+        batch_size=batch_size or profile.batch_size,
+        learning_rate=learning_rate or profile.learning_rate,
+        seed=seed,
+        precision=precision,
+    )
+    hparams = {"dropout": dropout if dropout is not None else profile.dropout} if model == "improved" else {}
+    return TrainSpec(model=model, config=config, hparams=hparams)
+
+
+def test_predictions(model: torch.nn.Module, images: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes and softmax probabilities (fp32 inference) for uint8 images."""
+    logits = predict_logits(model, to_tensor_images(images, device))
+    probs = torch.softmax(logits, dim=1).cpu().numpy()
+    return probs.argmax(1), probs
+
+
+@dataclass
+class CNNRun:
+    seed: int
+    trained: TrainedModel
+    y_pred: np.ndarray
+    metrics: dict[str, float]
+
+
+def train_and_test(ctx: RunContext, parts: Parts, spec: TrainSpec, progress: bool = True) -> CNNRun:
+    """Train (or load) one spec and score it on the test part."""
+    trained = train_cached(spec, tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress)
+    y_pred, _ = test_predictions(trained.model, parts.x_test, ctx.device)
+    return CNNRun(spec.config.seed, trained, y_pred, classification_metrics(parts.y_test, y_pred))
+
+
+def run_rows(label: str, runs: list[CNNRun]) -> pd.DataFrame:
+    """One row per seed: metrics, best epoch, training time and whether it came from the cache."""
+    rows = []
+    for run in runs:
+        state = run.trained.state
+        rows.append(
+            {
+                "model": label,
+                "seed": run.seed,
+                **run.metrics,
+                "best_epoch": state.best_epoch,
+                "best_val_loss": state.best_val_loss,
+                "val_acc_at_best": state.history[state.best_epoch - 1]["val_acc"],
+                "train_seconds": round(sum(h["seconds"] for h in state.history), 1),
+                "precision_mode": run.trained.meta["config"]["precision"],
+                "from_cache": run.trained.from_cache,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def histories(label: str, runs: list[CNNRun]) -> pd.DataFrame:
+    frames = [pd.DataFrame(r.trained.state.history).assign(model=label, seed=r.seed) for r in runs]
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass
+class LogRegRun:
+    seed: int
+    y_pred: np.ndarray
+    metrics: dict[str, float]
+    seconds: float
+
+
+def logistic_regression_run(ctx: RunContext, parts: Parts, seed: int) -> LogRegRun:
+    """Fit the baseline on a seeded subset of the training part and score it on the test part."""
+    start = time.perf_counter()
+    size = min(ctx.profile.logreg_train_size, len(parts.y_train))
+    model = fit_logistic_regression(parts.x_train, parts.y_train, size=size, seed=seed)
+    y_pred = model.predict(flatten(parts.x_test))
+    return LogRegRun(seed, y_pred, classification_metrics(parts.y_test, y_pred), time.perf_counter() - start)

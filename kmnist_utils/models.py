@@ -1,0 +1,122 @@
+"""The paper's three CNNs (section II.C), exactly as described, and a registry to build them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class SimpleCNN(nn.Module):
+    """conv 1->32, ReLU, conv 32->64, ReLU, maxpool 2, FC 64*14*14->128, ReLU, FC 128->10."""
+
+    def __init__(self, n_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * 14 * 14, 128)
+        self.fc2 = nn.Linear(128, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        return F.relu(self.fc1(torch.flatten(x, 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.features(x))
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with a ReLU between them, plus a skip (1x1 conv if channels differ)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(F.relu(self.conv1(x))) + self.skip(x)
+
+
+class ResNetLikeCNN(nn.Module):
+    """Residual block 1->32, ReLU, maxpool 2, residual block 32->64, FC 64*14*14->128, ReLU, FC 128->10."""
+
+    def __init__(self, n_classes: int = 10) -> None:
+        super().__init__()
+        self.block1 = ResidualBlock(1, 32)
+        self.block2 = ResidualBlock(32, 64)
+        self.fc1 = nn.Linear(64 * 14 * 14, 128)
+        self.fc2 = nn.Linear(128, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.block1(x)), 2)
+        return F.relu(self.fc1(torch.flatten(self.block2(x), 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.features(x))
+
+
+class ImprovedCNNBlock(nn.Module):
+    """conv3x3-BN-ReLU, conv3x3-BN, residual add (1x1 conv on a channel mismatch), ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + self.skip(x))
+
+
+class ImprovedCNN(nn.Module):
+    """Blocks 1->32 + pool, 32->64 + pool, 64->128; FC 128*7*7->256, ReLU, dropout, FC 256->10."""
+
+    def __init__(self, dropout: float = 0.4, n_classes: int = 10) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.block1 = ImprovedCNNBlock(1, 32)
+        self.block2 = ImprovedCNNBlock(32, 64)
+        self.block3 = ImprovedCNNBlock(64, 128)
+        self.fc1 = nn.Linear(128 * 7 * 7, 256)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(256, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.block1(x), 2)
+        x = F.max_pool2d(self.block2(x), 2)
+        return F.relu(self.fc1(torch.flatten(self.block3(x), 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.features(x)))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "simple": SimpleCNN,
+    "resnet": ResNetLikeCNN,
+    "improved": ImprovedCNN,
+}
+DISPLAY_NAMES = {
+    "simple": "Simple CNN",
+    "resnet": "ResNet-like CNN",
+    "improved": "Improved CNN",
+    "tuned": "TunedImprovedCNN",
+    "logreg": "Logistic Regression",
+}
+
+
+def build_model(name: str, **hparams) -> nn.Module:
+    """A fresh model by registry name (``simple``, ``resnet``, ``improved``)."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
+    return MODELS[name](**hparams)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

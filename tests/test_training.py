@@ -1,0 +1,165 @@
+"""The engine on tiny synthetic data: learning, best-state restore, determinism, caching, resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from kmnist_utils import training
+from kmnist_utils.checkpoints import CheckpointStore, TrainSpec, key_of, train_cached
+from kmnist_utils.training import FitState, TrainConfig, fit
+
+
+def toy_split(n_train=256, n_val=128, seed=0) -> training.TensorSplit:
+    """Two easily separable 'classes': bright top half vs bright bottom half, plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 2, size=n)
+        x = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(y):
+            rows = slice(0, 14) if label == 0 else slice(14, 28)
+            x[i, rows] = np.clip(x[i, rows].astype(int) + 150, 0, 255)
+        return x, y
+
+    x_tr, y_tr = make(n_train)
+    x_va, y_va = make(n_val)
+    return training.make_tensor_split(x_tr, y_tr, x_va, y_va)
+
+
+def simple_model(seed=0):
+    from kmnist_utils.models import SimpleCNN
+
+    torch.manual_seed(seed)
+    return SimpleCNN()
+
+
+def test_loss_decreases_and_accuracy_rises():
+    data = toy_split()
+    state = fit(simple_model(), data, TrainConfig(3, 32, 1e-3, seed=0, precision="fp32"), progress=False)
+    losses = [h["train_loss"] for h in state.history]
+    assert losses[-1] < losses[0] * 0.5
+    assert state.history[-1]["val_acc"] > 0.9
+
+
+def test_best_state_is_really_restored():
+    """Validation labels inverted: the better the model fits, the worse its validation loss, so the
+    best epoch is the first, and the final weights must be epoch 1's, not the last epoch's."""
+    data = toy_split()
+    inverted = training.TensorSplit(data.x_train, data.y_train, data.x_val, 1 - data.y_val, data.fingerprint)
+    model = simple_model()
+    snapshots = []
+    state = fit(model, inverted, TrainConfig(4, 32, 1e-3, seed=0, precision="fp32"),
+                on_epoch_end=lambda s: snapshots.append(training.snapshot(model)), progress=False)
+    losses = [h["val_loss"] for h in state.history]
+    assert state.best_epoch == 1 + losses.index(min(losses)) == 1
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, snapshots[0][name])
+    assert any(not torch.equal(snapshots[0][n], snapshots[-1][n]) for n in snapshots[0])
+
+
+def test_restore_uses_a_copy_not_a_live_reference():
+    data = toy_split()
+    model = simple_model()
+    state = fit(model, data, TrainConfig(2, 32, 1e-3, seed=0, precision="fp32"), progress=False)
+    frozen = {k: v.clone() for k, v in state.best_model.items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # later training steps must not leak into the saved best state
+    for name, tensor in state.best_model.items():
+        torch.testing.assert_close(tensor, frozen[name])
+
+
+def test_seeded_runs_repeat_exactly_on_cpu():
+    data = toy_split()
+    config = TrainConfig(2, 32, 1e-3, seed=7, precision="fp32")
+    a = fit(simple_model(7), data, config, progress=False)
+    b = fit(simple_model(7), data, config, progress=False)
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    for name in a.best_model:
+        assert torch.equal(a.best_model[name], b.best_model[name])
+
+
+def test_bad_config_and_precision():
+    with pytest.raises(ValueError, match="positive"):
+        TrainConfig(0, 32, 1e-3, seed=0)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        training.resolve_precision("fp8", "cpu")
+    assert training.resolve_precision("fp32", "cpu") == "fp32"
+
+
+def test_bf16_matches_fp32_on_an_easy_task():
+    data = toy_split()
+    accs = {}
+    for precision in ("fp32", "bf16"):
+        state = fit(simple_model(), data, TrainConfig(2, 32, 1e-3, seed=0, precision=precision), progress=False)
+        accs[precision] = state.history[-1]["val_acc"]
+    assert abs(accs["fp32"] - accs["bf16"]) <= 0.03
+
+
+def spec(epochs=2, seed=0):
+    return TrainSpec("simple", TrainConfig(epochs, 32, 1e-3, seed=seed, precision="fp32"))
+
+
+def test_cache_miss_then_hit(tmp_path):
+    data, store = toy_split(), CheckpointStore(tmp_path)
+    first = train_cached(spec(), data, store, progress=False)
+    second = train_cached(spec(), data, store, progress=False)
+    assert not first.from_cache and second.from_cache
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name])
+    assert second.state.history == first.state.history
+    other = train_cached(spec(seed=1), data, store, progress=False)  # a different key: trains again
+    assert not other.from_cache
+    assert len(list(tmp_path.glob("*.pt"))) == 2 and not list(tmp_path.glob("*.partial.pt"))
+
+
+def test_key_depends_on_everything_that_matters():
+    data = toy_split()
+    base = key_of(spec().meta(data))
+    assert key_of(spec(epochs=3).meta(data)) != base
+    assert key_of(spec(seed=1).meta(data)) != base
+    assert key_of(spec().meta(toy_split(seed=1))) != base
+    assert key_of(spec().meta(data)) == base
+
+
+def test_corrupt_checkpoint_is_reported_and_retrained(tmp_path, capsys):
+    data, store = toy_split(), CheckpointStore(tmp_path)
+    trained = train_cached(spec(), data, store, progress=False)
+    path = store.path(trained.meta)
+    path.write_bytes(b"garbage")
+    again = train_cached(spec(), data, store, progress=False)
+    assert not again.from_cache and "unusable" in capsys.readouterr().out
+    assert path.is_file()
+
+
+def test_mismatched_checkpoint_is_retrained(tmp_path, capsys):
+    data, store = toy_split(), CheckpointStore(tmp_path)
+    trained = train_cached(spec(), data, store, progress=False)
+    payload = torch.load(store.path(trained.meta), weights_only=True)
+    payload["meta"]["engine"] = -1
+    torch.save(payload, store.path(trained.meta))
+    assert not train_cached(spec(), data, store, progress=False).from_cache
+    assert "does not match" in capsys.readouterr().out
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path):
+    data = toy_split()
+    full = train_cached(spec(epochs=3), data, CheckpointStore(tmp_path / "a"), progress=False)
+
+    store = CheckpointStore(tmp_path / "b")
+    meta = spec(epochs=3).meta(data)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(state: FitState):
+        store.save(meta, state, partial=True)
+        raise Interrupt
+
+    torch.manual_seed(0)
+    with pytest.raises(Interrupt):
+        fit(simple_model(0), data, spec(epochs=3).config, on_epoch_end=stop_after_first, progress=False)
+    assert store.path(meta, partial=True).is_file()
+    resumed = train_cached(spec(epochs=3), data, store, progress=False)
+    assert [h["train_loss"] for h in resumed.state.history] == [h["train_loss"] for h in full.state.history]
+    assert not store.path(meta, partial=True).exists()
