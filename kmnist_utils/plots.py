@@ -173,3 +173,25 @@ def plot_learning_curves(history: pd.DataFrame) -> Figure:
     axes[1].get_legend().remove()
     fig.tight_layout()
     return fig
+
+
+def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None) -> Figure:
+    """Validation accuracy by learning rate x dropout, one panel per batch size; the best point boxed."""
+    sizes = sorted(results.batch_size.unique())
+    vmin, vmax = results.val_acc.min(), results.val_acc.max()
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 3.8), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        table = results[results.batch_size == size].pivot(index="learning_rate", columns="dropout", values="val_acc")
+        table = table.sort_index(ascending=False)
+        sns.heatmap(table, annot=True, fmt=".4f", cmap="viridis", vmin=vmin, vmax=vmax, cbar=False, ax=ax)
+        ax.set_title(f"batch size {size}")
+        ax.set_xlabel("dropout")
+        ax.set_ylabel("learning rate")
+        if best is not None and int(best.batch_size) == size:
+            row = list(table.index).index(best.learning_rate)
+            col = list(table.columns).index(best.dropout)
+            ax.add_patch(plt.Rectangle((col, row), 1, 1, fill=False, edgecolor="red", lw=3))
+    epochs = int(results.epochs.iloc[0])
+    fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch(s) (red box: selected)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,82 @@
+"""The grid search of section II.D and the TunedImprovedCNN it selects.
+
+Every grid point is an ordinary cached training run, so an interrupted search resumes and a
+later notebook that needs the selected configuration re-derives it from the cache in seconds.
+Selection looks at validation accuracy only; the test set is touched after selection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import ParameterGrid
+
+from kmnist_utils.checkpoints import TrainSpec, train_cached
+from kmnist_utils.config import RunContext
+from kmnist_utils.experiments import Parts, checkpoint_store, cnn_spec, tensor_split
+from kmnist_utils.training import evaluate
+
+GRID_KEYS = ("learning_rate", "dropout", "batch_size")
+
+
+def grid_points(grid: dict[str, Any]) -> list[dict[str, Any]]:
+    """All combinations of the grid, in scikit-learn's deterministic ``ParameterGrid`` order."""
+    missing = set(GRID_KEYS) - set(grid)
+    if missing:
+        raise ValueError(f"the grid needs values for {sorted(missing)}")
+    return list(ParameterGrid({key: list(grid[key]) for key in GRID_KEYS}))
+
+
+def grid_spec(ctx: RunContext, point: dict[str, Any], seed: int, epochs: int) -> TrainSpec:
+    return cnn_spec(ctx, "improved", seed, epochs=epochs, batch_size=point["batch_size"],
+                    learning_rate=point["learning_rate"], dropout=point["dropout"])
+
+
+def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train (or load) every grid point for ``grid_epochs`` and score it on the validation split."""
+    seed = ctx.seed if seed is None else seed
+    data, store = tensor_split(ctx, parts), checkpoint_store(ctx)
+    rows = []
+    for index, point in enumerate(grid_points(dict(ctx.profile.grid))):
+        trained = train_cached(grid_spec(ctx, point, seed, ctx.profile.grid_epochs), data, store, progress=progress, verbose=False)
+        val_loss, val_acc = evaluate(trained.model, data.x_val, data.y_val, precision="fp32")
+        rows.append({
+            "grid_index": index, **point, "seed": seed, "epochs": ctx.profile.grid_epochs,
+            "val_acc": val_acc, "val_loss": val_loss, "best_epoch": trained.state.best_epoch,
+            "train_seconds": round(sum(h["seconds"] for h in trained.state.history), 1),
+            "from_cache": trained.from_cache,
+        })
+    return pd.DataFrame(rows)
+
+
+def select_best(results: pd.DataFrame) -> pd.Series:
+    """Highest validation accuracy; ties go to the lower validation loss, then the earlier grid point."""
+    if results.empty:
+        raise ValueError("no grid results to select from")
+    ranked = results.sort_values(["val_acc", "val_loss", "grid_index"], ascending=[False, True, True], kind="mergesort")
+    return ranked.iloc[0]
+
+
+def ranked(results: pd.DataFrame) -> pd.DataFrame:
+    """Grid results best first, with each point's gap to the best in accuracy points."""
+    order = results.sort_values(["val_acc", "val_loss", "grid_index"], ascending=[False, True, True], kind="mergesort")
+    return order.assign(gap_to_best_pts=(order.val_acc.iloc[0] - order.val_acc) * 100).reset_index(drop=True)
+
+
+def selected_config(ctx: RunContext, parts: Parts, progress: bool = True) -> dict[str, Any]:
+    """The configuration the grid search selects (re-derived from cached runs when they exist)."""
+    best = select_best(run_grid(ctx, parts, progress=progress))
+    return {"learning_rate": float(best.learning_rate), "dropout": float(best.dropout), "batch_size": int(best.batch_size)}
+
+
+def tuned_spec(ctx: RunContext, config: dict[str, Any], seed: int) -> TrainSpec:
+    """The TunedImprovedCNN: the selected configuration retrained for ``tuned_epochs``."""
+    return grid_spec(ctx, config, seed, ctx.profile.tuned_epochs)
+
+
+def tuned_run(ctx: RunContext, parts: Parts, seed: int, progress: bool = True):
+    """Train (or load) the TunedImprovedCNN for ``seed`` and score it on the test part."""
+    from kmnist_utils.experiments import train_and_test
+
+    return train_and_test(ctx, parts, tuned_spec(ctx, selected_config(ctx, parts, progress), seed), progress)
