@@ -1,0 +1,95 @@
+"""Time the paper's whole training protocol through the library, without notebooks.
+
+    python benchmarks/paper_protocol.py --seeds 0 --device cuda --out results.json
+
+Runs what notebooks 02-04 train (logistic regression; Simple, ResNet-like and Improved CNNs; the
+12-point grid; the TunedImprovedCNN; the fp32 Simple-CNN check) with the paper profile, and
+records per-stage wall time and test metrics. It exists for machines without papermill (the GPU
+image) and for timing; the report's results come from the notebooks. Results are rewritten after
+every stage, so a run stopped at a time limit still leaves what it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from kmnist_utils import config, experiments, tuning
+from kmnist_utils.atomic import write_text
+from kmnist_utils.provenance import provenance
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--profile", default="paper")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--skip", nargs="*", default=[], help="stages to skip: logreg simple resnet improved grid tuned fp32")
+    args = parser.parse_args()
+
+    ctx = config.setup(args.profile, seeds=args.seeds, device=args.device, output_root=args.out.parent / "protocol_outputs")
+    parts = experiments.load_parts(ctx)
+    experiments.tensor_split(ctx, parts)  # move the data to the device before timing starts
+    record = {"stages": [], "runs": []}
+    start_all = time.perf_counter()
+
+    def save() -> None:
+        record["provenance"] = provenance(ctx, wall_time_s=time.perf_counter() - start_all)
+        write_text(args.out, json.dumps(record, indent=2) + "\n")
+
+    def stage(name: str, fn) -> object:
+        if name.split()[0] in args.skip:
+            return None
+        if ctx.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = fn()
+        if ctx.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t
+        record["stages"].append({"stage": name, "seconds": round(seconds, 2)})
+        print(f"== {name}: {seconds:.1f} s", flush=True)
+        save()
+        return out
+
+    def cnn(label: str, spec) -> None:
+        run = experiments.train_and_test(ctx, parts, spec, progress=False)
+        record["runs"].append({"model": label, "seed": spec.config.seed, "precision": run.trained.meta["config"]["precision"],
+                               "best_epoch": run.trained.state.best_epoch, "from_cache": run.trained.from_cache, **run.metrics})
+        print(f"   {label} seed {spec.config.seed}: test accuracy {run.metrics['accuracy']:.4f}", flush=True)
+
+    def table_models(seed: int) -> None:
+        stage(f"logreg seed {seed}", lambda: record["runs"].append(
+            {"model": "logreg", "seed": seed, **experiments.logistic_regression_run(ctx, parts, seed).metrics}))
+        for name in ("simple", "resnet", "improved"):
+            stage(f"{name} seed {seed}", lambda: cnn(name, experiments.cnn_spec(ctx, name, seed)))
+
+    # The one-seed protocol first (what the speed target is about), then the extra seeds.
+    table_models(ctx.seed)
+    grid = stage("grid (12 points)", lambda: tuning.run_grid(ctx, parts, progress=False))
+    chosen = None
+    if grid is not None:
+        record["grid"] = json.loads(grid.to_json(orient="records"))
+        best = tuning.select_best(grid)
+        chosen = {"learning_rate": float(best.learning_rate), "dropout": float(best.dropout), "batch_size": int(best.batch_size)}
+        record["selected"] = chosen
+        stage(f"tuned seed {ctx.seed}", lambda: cnn("tuned", tuning.tuned_spec(ctx, chosen, ctx.seed)))
+    record["one_seed_protocol_seconds"] = round(time.perf_counter() - start_all, 1)
+    stage("fp32 simple check", lambda: cnn("simple_fp32", experiments.cnn_spec(ctx, "simple", ctx.seed, precision="fp32")))
+    for seed in ctx.seeds[1:]:
+        table_models(seed)
+        if chosen is not None:
+            stage(f"tuned seed {seed}", lambda: cnn("tuned", tuning.tuned_spec(ctx, chosen, seed)))
+    record["total_seconds"] = round(time.perf_counter() - start_all, 1)
+    save()
+    print(f"total {record['total_seconds']} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
