@@ -60,7 +60,7 @@ def main() -> None:
 
     def cnn(label: str, spec) -> None:
         run = experiments.train_and_test(ctx, parts, spec, progress=False)
-        record["runs"].append({"model": label, "seed": spec.config.seed, "precision": run.trained.meta["config"]["precision"],
+        record["runs"].append({"model": label, "seed": spec.config.seed, "precision_mode": run.trained.meta["config"]["precision"],
                                "best_epoch": run.trained.state.best_epoch, "from_cache": run.trained.from_cache, **run.metrics})
         print(f"   {label} seed {spec.config.seed}: test accuracy {run.metrics['accuracy']:.4f}", flush=True)
 

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from kmnist_utils.device import pick_device
-from kmnist_utils.models import MODELS, build_model
+from kmnist_utils.models import CLASSIFIERS, build_model
 from kmnist_utils.training import TensorSplit, TrainConfig, fit, resolve_precision
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=list(CLASSIFIERS))
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     device = pick_device(args.device)

@@ -32,17 +32,22 @@ class TrainSpec:
     config: TrainConfig
     hparams: dict[str, Any] = field(default_factory=dict)
 
+    objective: Any = None  # None: classification; else an object with describe() and the fit hooks
+
     def meta(self, data: TensorSplit) -> dict[str, Any]:
         """Everything the trained weights depend on (precision resolved for the data's device)."""
         config = asdict(self.config)
         config["precision"] = resolve_precision(self.config.precision, str(data.x_train.device))
-        return {
+        meta = {
             "model": self.model,
             "hparams": dict(sorted(self.hparams.items())),
             "config": config,
             "data": data.fingerprint,
             "engine": ENGINE_VERSION,
         }
+        if self.objective is not None and self.objective.describe() is not None:
+            meta["objective"] = self.objective.describe()
+        return meta
 
 
 def key_of(meta: dict[str, Any]) -> str:
@@ -121,6 +126,7 @@ def train_cached(
         on_epoch_end=lambda s: store.save(meta, s, partial=True),
         progress=progress,
         desc=f"{spec.model} seed {spec.config.seed}",
+        objective=spec.objective,
     )
     final = FitState(
         epoch=state.epoch,

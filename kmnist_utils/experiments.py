@@ -91,10 +91,14 @@ def cnn_spec(
     return TrainSpec(model=model, config=config, hparams=hparams)
 
 
+def logits_of(model: torch.nn.Module, images: np.ndarray, device: str) -> np.ndarray:
+    """fp32 logits for uint8 images, as a numpy array."""
+    return predict_logits(model, to_tensor_images(images, device)).cpu().numpy()
+
+
 def test_predictions(model: torch.nn.Module, images: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes and softmax probabilities (fp32 inference) for uint8 images."""
-    logits = predict_logits(model, to_tensor_images(images, device))
-    probs = torch.softmax(logits, dim=1).cpu().numpy()
+    probs = torch.softmax(torch.from_numpy(logits_of(model, images, device)), dim=1).numpy()
     return probs.argmax(1), probs
 
 
@@ -154,3 +158,29 @@ def logistic_regression_run(ctx: RunContext, parts: Parts, seed: int) -> LogRegR
     model = fit_logistic_regression(parts.x_train, parts.y_train, size=size, seed=seed)
     y_pred = model.predict(flatten(parts.x_test))
     return LogRegRun(seed, y_pred, classification_metrics(parts.y_test, y_pred), time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- Siamese one-shot
+
+
+def restrict(parts: Parts, classes: np.ndarray) -> Parts:
+    """Only the images of ``classes`` in every part (for one-shot on classes never trained on)."""
+    def keep(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.isin(y, classes)
+        return x[mask], y[mask]
+
+    return Parts(*keep(parts.x_train, parts.y_train), *keep(parts.x_val, parts.y_val), *keep(parts.x_test, parts.y_test))
+
+
+def siamese_spec(ctx: RunContext, seed: int) -> TrainSpec:
+    from kmnist_utils.siamese import PairObjective
+
+    s = ctx.profile.siamese
+    objective = PairObjective(s["pairs_per_epoch"], s["val_pairs"])
+    config = TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"], seed=seed)
+    return TrainSpec(model="siamese", config=config, hparams={"embedding_dim": s["embedding_dim"]}, objective=objective)
+
+
+def train_siamese(ctx: RunContext, parts: Parts, seed: int, progress: bool = True) -> TrainedModel:
+    """Train (or load) the Siamese network on pairs from the training part of ``parts``."""
+    return train_cached(siamese_spec(ctx, seed), tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress)

@@ -11,15 +11,15 @@ from kmnist_utils.data import N_CLASSES, class_labels
 METRICS = ("accuracy", "precision", "recall", "f1")
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy plus weighted (as the paper) and macro precision, recall and F1."""
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) -> dict[str, float]:
+    """Accuracy plus weighted (as the paper) and macro precision, recall and F1 over classes 0..n_classes-1."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ValueError(f"y_true and y_pred must be 1-D and of equal length, got {y_true.shape} and {y_pred.shape}")
     result = {"accuracy": float(accuracy_score(y_true, y_pred))}
     for average in ("weighted", "macro"):
         p, r, f, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=range(N_CLASSES), average=average, zero_division=0
+            y_true, y_pred, labels=range(n_classes), average=average, zero_division=0
         )
         suffix = "" if average == "weighted" else "_macro"
         result.update({f"precision{suffix}": float(p), f"recall{suffix}": float(r), f"f1{suffix}": float(f)})

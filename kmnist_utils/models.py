@@ -1,4 +1,5 @@
-"""The paper's three CNNs (section II.C), exactly as described, and a registry to build them."""
+"""The paper's three CNNs (section II.C) exactly as described, the Siamese network of section IV,
+and a registry to build them."""
 
 from __future__ import annotations
 
@@ -97,17 +98,63 @@ class ImprovedCNN(nn.Module):
         return self.fc2(self.dropout(self.features(x)))
 
 
+class SiameseEncoder(nn.Module):
+    """Three conv-BN-ReLU stages (32, 64, 128 channels; 2x2 max-pooling after the first two), global
+    average pooling and a linear projection to ``embedding_dim``: a compact version of the
+    Improved CNN's feature extractor, with no class-specific head."""
+
+    def __init__(self, embedding_dim: int = 64) -> None:
+        super().__init__()
+
+        def stage(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
+
+        self.body = nn.Sequential(stage(1, 32), nn.MaxPool2d(2), stage(32, 64), nn.MaxPool2d(2), stage(64, 128))
+        self.project = nn.Linear(128, embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.body(x).mean(dim=(2, 3)))
+
+
+class SiameseNet(nn.Module):
+    """Shared encoder on both images; g = w . |z1 - z2| + b is the logit of 'same class'."""
+
+    def __init__(self, embedding_dim: int = 64) -> None:
+        super().__init__()
+        self.encoder = SiameseEncoder(embedding_dim)
+        self.compare = nn.Linear(embedding_dim, 1)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(torch.cat([x1, x2]))  # one pass: BatchNorm sees both branches together
+        z1, z2 = z[: len(x1)], z[len(x1) :]
+        return self.compare((z1 - z2).abs()).squeeze(1)
+
+
+class Features(nn.Module):
+    """A classifier's penultimate layer (its ``features``) as a module, for embedding images."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "simple": SimpleCNN,
     "resnet": ResNetLikeCNN,
     "improved": ImprovedCNN,
+    "siamese": SiameseNet,
 }
+CLASSIFIERS = ("simple", "resnet", "improved")
 DISPLAY_NAMES = {
     "simple": "Simple CNN",
     "resnet": "ResNet-like CNN",
     "improved": "Improved CNN",
     "tuned": "TunedImprovedCNN",
     "logreg": "Logistic Regression",
+    "siamese": "Siamese network",
 }
 
 

@@ -195,3 +195,123 @@ def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None) -> F
     fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch(s) (red box: selected)")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- error analysis figures
+
+
+def _image_axis(ax, image: np.ndarray, title: str = "", cmap: str | None = None, fontsize: int = 8) -> None:
+    ax.imshow(image, cmap=cmap)
+    ax.set_title(title, fontsize=fontsize)
+    ax.axis("off")
+
+
+def plot_image_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str | None = None) -> Figure:
+    """Images in a grid, each with its own (multi-line) title."""
+    nrows = max(1, -(-len(images) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.6, nrows * 2.0), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text in zip(axes.flat, images, titles):
+        _image_axis(ax, image, text)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_saliency(images: np.ndarray, maps: dict[str, np.ndarray], titles: list[str]) -> Figure:
+    """Figure 7: originals on top, one row of heatmaps per attribution method below."""
+    n, rows = len(images), 1 + len(maps)
+    fig, axes = plt.subplots(rows, n, figsize=(n * 1.9, rows * 2.1), squeeze=False)
+    for col in range(n):
+        _image_axis(axes[0, col], images[col], titles[col])
+        for row, (name, method_maps) in enumerate(maps.items(), start=1):
+            _image_axis(axes[row, col], method_maps[col], cmap="hot")
+    for row, name in enumerate(["input", *maps], start=0):
+        axes[row, 0].text(-0.15, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(tables: dict[str, pd.DataFrame], eces: dict[str, float]) -> Figure:
+    """Reliability diagrams: accuracy against confidence per bin, one panel per calibration."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), 4.8), squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items()):
+        filled = table[table["count"] > 0]
+        centers = (filled.bin_lower + filled.bin_upper) / 2
+        width = float(table.bin_upper.iloc[0] - table.bin_lower.iloc[0])
+        ax.bar(centers, filled.accuracy, width=width * 0.95, color="tab:blue", alpha=0.8, label="accuracy")
+        ax.plot([0, 1], [0, 1], "--", color="0.4", label="perfect calibration")
+        ax.plot(filled.confidence, filled.accuracy, "o", color="tab:red", ms=4, label="(mean confidence, accuracy)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top-1 softmax)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{name}: ECE {eces[name]:.4f}")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_risk_coverage(curves: dict[str, pd.DataFrame], routing: pd.DataFrame) -> Figure:
+    """Accuracy of accepted predictions against coverage, with the chosen thresholds marked."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, curve in curves.items():
+        ax.plot(curve.coverage, curve.accuracy, label=name)
+    for _, row in routing.iterrows():
+        if np.isfinite(row.threshold):
+            ax.plot(row.test_coverage, row.test_accuracy, "o", ms=7,
+                    label=f"target {row.target_accuracy:.1%}: t={row.threshold:.4f}, routes {row.test_routed_to_human:.1%}")
+    ax.set_xlabel("coverage (share of predictions accepted automatically)")
+    ax.set_ylabel("accuracy of accepted predictions")
+    ax.set_ylim(max(0.9, min(c.accuracy.min() for c in curves.values()) - 0.005), 1.0005)
+    ax.set_title("Confidence-based routing: risk-coverage (thresholds chosen on validation)")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- one-shot figures
+
+
+def plot_draw_distribution(draws: pd.DataFrame, reference: float, metric: str = "accuracy") -> Figure:
+    """Histogram of a metric over support draws, per embedding, with the paper's single number."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    sns.histplot(data=draws, x=metric, hue="embedding", bins=30, element="step", stat="count", ax=ax)
+    ax.axvline(reference, color="black", ls="--", lw=1.5)
+    ax.text(reference, ax.get_ylim()[1] * 0.95, f" paper: {reference:.4f}", va="top", fontsize=9)
+    ax.set_title(f"10-way one-shot {metric} over {draws.draw.nunique()} random support draws")
+    fig.tight_layout()
+    return fig
+
+
+def plot_kshot(summary: pd.DataFrame) -> Figure:
+    """Mean accuracy (with the 95% interval over draws) against shots per class, per embedding."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, group in summary.groupby("embedding", sort=False):
+        group = group.sort_values("shots")
+        ax.errorbar(group.shots, group["mean"], yerr=[group["mean"] - group.ci95_low, group.ci95_high - group["mean"]],
+                    marker="o", capsize=4, label=name)
+    ax.set_xlabel("labelled support images per class (k)")
+    ax.set_ylabel("test accuracy (nearest prototype)")
+    ax.set_xticks(sorted(summary.shots.unique()))
+    ax.set_title("k-shot accuracy, mean and 95% interval over support draws")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_2d(coords: np.ndarray, labels: np.ndarray, title: str) -> Figure:
+    """2-D projection of embeddings coloured by class."""
+    fig, ax = plt.subplots(figsize=(8, 7))
+    colors = sns.color_palette(PALETTE, N_CLASSES)
+    for cls in range(N_CLASSES):
+        pts = coords[labels == cls]
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.4, color=colors[cls], label=class_label(cls), rasterized=True)
+    legend = ax.legend(markerscale=5, fontsize=9, loc="best", framealpha=0.9)
+    for handle in legend.legend_handles:
+        handle.set_alpha(1)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

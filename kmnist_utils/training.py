@@ -151,6 +151,25 @@ def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+class Classification:
+    """The paper's objective: cross-entropy on (image, label) batches of a seeded permutation."""
+
+    def describe(self) -> dict | None:
+        return None  # the default objective adds nothing to checkpoint keys
+
+    def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
+        return _epoch_permutation(len(data.x_train), seed, epoch).to(data.x_train.device)
+
+    def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss of one batch and its number of correct predictions (a device tensor)."""
+        yb = data.y_train[items]
+        logits = model(data.x_train[items])
+        return F.cross_entropy(logits.float(), yb), (logits.detach().argmax(1) == yb).sum()
+
+    def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
+        return evaluate(model, data.x_val, data.y_val, precision)
+
+
 def fit(
     model: nn.Module,
     data: TensorSplit,
@@ -159,12 +178,14 @@ def fit(
     on_epoch_end: Callable[[FitState], None] | None = None,
     progress: bool = True,
     desc: str = "training",
+    objective=None,
 ) -> FitState:
-    """Train with Adam + cross-entropy; restore the weights with the best validation loss.
+    """Train with Adam on ``objective`` (default: cross-entropy); restore the best-validation-loss weights.
 
     ``state`` continues an interrupted run; ``on_epoch_end`` receives the state after each
     epoch (the checkpoint cache saves it there).
     """
+    objective = objective or Classification()
     device = str(data.x_train.device)
     precision = resolve_precision(config.precision, device)
     model.to(device)
@@ -177,28 +198,29 @@ def fit(
         model.load_state_dict(state.model)
         optimizer.load_state_dict(state.optimizer)
         torch.set_rng_state(state.rng)
-    n = len(data.x_train)
-    batches = -(-n // config.batch_size)
-    bar = tqdm(total=config.epochs * batches, initial=state.epoch * batches, desc=desc, disable=not progress, mininterval=2.0, unit="batch")
+    bar = None
     for epoch in range(state.epoch, config.epochs):
         start = time.perf_counter()
         model.train()
-        perm = _epoch_permutation(n, config.seed, epoch).to(device)
+        items = objective.epoch_items(data, config.seed, epoch)
+        n = len(items)
+        if bar is None:
+            batches = -(-n // config.batch_size)
+            bar = tqdm(total=config.epochs * batches, initial=state.epoch * batches, desc=desc,
+                       disable=not progress, mininterval=2.0, unit="batch")
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         for lo in range(0, n, config.batch_size):
-            idx = perm[lo : lo + config.batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
+            batch = items[lo : lo + config.batch_size]
             with autocast_context(precision, device):
-                logits = model(xb)
-            loss = F.cross_entropy(logits.float(), yb)
+                loss, hits = objective.batch_loss(model, data, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.detach() * len(idx)  # stays on the device: no host sync per step
-            correct += (logits.detach().argmax(1) == yb).sum()
+            loss_sum += loss.detach() * len(batch)  # stays on the device: no host sync per step
+            correct += hits
             bar.update(1)
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val, precision)
+        val_loss, val_acc = objective.validate(model, data, precision)
         record = {
             "epoch": epoch + 1,
             "train_loss": loss_sum.item() / n,
@@ -215,7 +237,8 @@ def fit(
         state.model, state.optimizer, state.rng = snapshot(model), snapshot(optimizer), torch.get_rng_state()
         if on_epoch_end is not None:
             on_epoch_end(state)
-    bar.close()
+    if bar is not None:
+        bar.close()
     model.load_state_dict(state.best_model)
     return state
 

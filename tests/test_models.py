@@ -7,7 +7,7 @@ from kmnist_utils import models
 EXPECTED_PARAMETERS = {"simple": 1_625_866, "resnet": 1_674_218, "improved": 1_906_282}
 
 
-@pytest.mark.parametrize("name", list(models.MODELS))
+@pytest.mark.parametrize("name", models.CLASSIFIERS)
 def test_shapes_and_parameter_counts(name):
     model = models.build_model(name)
     assert models.count_parameters(model) == EXPECTED_PARAMETERS[name]
@@ -36,5 +36,5 @@ def test_dropout_is_a_parameter():
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="Unknown model 'vgg'; choose one of simple, resnet, improved"):
+    with pytest.raises(ValueError, match="Unknown model .vgg.; choose one of simple, resnet, improved, siamese"):
         models.build_model("vgg")

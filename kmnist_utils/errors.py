@@ -1,0 +1,36 @@
+"""Error analysis: which test images a model gets wrong, and which class pairs it confuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from kmnist_utils.data import N_CLASSES, class_label
+
+
+def misclassified(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+    """One row per error: index, true and predicted class, and the model's confidence, most confident first."""
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))
+    table = pd.DataFrame({
+        "index": wrong,
+        "true": np.asarray(y_true)[wrong],
+        "predicted": np.asarray(y_pred)[wrong],
+        "confidence": np.asarray(probs)[wrong].max(axis=1),
+    })
+    return table.sort_values(["confidence", "index"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def confused_pairs(matrix: np.ndarray, top: int = 10) -> pd.DataFrame:
+    """Unordered class pairs by how often they are confused, with the count in each direction."""
+    matrix = np.asarray(matrix)
+    if matrix.shape != (N_CLASSES, N_CLASSES):
+        raise ValueError(f"expected a {N_CLASSES}x{N_CLASSES} confusion matrix, got {matrix.shape}")
+    rows = []
+    for a in range(N_CLASSES):
+        for b in range(a + 1, N_CLASSES):
+            rows.append({
+                "class_a": class_label(a), "class_b": class_label(b), "a": a, "b": b,
+                "a_as_b": int(matrix[a, b]), "b_as_a": int(matrix[b, a]), "total": int(matrix[a, b] + matrix[b, a]),
+            })
+    table = pd.DataFrame(rows).sort_values(["total", "a", "b"], ascending=[False, True, True], kind="mergesort")
+    return table.head(top).reset_index(drop=True)

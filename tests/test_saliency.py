@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from kmnist_utils import saliency
+from kmnist_utils.models import SimpleCNN
+
+
+class Constant(nn.Module):
+    """Ignores its input: every attribution must be zero."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.arange(10, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), 10)
+
+
+class Linear(nn.Module):
+    """logit_c = sum(w_c * x): the gradient of logit c is w_c, known in closed form."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(28 * 28, 10, bias=False)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+@pytest.fixture
+def images():
+    return torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def test_gradient_saliency_shape_and_sign(images):
+    torch.manual_seed(0)
+    maps = saliency.gradient_saliency(SimpleCNN(), images)
+    assert maps.shape == (4, 28, 28) and (maps >= 0).all() and maps.sum() > 0
+
+
+def test_zero_for_a_constant_model(images):
+    for method in (saliency.gradient_saliency, saliency.smoothgrad, saliency.integrated_gradients):
+        assert torch.count_nonzero(method(Constant(), images)) == 0
+
+
+def test_gradient_equals_the_weights_of_the_predicted_class(images):
+    torch.manual_seed(0)
+    model = Linear()
+    maps = saliency.gradient_saliency(model, images)
+    predicted = model(images).argmax(1)
+    expected = model.fc.weight[predicted].abs().view(4, 28, 28)
+    torch.testing.assert_close(maps, expected)
+
+
+def test_integrated_gradients_is_exact_for_a_linear_model(images):
+    torch.manual_seed(0)
+    model = Linear()
+    predicted = model(images).argmax(1)
+    expected = (images.view(4, -1) * model.fc.weight[predicted]).abs().view(4, 28, 28)
+    torch.testing.assert_close(saliency.integrated_gradients(model, images, steps=8), expected)
+
+
+def test_smoothgrad_is_seeded(images):
+    torch.manual_seed(0)
+    model = SimpleCNN()
+    a = saliency.smoothgrad(model, images, samples=3, seed=1)
+    b = saliency.smoothgrad(model, images, samples=3, seed=1)
+    assert torch.equal(a, b) and a.shape == (4, 28, 28)
+
+
+def test_bad_shape_is_an_error():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        saliency.gradient_saliency(SimpleCNN(), torch.rand(28, 28))
+
+
+def test_rank_correlations_and_sanity_check(images):
+    maps = torch.rand(3, 28, 28)
+    np.testing.assert_allclose(saliency.rank_correlations(maps, maps), 1.0)
+    np.testing.assert_allclose(saliency.rank_correlations(maps, -maps), -1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        saliency.rank_correlations(maps, maps[:2])
+    torch.manual_seed(0)
+    trained, random = SimpleCNN(), SimpleCNN()
+    table = saliency.sanity_check(trained, trained, images, {"gradient": saliency.gradient_saliency})
+    assert table.loc[0, "trained_vs_random_rho"] == pytest.approx(1.0)  # same weights: identical maps
+    table = saliency.sanity_check(trained, random, images, {"gradient": saliency.gradient_saliency})
+    assert table.loc[0, "trained_vs_random_rho"] < 0.99
