@@ -75,8 +75,13 @@ def tuned_spec(ctx: RunContext, config: dict[str, Any], seed: int) -> TrainSpec:
     return grid_spec(ctx, config, seed, ctx.profile.tuned_epochs)
 
 
-def tuned_run(ctx: RunContext, parts: Parts, seed: int, progress: bool = True):
-    """Train (or load) the TunedImprovedCNN for ``seed`` and score it on the test part."""
+def tuned_run(ctx: RunContext, parts: Parts, seed: int, config: dict[str, Any] | None = None, progress: bool = True):
+    """Train (or load) the TunedImprovedCNN for ``seed`` and score it on the test part.
+
+    ``config`` is the selected configuration when the caller already has it; otherwise it is
+    re-derived from the (cached) grid.
+    """
     from kmnist_utils.experiments import train_and_test
 
-    return train_and_test(ctx, parts, tuned_spec(ctx, selected_config(ctx, parts, progress), seed), progress)
+    config = config or selected_config(ctx, parts, progress)
+    return train_and_test(ctx, parts, tuned_spec(ctx, config, seed), progress)
