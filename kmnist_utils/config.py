@@ -64,7 +64,7 @@ PAPER = Profile(
     grid_epochs=3,
     tuned_epochs=10,
     # The paper gives no Siamese settings; these are ours (notebook 06 explains them).
-    siamese=_frozen({"embedding_dim": 64, "pairs_per_epoch": 48_000, "val_pairs": 12_000, "epochs": 20,
+    siamese=_frozen({"embedding_dim": 64, "pairs_per_epoch": 48_000, "val_pairs": 12_000, "epochs": 10,
                      "batch_size": 128, "learning_rate": 1e-3, "draws": 100, "shots": (1, 5, 10), "pca_components": 64}),
 )
 
