@@ -23,10 +23,6 @@ TUNED_CONFIG = {"learning_rate": 0.001, "dropout": 0.4, "batch_size": 128}
 ONE_SHOT = {"accuracy": 0.7387, "precision_macro": 0.8036, "recall_macro": 0.7387, "f1_macro": 0.7338}
 
 
-def paper_row(model: str) -> pd.Series:
-    return TABLE1.set_index("model").loc[model]
-
-
 def compare_with_paper(summary: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")) -> pd.DataFrame:
     """Paper value beside our mean ± std over seeds and the difference (ours - paper), per metric.
 

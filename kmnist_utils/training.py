@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -241,7 +240,3 @@ def fit(
         bar.close()
     model.load_state_dict(state.best_model)
     return state
-
-
-def history_frame(state: FitState) -> pd.DataFrame:
-    return pd.DataFrame(state.history)
