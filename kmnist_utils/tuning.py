@@ -50,18 +50,18 @@ def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: b
     return pd.DataFrame(rows)
 
 
-def select_best(results: pd.DataFrame) -> pd.Series:
-    """Highest validation accuracy; ties go to the lower validation loss, then the earlier grid point."""
+def ranked(results: pd.DataFrame) -> pd.DataFrame:
+    """Grid results best first (highest validation accuracy; ties go to the lower validation loss,
+    then the earlier grid point), with each point's gap to the best in accuracy points."""
     if results.empty:
         raise ValueError("no grid results to select from")
-    ranked = results.sort_values(["val_acc", "val_loss", "grid_index"], ascending=[False, True, True], kind="mergesort")
-    return ranked.iloc[0]
-
-
-def ranked(results: pd.DataFrame) -> pd.DataFrame:
-    """Grid results best first, with each point's gap to the best in accuracy points."""
     order = results.sort_values(["val_acc", "val_loss", "grid_index"], ascending=[False, True, True], kind="mergesort")
     return order.assign(gap_to_best_pts=(order.val_acc.iloc[0] - order.val_acc) * 100).reset_index(drop=True)
+
+
+def select_best(results: pd.DataFrame) -> pd.Series:
+    """The first configuration of ``ranked``: the selection rule lives in one place."""
+    return ranked(results).iloc[0].drop("gap_to_best_pts")
 
 
 def selected_config(ctx: RunContext, parts: Parts, progress: bool = True) -> dict[str, Any]:
