@@ -26,7 +26,7 @@ ifneq ($(strip $(KMNIST_DATA)),)
   export KMNIST_DATA
 endif
 
-.PHONY: help venv report notebook test test-unit lab clean-notebooks check-notebooks lock clean-runs
+.PHONY: help venv report readme notebook test test-unit lab clean-notebooks check-notebooks lock clean-runs
 
 help:
 	@sed -n '1,5p' Makefile
@@ -43,6 +43,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 report: venv
 	@echo ">> running the notebook series, profile=$(PROFILE) data=$${KMNIST_DATA:-./data}"
 	$(PY) -m kmnist_utils.report --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS))
+
+# Regenerate the README's Results section from results/ (make report does it after a full paper run)
+readme: venv
+	$(PY) -m kmnist_utils.summary
 
 # One notebook, e.g. `make notebook NB=01 PROFILE=smoke`
 notebook: venv

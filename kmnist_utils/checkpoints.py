@@ -2,13 +2,17 @@
 
 A key covers the model and its hyper-parameters, the training configuration, the seed, the
 exact data (a fingerprint of the images and labels) and the engine version. A finished run is
-loaded instead of retrained; an interrupted one resumes from its last finished epoch. Files are
-read with ``torch.load(weights_only=True)``: plain tensors and containers, never arbitrary pickles.
+loaded instead of retrained; an interrupted one resumes from its last finished epoch, and a
+longer run of the same spec continues from a finished shorter one (the engine's shuffles depend on
+(seed, epoch) only and the optimizer and RNG states are kept, so that is the same computation).
+Files are read with ``torch.load(weights_only=True)``: plain tensors and containers, never
+arbitrary pickles.
 """
 
 from __future__ import annotations
 
 import hashlib
+import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +23,7 @@ from torch import nn
 
 from kmnist_utils.atomic import atomic_path
 from kmnist_utils.models import build_model
-from kmnist_utils.training import FitState, TensorSplit, TrainConfig, fit, resolve_precision
+from kmnist_utils.training import FitState, TensorSplit, TrainConfig, evaluate, fit, resolve_precision
 
 ENGINE_VERSION = 1  # bump when a change to the engine makes old checkpoints wrong
 
@@ -52,6 +56,13 @@ class TrainSpec:
 
 def key_of(meta: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def with_epochs(meta: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """The metadata of the same run stopped after ``epochs`` epochs."""
+    shorter = copy.deepcopy(meta)
+    shorter["config"]["epochs"] = epochs
+    return shorter
 
 
 @dataclass
@@ -96,6 +107,20 @@ class CheckpointStore:
     def discard_partial(self, meta: dict[str, Any]) -> None:
         self.path(meta, partial=True).unlink(missing_ok=True)
 
+    def longest_prefix(self, meta: dict[str, Any]) -> FitState | None:
+        """The finished run of the same spec with the most epochs below ``meta``'s, if it can be continued."""
+        for epochs in range(meta["config"]["epochs"] - 1, 0, -1):
+            shorter = with_epochs(meta, epochs)
+            if self.path(shorter).is_file():
+                state = self.load(shorter)
+                if state is not None and state.model is not None:
+                    state.scores = {}
+                    return state
+        return None
+
+    def is_finished(self, meta: dict[str, Any]) -> bool:
+        return self.path(meta).is_file()
+
 
 def train_cached(
     spec: TrainSpec,
@@ -103,8 +128,13 @@ def train_cached(
     store: CheckpointStore,
     progress: bool = True,
     verbose: bool = True,
+    milestones: tuple[int, ...] = (),
 ) -> TrainedModel:
-    """Load the finished run for ``spec`` if cached; else train (resuming a partial run) and cache it."""
+    """Load the finished run for ``spec`` if cached; else train (resuming a partial or shorter run) and cache it.
+
+    ``milestones``: epoch counts at which the run is also stored as a finished shorter run (the
+    grid search's 3-epoch runs are the first epochs of a 10-epoch run with the same settings).
+    """
     meta = spec.meta(data)
     device = str(data.x_train.device)
     torch.manual_seed(spec.config.seed)  # the same initial weights on every run of this spec
@@ -115,26 +145,40 @@ def train_cached(
         if verbose:
             print(f"{spec.model} (seed {spec.config.seed}): loaded from cache {store.path(meta).name}")
         return TrainedModel(model, finished, meta, from_cache=True)
-    resume = store.load(meta, partial=True)
+    resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:
         print(f"{spec.model} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")
+
+    def on_epoch_end(state: FitState) -> None:
+        store.save(meta, state, partial=True)
+        if state.epoch in milestones and state.epoch < spec.config.epochs:
+            store.save(with_epochs(meta, state.epoch), state)
+
     state = fit(
         model,
         data,
         spec.config,
         state=resume,
-        on_epoch_end=lambda s: store.save(meta, s, partial=True),
+        on_epoch_end=on_epoch_end,
         progress=progress,
         desc=f"{spec.model} seed {spec.config.seed}",
         objective=spec.objective,
     )
-    final = FitState(
-        epoch=state.epoch,
-        history=state.history,
-        best_val_loss=state.best_val_loss,
-        best_epoch=state.best_epoch,
-        best_model=state.best_model,
-    )  # the optimizer and last weights are only needed to resume
-    store.save(meta, final)
+    # The last weights, optimizer and RNG state stay in the file so a longer run can continue it.
+    store.save(meta, state)
     store.discard_partial(meta)
-    return TrainedModel(model, final, meta, from_cache=False)
+    return TrainedModel(model, state, meta, from_cache=False)
+
+
+def validation_score(trained: TrainedModel, data: TensorSplit, store: CheckpointStore) -> tuple[float, float]:
+    """fp32 validation loss and accuracy of a classifier's restored weights.
+
+    Computed once and kept in its checkpoint: later notebooks re-derive the grid search's choice
+    from twelve cached runs without evaluating twelve models again.
+    """
+    if "val_fp32" not in trained.state.scores:
+        loss, accuracy = evaluate(trained.model, data.x_val, data.y_val, precision="fp32")
+        trained.state.scores["val_fp32"] = [loss, accuracy]
+        store.save(trained.meta, trained.state)
+    loss, accuracy = trained.state.scores["val_fp32"]
+    return loss, accuracy

@@ -9,11 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from kmnist_utils import parallel
 from kmnist_utils.baselines import fit_logistic_regression, flatten
 from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, train_cached
 from kmnist_utils.config import RunContext
@@ -91,6 +93,36 @@ def cnn_spec(
     return TrainSpec(model=model, config=config, hparams=hparams)
 
 
+def milestones(ctx: RunContext, spec: TrainSpec) -> tuple[int, ...]:
+    """Epoch counts at which a run is also kept as a shorter finished run.
+
+    The grid search trains the Improved CNN for ``grid_epochs``; a full-length Improved CNN run
+    with the same settings passes through exactly that state, so it is stored on the way.
+    """
+    return (ctx.profile.grid_epochs,) if spec.model == "improved" else ()
+
+
+def pretrain(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]], workers: int | None = None) -> None:
+    """Train every (spec, parts) not finished in the cache yet, several at once where that is faster.
+
+    Afterwards ``train_cached`` (or ``train_and_test``) loads each of them from the cache.
+    """
+    store = checkpoint_store(ctx)
+    todo, seen = [], set()
+    for spec, parts in jobs:
+        meta = spec.meta(tensor_split(ctx, parts))
+        path = store.path(meta)
+        if path in seen or store.is_finished(meta):
+            continue
+        seen.add(path)
+        arrays = (parts.x_train, parts.y_train, parts.x_val, parts.y_val)
+        todo.append(parallel.Job(spec, arrays, ctx.device, store.root, milestones(ctx, spec)))
+    workers = parallel.worker_count(ctx.device, len(todo)) if workers is None else workers
+    if len(todo) > 1 and workers > 1:
+        parallel.run_jobs(todo, workers)
+    # One run (or one worker) trains in this process, with its progress bar.
+
+
 def logits_of(model: torch.nn.Module, images: np.ndarray, device: str) -> np.ndarray:
     """fp32 logits for uint8 images, as a numpy array."""
     return predict_logits(model, to_tensor_images(images, device)).cpu().numpy()
@@ -112,7 +144,7 @@ class CNNRun:
 
 def train_and_test(ctx: RunContext, parts: Parts, spec: TrainSpec, progress: bool = True) -> CNNRun:
     """Train (or load) one spec and score it on the test part."""
-    trained = train_cached(spec, tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress)
+    trained = train_cached(spec, tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress, milestones=milestones(ctx, spec))
     y_pred, _ = test_predictions(trained.model, parts.x_test, ctx.device)
     return CNNRun(spec.config.seed, trained, y_pred, classification_metrics(parts.y_test, y_pred))
 
@@ -172,15 +204,22 @@ def restrict(parts: Parts, classes: np.ndarray) -> Parts:
     return Parts(*keep(parts.x_train, parts.y_train), *keep(parts.x_val, parts.y_val), *keep(parts.x_test, parts.y_test))
 
 
-def siamese_spec(ctx: RunContext, seed: int) -> TrainSpec:
+def siamese_spec(ctx: RunContext, parts: Parts, seed: int) -> TrainSpec:
+    """The profile's Siamese network, with pairs per epoch in proportion to the images of ``parts``."""
     from kmnist_utils.siamese import PairObjective
 
     s = ctx.profile.siamese
-    objective = PairObjective(s["pairs_per_epoch"], s["val_pairs"])
+    objective = PairObjective(round(len(parts.y_train) * s["pairs_per_image"]), round(len(parts.y_val) * s["val_pairs_per_image"]))
     config = TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"], seed=seed)
     return TrainSpec(model="siamese", config=config, hparams={"embedding_dim": s["embedding_dim"]}, objective=objective)
 
 
+def pretrain_siamese(ctx: RunContext, parts: Parts, seed: int, class_subsets: Sequence[np.ndarray] = ()) -> None:
+    """Train the Siamese network on ``parts`` and on each subset of classes, side by side where that is faster."""
+    variants = [parts, *(restrict(parts, classes) for classes in class_subsets)]
+    pretrain(ctx, [(siamese_spec(ctx, variant, seed), variant) for variant in variants])
+
+
 def train_siamese(ctx: RunContext, parts: Parts, seed: int, progress: bool = True) -> TrainedModel:
     """Train (or load) the Siamese network on pairs from the training part of ``parts``."""
-    return train_cached(siamese_spec(ctx, seed), tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress)
+    return train_cached(siamese_spec(ctx, parts, seed), tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress)

@@ -12,7 +12,8 @@ PROJECT_ROOT = Path(
     os.environ.get("KMNIST_PROJECT_ROOT", Path(__file__).resolve().parent.parent)
 ).resolve()
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-CACHE_DIR = PROJECT_ROOT / ".cache"
+# Checkpoints and work files; KMNIST_CACHE_DIR moves them (the fault-resume test uses a temp dir).
+CACHE_DIR = Path(os.environ.get("KMNIST_CACHE_DIR", PROJECT_ROOT / ".cache")).resolve()
 COMMITTED_PROFILE = "paper"
 
 

@@ -113,6 +113,7 @@ class FitState:
     model: dict | None = None
     optimizer: dict | None = None
     rng: torch.Tensor | None = None
+    scores: dict = field(default_factory=dict)  # evaluations of the restored weights, computed once
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -12,10 +12,9 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import ParameterGrid
 
-from kmnist_utils.checkpoints import TrainSpec, train_cached
+from kmnist_utils.checkpoints import TrainSpec, train_cached, validation_score
 from kmnist_utils.config import RunContext
-from kmnist_utils.experiments import Parts, checkpoint_store, cnn_spec, tensor_split
-from kmnist_utils.training import evaluate
+from kmnist_utils.experiments import Parts, checkpoint_store, cnn_spec, pretrain, tensor_split
 
 GRID_KEYS = ("learning_rate", "dropout", "batch_size")
 
@@ -37,10 +36,13 @@ def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: b
     """Train (or load) every grid point for ``grid_epochs`` and score it on the validation split."""
     seed = ctx.seed if seed is None else seed
     data, store = tensor_split(ctx, parts), checkpoint_store(ctx)
+    points = grid_points(dict(ctx.profile.grid))
+    specs = [grid_spec(ctx, point, seed, ctx.profile.grid_epochs) for point in points]
+    pretrain(ctx, [(spec, parts) for spec in specs])  # the points are independent: train them side by side
     rows = []
-    for index, point in enumerate(grid_points(dict(ctx.profile.grid))):
-        trained = train_cached(grid_spec(ctx, point, seed, ctx.profile.grid_epochs), data, store, progress=progress, verbose=False)
-        val_loss, val_acc = evaluate(trained.model, data.x_val, data.y_val, precision="fp32")
+    for index, (point, spec) in enumerate(zip(points, specs)):
+        trained = train_cached(spec, data, store, progress=progress, verbose=False)
+        val_loss, val_acc = validation_score(trained, data, store)
         rows.append({
             "grid_index": index, **point, "seed": seed, "epochs": ctx.profile.grid_epochs,
             "val_acc": val_acc, "val_loss": val_loss, "best_epoch": trained.state.best_epoch,

@@ -86,3 +86,19 @@ def test_summarize_draws_places_the_reference():
     assert s["mean"] == pytest.approx(0.7) and s["draws"] == 101
     assert s["ci95_low"] == pytest.approx(0.605) and s["ci95_high"] == pytest.approx(0.795)
     assert s["reference_percentile"] == pytest.approx(70 / 101 * 100)  # 70 of the 101 values lie below 0.7387
+
+
+def test_pairs_per_epoch_follow_the_number_of_training_images(smoke_ctx):
+    from kmnist_utils import experiments
+    from kmnist_utils.experiments import Parts
+
+    def parts(n_train, n_val):
+        x = np.zeros((n_train, 28, 28), np.uint8)
+        return Parts(x, np.arange(n_train) % 10, x[:n_val], np.arange(n_val) % 10, x[:10], np.arange(10))
+
+    full, half = parts(1_000, 200), experiments.restrict(parts(1_000, 200), np.arange(5))
+    s = smoke_ctx.profile.siamese
+    spec_full = experiments.siamese_spec(smoke_ctx, full, seed=0).objective.describe()
+    spec_half = experiments.siamese_spec(smoke_ctx, half, seed=0).objective.describe()
+    assert spec_full["pairs_per_epoch"] == round(1_000 * s["pairs_per_image"]) and spec_full["val_pairs"] == 200
+    assert spec_half["pairs_per_epoch"] == spec_full["pairs_per_epoch"] // 2 and spec_half["val_pairs"] == 100

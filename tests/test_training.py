@@ -163,3 +163,38 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     resumed = train_cached(spec(epochs=3), data, store, progress=False)
     assert [h["train_loss"] for h in resumed.state.history] == [h["train_loss"] for h in full.state.history]
     assert not store.path(meta, partial=True).exists()
+
+
+def test_longer_run_continues_a_finished_shorter_one_exactly(tmp_path):
+    data = toy_split()
+    direct = train_cached(spec(epochs=3), data, CheckpointStore(tmp_path / "a"), progress=False)
+    store = CheckpointStore(tmp_path / "b")
+    short = train_cached(spec(epochs=1), data, store, progress=False)
+    longer = train_cached(spec(epochs=3), data, store, progress=False)
+    assert not longer.from_cache
+    assert longer.state.history[0] == short.state.history[0]  # epoch 1 was not trained again
+    assert [h["train_loss"] for h in longer.state.history] == [h["train_loss"] for h in direct.state.history]
+    for name, tensor in direct.model.state_dict().items():
+        assert torch.equal(tensor, longer.model.state_dict()[name])
+
+
+def test_milestones_store_the_shorter_run_on_the_way(tmp_path):
+    data, store = toy_split(), CheckpointStore(tmp_path)
+    train_cached(spec(epochs=3), data, store, progress=False, milestones=(1, 5))
+    assert store.is_finished(spec(epochs=1).meta(data)) and not store.is_finished(spec(epochs=2).meta(data))
+    reference = train_cached(spec(epochs=1), data, CheckpointStore(tmp_path / "ref"), progress=False)
+    from_milestone = train_cached(spec(epochs=1), data, store, progress=False)
+    assert from_milestone.from_cache
+    assert from_milestone.state.history == [{**reference.state.history[0], "seconds": from_milestone.state.history[0]["seconds"]}]
+
+
+def test_validation_score_is_computed_once_and_kept(tmp_path, monkeypatch):
+    from kmnist_utils import checkpoints
+
+    data, store = toy_split(), CheckpointStore(tmp_path)
+    trained = train_cached(spec(epochs=1), data, store, progress=False)
+    first = checkpoints.validation_score(trained, data, store)
+    assert first == training.evaluate(trained.model, data.x_val, data.y_val, precision="fp32")
+    monkeypatch.setattr(checkpoints, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
+    reloaded = train_cached(spec(epochs=1), data, store, progress=False)
+    assert reloaded.from_cache and checkpoints.validation_score(reloaded, data, store) == first
