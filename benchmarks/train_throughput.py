@@ -3,14 +3,18 @@
     python benchmarks/train_throughput.py [--steps 150] [--device auto] [--json out.json]
 
 Trains each CNN for a fixed number of steps (batch 64) both ways in this one process and prints
-images/s and the ratio. Not part of the test suite. Uses random images of the KMNIST shape:
-throughput does not depend on pixel values.
+images/s and the ratio. With ``--workers N`` (default: one per CPU core on a CPU) it also measures
+what the pipeline does with independent runs (grid points, seeds, models): N engine runs at once
+in N processes with cores/N threads each, summing their images/s. Not part of the test suite.
+Uses random images of the KMNIST shape: throughput does not depend on pixel values.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
+import os
 import platform
 import time
 
@@ -71,12 +75,28 @@ def engine(name: str, x: torch.Tensor, y: torch.Tensor, steps: int, warmup: int,
     return steps * 64 / elapsed
 
 
+def _engine_in_worker(args: tuple[str, int, int, str, int]) -> float:
+    name, steps, warmup, device, threads = args
+    torch.set_num_threads(threads)
+    n = (steps + warmup) * 64
+    return engine(name, torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,)), steps, warmup, device)
+
+
+def engine_workers(name: str, steps: int, warmup: int, device: str, workers: int) -> float:
+    """Total images/s of ``workers`` engine runs side by side, each in its own process."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with mp.get_context("spawn").Pool(workers) as pool:
+        return sum(pool.map(_engine_in_worker, [(name, steps, warmup, device, threads)] * workers))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--models", nargs="+", default=list(CLASSIFIERS))
+    parser.add_argument("--workers", type=int, default=None,
+                        help="also measure N concurrent engine runs (default: CPU cores on a CPU, 0 elsewhere; 0 skips)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     device = pick_device(args.device)
@@ -85,12 +105,19 @@ def main() -> None:
     y = torch.randint(0, 10, (n,))
     print(f"device={device} ({torch.cuda.get_device_name() if device.startswith('cuda') else platform.processor() or platform.machine()}), "
           f"threads={torch.get_num_threads()}, torch={torch.__version__}, engine precision={resolve_precision('auto', device)}, steps={args.steps}")
+    workers = args.workers if args.workers is not None else ((os.cpu_count() or 1) if device == "cpu" else 0)
     rows = []
     for name in args.models:
         plain = plain_loop(name, x, y, args.steps, args.warmup, device)
         fast = engine(name, x, y, args.steps, args.warmup, device)
-        rows.append({"model": name, "plain_img_s": round(plain, 1), "engine_img_s": round(fast, 1), "ratio": round(fast / plain, 2)})
-        print(f"{name:9s} plain fp32 DataLoader: {plain:9.1f} img/s   engine: {fast:9.1f} img/s   ratio {fast / plain:5.2f}x", flush=True)
+        row = {"model": name, "plain_img_s": round(plain, 1), "engine_img_s": round(fast, 1), "ratio": round(fast / plain, 2)}
+        line = f"{name:9s} plain fp32 DataLoader: {plain:8.1f} img/s   engine: {fast:8.1f} img/s   ratio {fast / plain:5.2f}x"
+        if workers > 1:
+            side_by_side = engine_workers(name, args.steps, args.warmup, device, workers)
+            row.update(workers=workers, workers_img_s=round(side_by_side, 1), workers_ratio=round(side_by_side / plain, 2))
+            line += f"   {workers} workers: {side_by_side:8.1f} img/s   ratio {side_by_side / plain:5.2f}x"
+        rows.append(row)
+        print(line, flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"device": device, "torch": torch.__version__, "steps": args.steps, "rows": rows}, handle, indent=2)

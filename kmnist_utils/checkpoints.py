@@ -65,6 +65,15 @@ def with_epochs(meta: dict[str, Any], epochs: int) -> dict[str, Any]:
     return shorter
 
 
+# Checkpoints written by worker processes of this process (``parallel``): loading one is not a
+# cache hit in the sense a results table reports ("trained in an earlier run").
+_TRAINED_BY_WORKERS: set[Path] = set()
+
+
+def mark_trained_now(path: Path) -> None:
+    _TRAINED_BY_WORKERS.add(Path(path))
+
+
 @dataclass
 class TrainedModel:
     model: nn.Module
@@ -142,9 +151,11 @@ def train_cached(
     finished = store.load(meta)
     if finished is not None:
         model.load_state_dict(finished.best_model)
+        fresh = store.path(meta) in _TRAINED_BY_WORKERS
         if verbose:
-            print(f"{spec.model} (seed {spec.config.seed}): loaded from cache {store.path(meta).name}")
-        return TrainedModel(model, finished, meta, from_cache=True)
+            print(f"{spec.model} (seed {spec.config.seed}): loaded from "
+                  + ("this run's worker" if fresh else "cache") + f" {store.path(meta).name}")
+        return TrainedModel(model, finished, meta, from_cache=not fresh)
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:
         print(f"{spec.model} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")

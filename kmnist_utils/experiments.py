@@ -17,7 +17,7 @@ import torch
 
 from kmnist_utils import parallel
 from kmnist_utils.baselines import fit_logistic_regression, flatten
-from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, train_cached
+from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import load_official, train_val_split
 from kmnist_utils.metrics import classification_metrics
@@ -120,6 +120,8 @@ def pretrain(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]], workers: 
     workers = parallel.worker_count(ctx.device, len(todo)) if workers is None else workers
     if len(todo) > 1 and workers > 1:
         parallel.run_jobs(todo, workers)
+        for path in seen:
+            mark_trained_now(path)
     # One run (or one worker) trains in this process, with its progress bar.
 
 

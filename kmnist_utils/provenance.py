@@ -16,9 +16,14 @@ from kmnist_utils.config import RunContext
 from kmnist_utils.paths import PROJECT_ROOT
 
 
+# What a run itself rewrites: changes there do not make the code that produced them differ from the commit.
+GENERATED_PATHS = ("figures", "results", "reports", "README.md")
+
+
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """Commit of the checkout, with ``-dirty`` when tracked files differ from it."""
+    """Commit of the checkout, with ``-dirty`` when tracked source files differ from it (the
+    run's own products, ``GENERATED_PATHS``, do not count)."""
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=10
@@ -26,7 +31,8 @@ def git_commit() -> str:
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        excluded = [f":(exclude){path}" for path in GENERATED_PATHS]
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded))
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit}-dirty" if dirty else commit

@@ -80,3 +80,29 @@ def test_hiragana_render_without_missing_glyphs(smoke_ctx):
         warnings.filterwarnings("error", message=".*[Gg]lyph.*missing")
         fig.canvas.draw()
     plt.close(fig)
+
+
+def test_a_runs_own_products_do_not_make_the_commit_dirty(tmp_path, monkeypatch):
+    import subprocess
+
+    from kmnist_utils import provenance
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "t.csv").write_text("a\n1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(provenance, "PROJECT_ROOT", tmp_path)
+    try:
+        provenance.git_commit.cache_clear()
+        (tmp_path / "results" / "t.csv").write_text("a\n2\n")  # what a run rewrites
+        assert not provenance.git_commit().endswith("-dirty")
+        provenance.git_commit.cache_clear()
+        (tmp_path / "code.py").write_text("x = 2\n")  # a change to the code is dirty
+        assert provenance.git_commit().endswith("-dirty")
+    finally:
+        provenance.git_commit.cache_clear()

@@ -64,3 +64,32 @@ def test_full_run_writes_a_timing_table(tmp_path):
 def test_cli_reports_bad_profile(capsys):
     assert report.main(["--profile", "nope"]) == 1
     assert "Unknown profile 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_second_run_into_the_same_folders_is_refused_while_the_first_holds_the_lock(tmp_path):
+    import subprocess
+    import sys
+
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    make_notebook(nbs / "01_a.ipynb", "x = 1")
+    lock = out / report.LOCK_NAME
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({str(lock)!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX); f.write('pid 4242, profile paper'); f.flush()\n"
+         "print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(report.PipelineError, match="Another kmnist-report run is writing to .*pid 4242"):
+            report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=str(out))
+        assert not (out / "reports" / "01_a.ipynb").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder died without unlocking: flock locks die with their process, so no stale lock remains.
+    report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=str(out))
+    assert (out / "reports" / "01_a.ipynb").is_file()

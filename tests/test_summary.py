@@ -1,0 +1,112 @@
+"""The assembled report on a small synthetic results folder: tables, provenance checks, Markdown."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kmnist_utils import paper, summary
+from kmnist_utils.results import write_table
+
+
+def vs_paper(models: list[str], ours: float, std: float | None = 0.002, seeds: int = 3) -> pd.DataFrame:
+    rows = []
+    for model in models:
+        for metric in ("accuracy", "precision", "recall", "f1"):
+            reference = float(paper.TABLE1.set_index("model").loc[model, metric])
+            rows.append({"model": model, "metric": metric, "paper": reference, "ours_mean": ours, "ours_std": std,
+                         "seeds": seeds, "difference": round(ours - reference, 4)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def results_ctx(smoke_ctx):
+    ctx = smoke_ctx
+    write_table(vs_paper(["logreg"], 0.6), "logreg_vs_paper", ctx)
+    write_table(vs_paper(["simple", "resnet", "improved"], 0.95), "cnn_vs_paper", ctx)
+    write_table(vs_paper(["tuned"], 0.965), "tuned_vs_paper", ctx)
+    grid = pd.DataFrame([{"grid_index": i, "learning_rate": lr, "dropout": 0.4, "batch_size": bs, "val_acc": acc, "val_loss": 0.05}
+                         for i, (lr, bs, acc) in enumerate([(1e-3, 64, 0.98), (1e-3, 128, 0.99), (5e-4, 64, 0.985)])])
+    write_table(grid, "tuning_grid", ctx)
+    write_table(pd.DataFrame([{"learning_rate": 1e-3, "dropout": 0.4, "batch_size": 128, "val_acc": 0.99, "same_as_paper": True}]),
+                "tuning_selected", ctx)
+    write_table(pd.DataFrame({"metric": ["accuracy", "f1_macro"], "paper": [0.7387, 0.7338], "ours, first draw": [0.7, 0.69],
+                              "ours, mean of draws": [0.68, 0.67], "ours, std of draws": [0.04, 0.04]}), "oneshot_siamese_vs_paper", ctx)
+    accuracies = np.linspace(0.6, 0.79, 20)  # the paper's 0.7387 is above 14 of these 20 draws
+    write_table(pd.DataFrame({"embedding": "Siamese encoder", "shots": 1, "accuracy": accuracies}), "oneshot_draws", ctx)
+    kshot = pd.DataFrame([{"embedding": e, "shots": k, "mean": m + 0.01 * k, "std": 0.01, "ci95_low": m - 0.05,
+                           "ci95_high": m + 0.05, "min": m - 0.1, "max": m + 0.1, "draws": 20}
+                          for e, m in (("Siamese encoder", 0.695), ("raw pixels", 0.25)) for k in (1, 5)])
+    write_table(kshot, "oneshot_kshot_summary", ctx)
+    write_table(pd.DataFrame([{"setting": "train 0-4, test 5-9", "embedding": "raw pixels", "mean": 0.35, "std": 0.05,
+                               "ci95_low": 0.25, "ci95_high": 0.45}]), "oneshot_unseen_classes", ctx)
+    write_table(pd.DataFrame([{"target_accuracy": 0.99, "threshold": 0.5, "val_coverage": 0.99, "val_accuracy": 0.99,
+                               "test_coverage": 0.98, "test_accuracy": 0.97, "test_routed_to_human": 0.02,
+                               "test_meets_target": False}]), "routing_thresholds", ctx)
+    write_table(pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [60.0, 120.0]}), "pipeline_timings", ctx)
+    return ctx
+
+
+def test_table1_puts_the_paper_beside_our_mean_and_std(results_ctx):
+    results = summary.load_results(results_ctx.dirs.results)
+    table = summary.table1(results)
+    assert len(table) == 5 * 4 and set(table.metric) == {"accuracy", "precision", "recall", "f1"}
+    tuned = table[(table.model == "TunedImprovedCNN") & (table.metric == "accuracy")].iloc[0]
+    assert tuned.paper == 0.97 and tuned.ours_mean == 0.965 and tuned.difference_pts == pytest.approx(-0.5)
+    shown = summary.table1_display(table)
+    assert shown.loc["TunedImprovedCNN", "accuracy"] == "0.9650 ± 0.0020 (paper 0.970, -0.50 pt)"
+
+
+def test_one_seed_shows_no_std(results_ctx):
+    write_table(vs_paper(["tuned"], 0.965, std=None, seeds=1), "tuned_vs_paper", results_ctx)
+    shown = summary.table1_display(summary.table1(summary.load_results(results_ctx.dirs.results)))
+    assert shown.loc["TunedImprovedCNN", "accuracy"].startswith("0.9650 (paper")
+
+
+def test_grid_and_oneshot_tables(results_ctx):
+    results = summary.load_results(results_ctx.dirs.results)
+    grid = summary.grid_table(results)
+    assert grid.iloc[0].selected and grid.iloc[0].paper_choice and grid.selected.sum() == 1
+    assert grid.gap_to_best_pts.tolist() == pytest.approx([0.0, 0.5, 1.0])
+    oneshot = summary.oneshot_table(results)
+    assert oneshot.attrs["paper_percentile"] == pytest.approx(70.0)
+    assert oneshot.iloc[0].accuracy == paper.ONE_SHOT["accuracy"] and oneshot.iloc[1].accuracy == 0.7
+    assert "70th percentile" in summary.differences(results)[-1]
+
+
+def test_missing_tables_are_named_with_the_remedy(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lacks the results table.*tuning_grid.*make report"):
+        summary.load_results(tmp_path)
+
+
+def test_mixed_runs_are_flagged(results_ctx):
+    path = results_ctx.dirs.results / "tuning_grid.json"
+    payload = json.loads(path.read_text())
+    payload["provenance"]["git_commit"] = "0123456789abcdef"
+    path.write_text(json.dumps(payload))
+    results = summary.load_results(results_ctx.dirs.results)
+    assert len(summary.run_identity(results)) == 2
+    assert summary.provenance_sentence(results).startswith("**Warning: these results mix 2 runs**")
+
+
+def test_markdown_report_and_readme_section(results_ctx, tmp_path):
+    results = summary.load_results(results_ctx.dirs.results)
+    report = summary.markdown_report(results)
+    assert "## Table I (all metrics)" in report and "| TunedImprovedCNN |" in report and "3.0 min" in report
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{summary.README_START}\nold\n{summary.README_END}\n\n## after\n")
+    assert summary.update_readme(readme, results) is True
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("## after\n") and "| TunedImprovedCNN | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
+    assert summary.update_readme(readme, results) is False  # idempotent
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="no results markers"):
+        summary.update_readme(readme, results)
+
+
+def test_markdown_table_escapes_pipes():
+    table = summary.markdown_table(pd.DataFrame({"a": ["x|y"], "b": [0.5]}))
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 0.5 |"]
