@@ -28,7 +28,7 @@ KEY_FIGURES = (
     ("fig04_learning_curves_cnns", "Learning curves of the three CNNs (notebook 03)"),
     ("fig05_confusion_tuned_train_vs_test", "TunedImprovedCNN: training vs test confusion matrices (Fig. 5)"),
     ("fig07_saliency_tuned", "Saliency maps of the TunedImprovedCNN (Fig. 7)"),
-    ("oneshot_accuracy_over_draws", "10-way 1-shot accuracy over 100 support draws, with the paper's single number"),
+    ("oneshot_accuracy_over_draws", "10-way 1-shot accuracy over the support draws, with the paper's single number"),
 )
 
 
@@ -264,6 +264,10 @@ def differences(results: Results) -> list[str]:
         + ("the same point." if same else "a different point (the 12 points lie within "
            f"{grid_table(results).gap_to_best_pts.max():.2f} pt of each other on validation).")
     )
+    tuned, improved = (acc[acc.model == DISPLAY_NAMES[m]].iloc[0] for m in ("tuned", "improved"))
+    if tuned.ours_mean == improved.ours_mean and _is_improved_default(chosen):
+        lines.append("The chosen point is the Improved CNN's own configuration, so the TunedImprovedCNN (the same "
+                     "settings and epochs) is the very same trained model, taken from the checkpoint cache.")
     one = oneshot_table(results)
     mean = one[one.method.str.startswith("Siamese encoder")].accuracy.iloc[0]
     lines.append(
@@ -272,6 +276,13 @@ def differences(results: Results) -> list[str]:
         f"which sits at the {one.attrs['paper_percentile']:.0f}th percentile of our draws."
     )
     return lines
+
+
+def _is_improved_default(chosen: pd.Series) -> bool:
+    from kmnist_utils.config import PAPER
+
+    return (float(chosen.learning_rate), float(chosen.dropout), int(chosen.batch_size)) == (
+        PAPER.learning_rate, PAPER.dropout, PAPER.batch_size) and PAPER.tuned_epochs == PAPER.epochs["improved"]
 
 
 def readme_section(results: Results, figures_prefix: str = "figures") -> str:
