@@ -11,8 +11,8 @@ arbitrary pickles.
 
 from __future__ import annotations
 
-import hashlib
 import copy
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -48,11 +48,17 @@ def summarize_seeds(rows: pd.DataFrame, by: str = "model", metrics: tuple[str, .
     return summary[ordered].reset_index()
 
 
+def mean_std_text(mean: float, std: float | None, digits: int = 4) -> str:
+    """'0.9341 ± 0.0021'; just the mean when there is no std (one seed)."""
+    if std is None or np.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def format_mean_std(summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS, digits: int = 4) -> pd.DataFrame:
     """'0.9341 ± 0.0021' strings for display."""
     shown = summary.iloc[:, :1].copy()
     for m in metrics:
-        mean, std = summary[f"{m}_mean"], summary[f"{m}_std"]
-        shown[m] = [f"{a:.{digits}f}" + ("" if np.isnan(b) else f" ± {b:.{digits}f}") for a, b in zip(mean, std)]
+        shown[m] = [mean_std_text(a, b, digits) for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
     shown["seeds"] = summary["n_seeds"]
     return shown

@@ -1,10 +1,11 @@
 """Train independent runs side by side in worker processes.
 
-On a small CPU one process per core, each with one thread, gets more work done than one process
-using every core: these models are small, so a second thread inside each operator buys little
-(measured on the project's 2-core machine: about 1.19x more images per second in total for all
-three CNNs). Workers write ordinary checkpoints; the caller then loads them from the cache, so a
-run that is killed part-way resumes like any other.
+On a small CPU one process per core, each with one thread, can get more work done than one
+process using every core, because a second thread inside each small operator buys little. Measured
+on the project's 2-core machine through the engine (benchmarks/results/cpu-2026-11-26-workers/):
+1.09-1.19x more images per second for the ResNet-like CNN, 1.15x for the Improved CNN (the grid
+search), 0.95x for the Simple CNN. Workers write ordinary checkpoints; the caller then loads them
+from the cache, so a run that is killed part-way resumes like any other.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported lazily at run time: workers start with as little as possible
+    from kmnist_utils.checkpoints import TrainSpec
 
 WORKERS_ENV_VAR = "KMNIST_WORKERS"
 
@@ -26,7 +30,7 @@ WORKERS_ENV_VAR = "KMNIST_WORKERS"
 class Job:
     """One run for a worker: its spec, the uint8 arrays it trains on and where to store it."""
 
-    spec: object  # a checkpoints.TrainSpec
+    spec: "TrainSpec"
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
     device: str
     store_root: Path

@@ -16,6 +16,7 @@ import pandas as pd
 
 from kmnist_utils import paper
 from kmnist_utils.atomic import write_text
+from kmnist_utils.metrics import mean_std_text
 from kmnist_utils.models import DISPLAY_NAMES
 
 TABLE1_SOURCES = ("logreg_vs_paper", "cnn_vs_paper", "tuned_vs_paper")
@@ -105,12 +106,6 @@ def provenance_sentence(results: Results) -> str:
 # --------------------------------------------------------------------------- tables
 
 
-def _mean_std(mean: float, std: float | None, digits: int = 4) -> str:
-    if std is None or (isinstance(std, float) and math.isnan(std)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def table1(results: Results) -> pd.DataFrame:
     """Table I: per model and metric, the paper's value, ours (mean ± std over seeds) and the difference."""
     long = pd.concat([results[name] for name in TABLE1_SOURCES], ignore_index=True)
@@ -130,7 +125,7 @@ def table1_display(table: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", 
     shown = {}
     for metric in metrics:
         part = table[table.metric == metric].set_index("model")
-        shown[metric] = [f"{_mean_std(r.ours_mean, r.ours_std)} (paper {r.paper:.3f}, {r.difference_pts:+.2f} pt)"
+        shown[metric] = [f"{mean_std_text(r.ours_mean, r.ours_std)} (paper {r.paper:.3f}, {r.difference_pts:+.2f} pt)"
                          for r in part.itertuples()]
         index = part.index
     frame = pd.DataFrame(shown, index=index)
@@ -140,7 +135,9 @@ def table1_display(table: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", 
 
 def grid_table(results: Results) -> pd.DataFrame:
     """The grid search, best first, with the selected point and the paper's choice marked."""
-    grid = results["tuning_grid"].sort_values(["val_acc", "val_loss", "grid_index"], ascending=[False, True, True])
+    from kmnist_utils.tuning import ranked  # the selection rule lives there
+
+    grid = ranked(results["tuning_grid"])
     chosen = results["tuning_selected"].iloc[0]
     is_chosen = ((grid.learning_rate == chosen.learning_rate) & (grid.dropout == chosen.dropout)
                  & (grid.batch_size == chosen.batch_size))
@@ -149,7 +146,7 @@ def grid_table(results: Results) -> pd.DataFrame:
     return pd.DataFrame({
         "learning_rate": grid.learning_rate, "dropout": grid.dropout, "batch_size": grid.batch_size,
         "val_acc": grid.val_acc.round(4), "val_loss": grid.val_loss.round(4),
-        "gap_to_best_pts": ((grid.val_acc.max() - grid.val_acc) * 100).round(2),
+        "gap_to_best_pts": grid.gap_to_best_pts.round(2),
         "selected": is_chosen.to_numpy(), "paper_choice": is_paper.to_numpy(),
     }).reset_index(drop=True)
 
@@ -225,10 +222,10 @@ def _accuracy_rows(results: Results) -> pd.DataFrame:
     return pd.DataFrame({
         "model": acc.model,
         "accuracy, paper": acc.paper.map("{:.3f}".format),
-        "accuracy, ours": [_mean_std(m, s) for m, s in zip(acc.ours_mean, acc.ours_std)],
+        "accuracy, ours": [mean_std_text(m, s) for m, s in zip(acc.ours_mean, acc.ours_std)],
         "difference": acc.difference_pts.map("{:+.2f} pt".format),
         "F1, paper": f1.paper.map("{:.3f}".format),
-        "F1, ours": [_mean_std(m, s) for m, s in zip(f1.ours_mean, f1.ours_std)],
+        "F1, ours": [mean_std_text(m, s) for m, s in zip(f1.ours_mean, f1.ours_std)],
         "seeds": acc.seeds,
     })
 
@@ -236,10 +233,9 @@ def _accuracy_rows(results: Results) -> pd.DataFrame:
 def _oneshot_rows(results: Results) -> pd.DataFrame:
     table = oneshot_table(results)
     interval = [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "" for lo, hi in zip(table.ci95_low, table.ci95_high)]
-    std = table["std"] if "std" in table else [None] * len(table)
     return pd.DataFrame({
         "method": table.method,
-        "1-shot accuracy": [_mean_std(a, s) for a, s in zip(table.accuracy, std)],
+        "1-shot accuracy": [mean_std_text(a, s) for a, s in zip(table.accuracy, table["std"])],
         "95% interval of draws": interval,
         "draws": table.draws,
     })
