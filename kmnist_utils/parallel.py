@@ -3,7 +3,7 @@
 On a small CPU one process per core, each with one thread, can get more work done than one
 process using every core, because a second thread inside each small operator buys little. Measured
 on the project's 2-core machine through the engine (benchmarks/results/cpu-2026-11-26-workers/):
-1.09-1.19x more images per second for the ResNet-like CNN, 1.15x for the Improved CNN (the grid
+1.09-1.19x more images per second for the ResNet-like CNN, 1.15-1.21x for the Improved CNN (the grid
 search), 0.95x for the Simple CNN. Workers write ordinary checkpoints; the caller then loads them
 from the cache, so a run that is killed part-way resumes like any other.
 """
