@@ -42,6 +42,8 @@ class TrainSpec:
         """Everything the trained weights depend on (precision resolved for the data's device)."""
         config = asdict(self.config)
         config["precision"] = resolve_precision(self.config.precision, str(data.x_train.device))
+        if config["patience"] is None:  # runs without early stopping keep the keys they always had
+            del config["patience"]
         meta = {
             "model": self.model,
             "hparams": dict(sorted(self.hparams.items())),

@@ -44,6 +44,8 @@ class Profile:
     grid_epochs: int
     tuned_epochs: int
     siamese: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    # Random calibration/evaluation splits of the test set for certified routing (notebook 05).
+    routing_splits: int = 200
 
 
 PAPER = Profile(
@@ -66,8 +68,12 @@ PAPER = Profile(
     # The paper gives no Siamese settings; these are ours (notebook 06 explains them).
     # Pairs per epoch = training images x pairs_per_image (48,000 on the full split), so a model
     # trained on half the classes sees each of its images as often as the full one.
-    siamese=_frozen({"embedding_dim": 64, "pairs_per_image": 1.0, "val_pairs_per_image": 1.0, "epochs": 10,
-                     "batch_size": 128, "learning_rate": 1e-3, "draws": 100, "shots": (1, 5, 10), "pca_components": 64}),
+    # "epochs" is the most a run may train: it stops once the validation loss has not improved for
+    # "patience" epochs. The unseen-class study trains 2 objectives x splits x seen counts encoders.
+    siamese=_frozen({"embedding_dim": 64, "head": "euclidean", "pairs_per_image": 1.0, "val_pairs_per_image": 1.0,
+                     "epochs": 40, "patience": 3, "batch_size": 128, "learning_rate": 1e-3, "draws": 100,
+                     "shots": (1, 5, 10), "pca_components": 64, "episode": (5, 1, 15),
+                     "unseen_seen_counts": (5, 6, 7, 8), "unseen_splits": 4, "unseen_epochs": 20, "unseen_draws": 100}),
 )
 
 SMOKE = Profile(
@@ -88,8 +94,11 @@ SMOKE = Profile(
     grid=_frozen({"learning_rate": (1e-3, 5e-4), "dropout": (0.3, 0.4, 0.5), "batch_size": (64, 128)}),
     grid_epochs=1,
     tuned_epochs=1,
-    siamese=_frozen({"embedding_dim": 64, "pairs_per_image": 2.0, "val_pairs_per_image": 1.0, "epochs": 1,
-                     "batch_size": 128, "learning_rate": 1e-3, "draws": 5, "shots": (1, 5, 10), "pca_components": 64}),
+    siamese=_frozen({"embedding_dim": 64, "head": "euclidean", "pairs_per_image": 2.0, "val_pairs_per_image": 1.0,
+                     "epochs": 1, "patience": None, "batch_size": 128, "learning_rate": 1e-3, "draws": 5,
+                     "shots": (1, 5, 10), "pca_components": 64, "episode": (5, 1, 5),
+                     "unseen_seen_counts": (5,), "unseen_splits": 2, "unseen_epochs": 1, "unseen_draws": 5}),
+    routing_splits=10,
 )
 
 PROFILES: Mapping[str, Profile] = _frozen({p.name: p for p in (PAPER, SMOKE)})

@@ -34,3 +34,17 @@ def confused_pairs(matrix: np.ndarray, top: int = 10) -> pd.DataFrame:
             })
     table = pd.DataFrame(rows).sort_values(["total", "a", "b"], ascending=[False, True, True], kind="mergesort")
     return table.head(top).reset_index(drop=True)
+
+
+def error_titles(rows: pd.DataFrame) -> list[str]:
+    """'true X / pred Y / conf 0.97' titles for rows of :func:`misclassified`."""
+    return [f"true {class_label(r.true)}\npred {class_label(r.predicted)}\nconf {r.confidence:.2f}" for r in rows.itertuples()]
+
+
+def pair_examples(wrong: pd.DataFrame, pairs: pd.DataFrame, top: int = 3, per_direction: int = 4) -> pd.DataFrame:
+    """Up to ``per_direction`` errors in each direction of the ``top`` most confused pairs."""
+    examples = []
+    for pair in pairs.head(top).itertuples():
+        for true, pred in ((pair.a, pair.b), (pair.b, pair.a)):
+            examples.append(wrong[(wrong.true == true) & (wrong.predicted == pred)].head(per_direction))
+    return pd.concat(examples) if examples else wrong.head(0)

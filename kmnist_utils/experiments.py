@@ -14,8 +14,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.decomposition import PCA
 
-from kmnist_utils import parallel
+from kmnist_utils import parallel, siamese
 from kmnist_utils.baselines import fit_logistic_regression, flatten
 from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached
 from kmnist_utils.config import RunContext
@@ -206,22 +207,93 @@ def restrict(parts: Parts, classes: np.ndarray) -> Parts:
     return Parts(*keep(parts.x_train, parts.y_train), *keep(parts.x_val, parts.y_val), *keep(parts.x_test, parts.y_test))
 
 
-def siamese_spec(ctx: RunContext, parts: Parts, seed: int) -> TrainSpec:
-    """The profile's Siamese network, with pairs per epoch in proportion to the images of ``parts``."""
-    from kmnist_utils.siamese import PairObjective
+SIAMESE_OBJECTIVES = ("pairs", "prototypical")
 
+
+def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str = "pairs", unseen: bool = False) -> TrainSpec:
+    """The profile's Siamese network on ``parts``, trained on balanced pairs (the paper's objective) or
+    on prototypical episodes; either way an epoch embeds as many images as 2 x pairs_per_image x the
+    training images, and the run ends when the validation loss stops improving (``patience``).
+
+    ``unseen``: the shorter schedule of the encoders trained on a subset of the classes.
+    """
     s = ctx.profile.siamese
-    objective = PairObjective(round(len(parts.y_train) * s["pairs_per_image"]), round(len(parts.y_val) * s["val_pairs_per_image"]))
-    config = TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], learning_rate=s["learning_rate"], seed=seed)
-    return TrainSpec(model="siamese", config=config, hparams={"embedding_dim": s["embedding_dim"]}, objective=objective)
+    images_per_epoch = 2 * len(parts.y_train) * s["pairs_per_image"]
+    val_images = 2 * len(parts.y_val) * s["val_pairs_per_image"]
+    if objective == "pairs":
+        chosen = siamese.PairObjective(round(images_per_epoch / 2), round(val_images / 2))
+        batch_size = s["batch_size"]
+    elif objective == "prototypical":
+        way, shot, query = s["episode"]
+        way = min(way, len(np.unique(parts.y_train)))
+        per_episode = way * (shot + query)
+        chosen = siamese.PrototypicalObjective(max(1, round(images_per_epoch / per_episode)),
+                                               max(1, round(val_images / per_episode)), way, shot, query)
+        batch_size = 1  # one episode a step
+    else:
+        raise ValueError(f"objective must be one of {SIAMESE_OBJECTIVES}, got {objective!r}")
+    config = TrainConfig(epochs=s["unseen_epochs"] if unseen else s["epochs"], batch_size=batch_size,
+                         learning_rate=s["learning_rate"], seed=seed, patience=s["patience"])
+    return TrainSpec(model="siamese", config=config, hparams={"embedding_dim": s["embedding_dim"], "head": s["head"]},
+                     objective=chosen)
 
 
-def pretrain_siamese(ctx: RunContext, parts: Parts, seed: int, class_subsets: Sequence[np.ndarray] = ()) -> None:
-    """Train the Siamese network on ``parts`` and on each subset of classes, side by side where that is faster."""
-    variants = [parts, *(restrict(parts, classes) for classes in class_subsets)]
-    pretrain(ctx, [(siamese_spec(ctx, variant, seed), variant) for variant in variants])
+def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True) -> list[TrainedModel]:
+    """One Siamese network per seed of the run, on all classes (trained side by side where faster)."""
+    specs = [siamese_spec(ctx, parts, seed) for seed in ctx.seeds]
+    pretrain(ctx, [(spec, parts) for spec in specs])
+    return [train_cached(spec, tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress) for spec in specs]
 
 
-def train_siamese(ctx: RunContext, parts: Parts, seed: int, progress: bool = True) -> TrainedModel:
-    """Train (or load) the Siamese network on pairs from the training part of ``parts``."""
-    return train_cached(siamese_spec(ctx, parts, seed), tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress)
+def embed_parts(encoder: torch.nn.Module, parts: Parts, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of the training and the test images of ``parts``."""
+    return (siamese.embed(encoder, to_tensor_images(parts.x_train, device)),
+            siamese.embed(encoder, to_tensor_images(parts.x_test, device)))
+
+
+def pca_features(fit_on: np.ndarray, components: int, *images: np.ndarray) -> list[np.ndarray]:
+    """PCA fitted on the pixels of ``fit_on``, applied to each of ``images``."""
+    pca = PCA(n_components=min(components, len(fit_on)), svd_solver="covariance_eigh").fit(flatten(fit_on))
+    return [pca.transform(flatten(x)) for x in images]
+
+
+def pca_2d(features: np.ndarray) -> np.ndarray:
+    """The first two principal components of ``features``, for a picture."""
+    return PCA(n_components=2).fit_transform(features)
+
+
+
+def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.DataFrame:
+    """1-shot recognition of classes the encoder never saw, over random class splits.
+
+    For every number of seen classes in the profile and every seeded split, encoders with both
+    objectives are trained on the seen classes only; the novel classes are then recognised
+    ((10 - seen)-way, one support per class from their training images, all their test images as
+    queries) with each encoder, raw pixels and PCA fitted on the seen classes, under the same
+    support draws. One row per (seen count, split, embedding): the mean accuracy over the draws.
+    """
+    s = ctx.profile.siamese
+    settings = [(seen, split, seen_classes, novel)
+                for seen in s["unseen_seen_counts"]
+                for split, (seen_classes, novel) in enumerate(siamese.class_splits(10, seen, s["unseen_splits"], seed=seed + seen))]
+    jobs = {(seen, split, objective): (siamese_spec(ctx, restrict(parts, seen_classes), seed, objective, unseen=True),
+                                       restrict(parts, seen_classes))
+            for seen, split, seen_classes, _ in settings for objective in SIAMESE_OBJECTIVES}
+    pretrain(ctx, list(jobs.values()))
+    rows = []
+    for seen, split, seen_classes, novel in settings:
+        novel_parts = restrict(parts, novel)
+        encoders = {objective: train_cached(spec, tensor_split(ctx, seen_parts), checkpoint_store(ctx), progress=False).model.encoder
+                    for (n, sp, objective), (spec, seen_parts) in jobs.items() if (n, sp) == (seen, split)}
+        candidates = {
+            "Siamese encoder (pairs)": embed_parts(encoders["pairs"], novel_parts, ctx.device),
+            "prototypical encoder": embed_parts(encoders["prototypical"], novel_parts, ctx.device),
+            "raw pixels": (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
+            "PCA": tuple(pca_features(restrict(parts, seen_classes).x_train, s["pca_components"], novel_parts.x_train, novel_parts.x_test)),
+        }
+        for embedding, (train, test) in candidates.items():
+            draws = siamese.few_shot_draws(train, novel_parts.y_train, test, novel_parts.y_test, shots=1,
+                                           draws=s["unseen_draws"], seed=seed, classes=novel)
+            rows.append({"seen_classes": seen, "way": len(novel), "split": split, "classes_seen": " ".join(map(str, seen_classes)),
+                         "embedding": embedding, "accuracy": draws.accuracy.mean(), "draw_std": draws.accuracy.std(ddof=1)})
+    return pd.DataFrame(rows)

@@ -116,18 +116,38 @@ class SiameseEncoder(nn.Module):
         return self.project(self.body(x).mean(dim=(2, 3)))
 
 
-class SiameseNet(nn.Module):
-    """Shared encoder on both images; g = w . |z1 - z2| + b is the logit of 'same class'."""
+SIAMESE_HEADS = ("weighted_l1", "euclidean")
 
-    def __init__(self, embedding_dim: int = 64) -> None:
+
+class SiameseNet(nn.Module):
+    """Shared encoder on both images and a comparison head whose score g is the logit of 'same class'.
+
+    ``weighted_l1`` (Koch et al. 2015): g = w . |z1 - z2| + b, a learned weighting of the
+    coordinates. ``euclidean``: g = b - s ||z1 - z2||^2 with a learned scale s > 0, so the score
+    ranks pairs exactly as the Euclidean distance used for one-shot recognition does.
+    """
+
+    def __init__(self, embedding_dim: int = 64, head: str = "weighted_l1") -> None:
         super().__init__()
+        if head not in SIAMESE_HEADS:
+            raise ValueError(f"head must be one of {SIAMESE_HEADS}, got {head!r}")
+        self.head = head
         self.encoder = SiameseEncoder(embedding_dim)
-        self.compare = nn.Linear(embedding_dim, 1)
+        if head == "weighted_l1":
+            self.compare = nn.Linear(embedding_dim, 1)
+        else:
+            self.log_scale = nn.Parameter(torch.zeros(()))
+            self.bias = nn.Parameter(torch.zeros(()))
+
+    def score(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        """The head's logit for embeddings that broadcast against each other (last axis: features)."""
+        if self.head == "weighted_l1":
+            return (z1 - z2).abs() @ self.compare.weight.squeeze(0) + self.compare.bias.squeeze(0)
+        return self.bias - self.log_scale.exp() * (z1 - z2).pow(2).sum(-1)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         z = self.encoder(torch.cat([x1, x2]))  # one pass: BatchNorm sees both branches together
-        z1, z2 = z[: len(x1)], z[len(x1) :]
-        return self.compare((z1 - z2).abs()).squeeze(1)
+        return self.score(z[: len(x1)], z[len(x1) :])
 
 
 class Features(nn.Module):

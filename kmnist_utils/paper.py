@@ -23,6 +23,14 @@ TUNED_CONFIG = {"learning_rate": 0.001, "dropout": 0.4, "batch_size": 128}
 ONE_SHOT = {"accuracy": 0.7387, "precision_macro": 0.8036, "recall_macro": 0.7387, "f1_macro": 0.7338}
 
 
+def reported(model: str, metric: str = "accuracy") -> float:
+    """The paper's Table I value for a registry model name (``logreg``, ``simple``, ..., ``tuned``)."""
+    table = TABLE1.set_index("model")
+    if model not in table.index or metric not in table.columns:
+        raise KeyError(f"the paper reports no {metric!r} for {model!r}; models: {', '.join(table.index)}")
+    return float(table.loc[model, metric])
+
+
 def compare_with_paper(summary: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")) -> pd.DataFrame:
     """Paper value beside our mean ± std over seeds and the difference (ours - paper), per metric.
 

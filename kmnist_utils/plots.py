@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -13,12 +14,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib import font_manager
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from kmnist_utils.atomic import write_bytes
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import N_CLASSES, class_label
+from kmnist_utils.layout import layout_problems
 from kmnist_utils.provenance import provenance, provenance_line
 
 JAPANESE_FONT = "IPAexGothic"
@@ -47,11 +50,27 @@ def apply_style() -> None:
     )
 
 
+def add_footer(fig: Figure, line: str) -> None:
+    """Put ``line`` in small grey type under everything the figure draws, so it covers no label."""
+    fig.canvas.draw()
+    tight = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+    width, height = fig.get_size_inches()
+    fig.text(tight.x1 / width, (tight.y0 - 0.04) / height, line, ha="right", va="top", fontsize=6, color="0.5")
+
+
 def save_figure(fig: Figure, name: str, ctx: RunContext) -> Path:
-    """Save ``fig`` as ``<figures>/<name>.png`` with a provenance footer and PNG metadata."""
+    """Save ``fig`` as ``<figures>/<name>.png`` with a provenance footer and PNG metadata.
+
+    A layout defect (text over text or over another panel, a legend over bars) is reported as a
+    warning naming the figure: the file is still written, since it holds a real run's result.
+    """
     if not name or "/" in name or name.endswith(".png"):
         raise ValueError(f"figure name must be a bare stem such as 'fig01_examples', got {name!r}")
-    fig.text(0.995, 0.002, provenance_line(ctx), ha="right", va="bottom", fontsize=6, color="0.5")
+    problems = layout_problems(fig)
+    add_footer(fig, provenance_line(ctx))
+    problems += [p for p in layout_problems(fig, canvas_check=False) if p not in problems]
+    if problems:
+        warnings.warn(f"figure {name}: " + "; ".join(problems[:5]), stacklevel=2)
     buffer = io.BytesIO()
     metadata = {"Title": name, "Description": json.dumps(provenance(ctx), ensure_ascii=False)}
     fig.savefig(buffer, format="png", bbox_inches="tight", metadata=metadata)
@@ -88,6 +107,8 @@ def plot_class_distribution(counts: pd.DataFrame) -> Figure:
     ax.set_xlabel("")
     ax.set_title("Images per class in each split")
     ax.tick_params(axis="x", rotation=0)
+    # Outside the axes: inside, it covers the bars whatever corner it takes.
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -104,17 +125,16 @@ def plot_mean_images(means: np.ndarray) -> Figure:
     return fig
 
 
-def plot_pca(coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, n_show: int = 50) -> Figure:
-    """Figure 2: 2-D PCA scatter coloured by class, and the explained variance of the leading PCs."""
+def plot_pca(coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, n_show: int = 50, max_points: int = 5_000) -> Figure:
+    """Figure 2: 2-D PCA scatter coloured by class (a random subset of ``max_points``, drawn in random
+    order), and the explained variance of the leading PCs."""
     fig, (ax_scatter, ax_var) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.3, 1]})
-    colors = sns.color_palette(PALETTE, N_CLASSES)
-    for cls in range(N_CLASSES):
-        pts = coords[labels == cls]
-        ax_scatter.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.35, color=colors[cls], label=class_label(cls), rasterized=True)
+    _class_scatter(ax_scatter, coords, np.asarray(labels), max_points)
     ax_scatter.set_xlabel(f"PC 1 ({explained[0]:.1%} of variance)")
     ax_scatter.set_ylabel(f"PC 2 ({explained[1]:.1%} of variance)")
-    ax_scatter.set_title(f"PCA of {len(coords):,} training images (pixels in [0, 1])")
-    legend = ax_scatter.legend(markerscale=6, fontsize=9, loc="upper right", framealpha=0.9)
+    shown = min(max_points, len(coords))
+    ax_scatter.set_title(f"PCA of {len(coords):,} training images ({shown:,} shown; pixels in [0, 1])")
+    legend = ax_scatter.legend(markerscale=1.5, fontsize=9, loc="upper right", framealpha=0.9)
     for handle in legend.legend_handles:
         handle.set_alpha(1)
     n_show = min(n_show, len(explained))
@@ -138,8 +158,9 @@ def plot_pca(coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, n_sh
 def draw_confusion(ax, matrix: np.ndarray, title: str) -> None:
     """Counts heatmap, rows = true class, columns = predicted class, both labelled with kana."""
     labels = [class_label(i) for i in range(N_CLASSES)]
+    # A power scale: with a linear one, off-diagonal counts of 10-50 next to ~1,000 are invisible.
     sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, square=True, xticklabels=labels,
-                yticklabels=labels, annot_kws={"fontsize": 8}, ax=ax)
+                yticklabels=labels, annot_kws={"fontsize": 8}, norm=PowerNorm(0.3, vmin=0, vmax=max(1, matrix.max())), ax=ax)
     accuracy = np.trace(matrix) / matrix.sum()
     ax.set_title(f"{title}\naccuracy {accuracy:.4f} on {matrix.sum():,} images")
     ax.set_xlabel("predicted class")
@@ -158,28 +179,38 @@ def plot_confusions(matrices: dict[str, np.ndarray]) -> Figure:
 
 
 def plot_learning_curves(history: pd.DataFrame) -> Figure:
-    """Loss and accuracy per epoch, training vs validation, one colour per model (mean ± sd over seeds)."""
+    """Loss and accuracy per epoch, training vs validation, one colour per model (mean ± sd when several seeds ran)."""
     long = pd.concat(
         [
             history.assign(split="train", loss=history.train_loss, accuracy=history.train_acc),
             history.assign(split="validation", loss=history.val_loss, accuracy=history.val_acc),
         ]
     )
+    seeds = history.groupby("model").seed.nunique().min() if "seed" in history else 1
+    spread = f"mean ± sd over {seeds} seeds" if seeds > 1 else "one seed: no spread measured"
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        sns.lineplot(data=long, x="epoch", y=metric, hue="model", style="split", errorbar="sd", marker="o", ax=ax)
-        ax.set_title(f"{metric} per epoch (mean ± sd over seeds)")
+        sns.lineplot(data=long, x="epoch", y=metric, hue="model", style="split", errorbar="sd" if seeds > 1 else None,
+                     marker="o", ax=ax)
+        ax.set_title(f"{metric} per epoch ({spread})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].get_legend().remove()
     fig.tight_layout()
     return fig
 
 
-def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None) -> Figure:
-    """Validation accuracy by learning rate x dropout, one panel per batch size; the best point boxed."""
+def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None, paper_choice: dict | None = None) -> Figure:
+    """Validation accuracy by learning rate x dropout, one panel per batch size, one shared colour bar;
+    the selected point boxed in red, the paper's choice (``paper_choice``) boxed in dashed white."""
     sizes = sorted(results.batch_size.unique())
     vmin, vmax = results.val_acc.min(), results.val_acc.max()
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes) + 1.2, 3.9), squeeze=False, layout="constrained")
+
+    def box(ax, table, point, **style) -> None:
+        row = list(table.index).index(float(point["learning_rate"]))
+        col = list(table.columns).index(float(point["dropout"]))
+        ax.add_patch(plt.Rectangle((col + 0.06, row + 0.06), 0.88, 0.88, fill=False, **style))
+
     for ax, size in zip(axes[0], sizes):
         table = results[results.batch_size == size].pivot(index="learning_rate", columns="dropout", values="val_acc")
         table = table.sort_index(ascending=False)
@@ -188,12 +219,14 @@ def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None) -> F
         ax.set_xlabel("dropout")
         ax.set_ylabel("learning rate")
         if best is not None and int(best.batch_size) == size:
-            row = list(table.index).index(best.learning_rate)
-            col = list(table.columns).index(best.dropout)
-            ax.add_patch(plt.Rectangle((col, row), 1, 1, fill=False, edgecolor="red", lw=3))
+            box(ax, table, best, edgecolor="red", lw=3)
+        if paper_choice is not None and int(paper_choice["batch_size"]) == size:
+            box(ax, table, paper_choice, edgecolor="white", lw=2, ls="--")
+    colorbar = fig.colorbar(axes[0, 0].collections[0], ax=axes[0].tolist(), shrink=0.9)
+    colorbar.set_label("validation accuracy")
     epochs = int(results.epochs.iloc[0])
-    fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch(s) (red box: selected)")
-    fig.tight_layout()
+    marks = "red box: selected" + (", dashed white: the paper's choice" if paper_choice is not None else "")
+    fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch(s) ({marks})")
     return fig
 
 
@@ -209,35 +242,48 @@ def _image_axis(ax, image: np.ndarray, title: str = "", cmap: str | None = None,
 def plot_image_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str | None = None) -> Figure:
     """Images in a grid, each with its own (multi-line) title."""
     nrows = max(1, -(-len(images) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.6, nrows * 2.0), squeeze=False)
+    title_lines = max((t.count("\n") + 1 for t in titles), default=1)
+    # Constrained layout reserves each row's titles; the height leaves them room above the image.
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.5, nrows * (1.45 + 0.16 * title_lines)),
+                             squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, text in zip(axes.flat, images, titles):
         _image_axis(ax, image, text)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def plot_saliency(images: np.ndarray, maps: dict[str, np.ndarray], titles: list[str]) -> Figure:
-    """Figure 7: originals on top, one row of heatmaps per attribution method below."""
+def plot_saliency(images: np.ndarray, maps: dict[str, np.ndarray], titles: list[str], sanity: pd.DataFrame | None = None) -> Figure:
+    """Figure 7: originals on top, one row of heatmaps per attribution method below.
+
+    With ``sanity`` (from ``saliency.sanity_check``) each method's row names its trained-vs-random
+    correlation, and a method that fails the check is labelled FAILS in red.
+    """
     n, rows = len(images), 1 + len(maps)
-    fig, axes = plt.subplots(rows, n, figsize=(n * 1.9, rows * 2.1), squeeze=False)
+    fig, axes = plt.subplots(rows, n, figsize=(n * 1.9, rows * 2.3), squeeze=False)
     for col in range(n):
         _image_axis(axes[0, col], images[col], titles[col])
         for row, (name, method_maps) in enumerate(maps.items(), start=1):
             _image_axis(axes[row, col], method_maps[col], cmap="hot")
+    checks = {} if sanity is None else sanity.set_index("method").to_dict("index")
     for row, name in enumerate(["input", *maps], start=0):
-        axes[row, 0].text(-0.15, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, ha="right", va="center", fontsize=9)
+        label, color = name, "black"
+        if name in checks:
+            check = checks[name]
+            label = f"{name}\nrandomisation rho {check['trained_vs_random_rho']:.2f}\n" + ("passes" if check["passes"] else "FAILS")
+            color = "black" if check["passes"] else "tab:red"
+        axes[row, 0].text(-0.12, 0.5, label, transform=axes[row, 0].transAxes, rotation=90, ha="right", va="center",
+                          fontsize=8, color=color, multialignment="center")
     fig.tight_layout()
     return fig
 
 
-def plot_reliability(tables: dict[str, pd.DataFrame], eces: dict[str, float]) -> Figure:
-    """Reliability diagrams: accuracy against confidence per bin, one panel per calibration."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), 4.8), squeeze=False)
-    for ax, (name, table) in zip(axes[0], tables.items()):
+def plot_reliability(panels: dict[str, tuple[pd.DataFrame, float]]) -> Figure:
+    """Reliability diagrams: accuracy against confidence per bin; ``panels`` maps a title to (table, ECE)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.8), squeeze=False)
+    for ax, (name, (table, ece)) in zip(axes[0], panels.items()):
         filled = table[table["count"] > 0]
         centers = (filled.bin_lower + filled.bin_upper) / 2
         width = float(table.bin_upper.iloc[0] - table.bin_lower.iloc[0])
@@ -248,7 +294,7 @@ def plot_reliability(tables: dict[str, pd.DataFrame], eces: dict[str, float]) ->
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence (top-1 softmax)")
         ax.set_ylabel("accuracy")
-        ax.set_title(f"{name}: ECE {eces[name]:.4f}")
+        ax.set_title(f"{name}: ECE {ece:.4f}")
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
@@ -268,6 +314,34 @@ def plot_risk_coverage(curves: dict[str, pd.DataFrame], routing: pd.DataFrame) -
     ax.set_ylim(max(0.9, min(c.accuracy.min() for c in curves.values()) - 0.005), 1.0005)
     ax.set_title("Confidence-based routing: risk-coverage (thresholds chosen on validation)")
     ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_certified_routing(rows: pd.DataFrame) -> Figure:
+    """Over the random calibration/evaluation splits of the test set, per target: the accuracy of what
+    the certified threshold accepts on the evaluation part, and the share it accepts (coverage)."""
+    targets = sorted(rows.target_accuracy.unique())
+    fig, (ax_acc, ax_cov) = plt.subplots(1, 2, figsize=(12, 4.8))
+    labels = []
+    for i, target in enumerate(targets):
+        part = rows[rows.target_accuracy == target]
+        certified = part[np.isfinite(part.threshold) & (part.eval_coverage > 0)]
+        labels.append(f"target {target:.1%}\ncertified in {len(certified)}/{len(part)}")
+        if len(certified):
+            ax_acc.boxplot(certified.eval_accuracy, positions=[i], widths=0.5, showfliers=True)
+        ax_acc.hlines(target, i - 0.35, i + 0.35, color="tab:red", lw=2, label="target" if i == 0 else None)
+        ax_cov.boxplot(part.eval_coverage, positions=[i], widths=0.5)
+    for ax in (ax_acc, ax_cov):
+        ax.set_xticks(range(len(targets)), labels)
+        ax.set_xlim(-0.6, len(targets) - 0.4)
+    ax_acc.set_ylabel("accuracy of accepted predictions\n(evaluation part)")
+    ax_acc.set_title("Accuracy where a threshold was certified")
+    ax_acc.legend(loc="lower left", fontsize=8)
+    ax_cov.set_ylabel("coverage (share accepted automatically)")
+    ax_cov.set_ylim(-0.02, 1.02)
+    ax_cov.set_title("Coverage; the rest goes to a person")
+    fig.suptitle(f"Certified routing over {rows.split.nunique()} random calibration/evaluation splits of the test set")
     fig.tight_layout()
     return fig
 
@@ -302,14 +376,47 @@ def plot_kshot(summary: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_embedding_2d(coords: np.ndarray, labels: np.ndarray, title: str) -> Figure:
-    """2-D projection of embeddings coloured by class."""
-    fig, ax = plt.subplots(figsize=(8, 7))
-    colors = sns.color_palette(PALETTE, N_CLASSES)
-    for cls in range(N_CLASSES):
-        pts = coords[labels == cls]
-        ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.4, color=colors[cls], label=class_label(cls), rasterized=True)
-    legend = ax.legend(markerscale=5, fontsize=9, loc="best", framealpha=0.9)
+def plot_unseen(summary: pd.DataFrame, chance: bool = True) -> Figure:
+    """1-shot accuracy on classes never seen in training against the number of seen classes, per
+    embedding, with the 95% interval over class splits (and chance, 1 / way)."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    offsets = np.linspace(-0.15, 0.15, summary.embedding.nunique())
+    for offset, (name, group) in zip(offsets, summary.groupby("embedding", sort=False)):
+        group = group.sort_values("seen_classes")
+        low = (group.accuracy - group.ci95_low).fillna(0)
+        high = (group.ci95_high - group.accuracy).fillna(0)
+        ax.errorbar(group.seen_classes + offset, group.accuracy, yerr=[low, high], marker="o", capsize=4, label=name)
+    if chance:
+        ways = summary.drop_duplicates("seen_classes").sort_values("seen_classes")
+        ax.plot(ways.seen_classes, 1 / ways.way, ls=":", color="0.4", label="chance (1 / way)")
+    ax.set_xticks(sorted(summary.seen_classes.unique()))
+    ax.set_xlabel("classes seen in training (the other 10 - n are the test classes)")
+    ax.set_ylabel("1-shot accuracy on unseen classes")
+    ax.set_title("One-shot on classes the encoder never saw\nmean and 95% interval over class splits")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _class_scatter(ax, coords: np.ndarray, labels: np.ndarray, max_points: int, seed: int = 0) -> None:
+    """Points coloured by class, at most ``max_points`` of them, drawn in random order so that no class
+    is painted over all the others (plotting class by class hides the first classes under the last)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(coords))[:max_points]
+    colors = np.asarray(sns.color_palette(PALETTE, N_CLASSES))
+    ax.scatter(coords[order, 0], coords[order, 1], s=3, alpha=0.5, c=colors[labels[order]], rasterized=True)
+    for cls in range(N_CLASSES):  # legend entries only
+        ax.scatter([], [], s=12, color=colors[cls], label=class_label(cls))
+
+
+def plot_embedding_2d(coords: np.ndarray, labels: np.ndarray, title: str, axis_labels: tuple[str, str] = ("PC 1", "PC 2"),
+                      max_points: int = 5_000) -> Figure:
+    """2-D projection of embeddings coloured by class (a random subset of ``max_points``)."""
+    fig, ax = plt.subplots(figsize=(9, 7))
+    _class_scatter(ax, coords, np.asarray(labels), max_points)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    legend = ax.legend(markerscale=1.5, fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     for handle in legend.legend_handles:
         handle.set_alpha(1)
     ax.set_title(title)

@@ -15,3 +15,12 @@ def seed_everything(seed: int) -> None:
     random.seed(int(seed))
     np.random.seed(int(seed))
     torch.manual_seed(int(seed))  # also seeds every CUDA device
+
+
+def derived_seed(base: int, epoch: int) -> int:
+    """The seed of one epoch's random draws (shuffle, pairs, episodes) of a run seeded with ``base``.
+
+    A function of (base, epoch) alone, so a resumed run draws exactly like an uninterrupted one;
+    the large multiplier keeps different bases from sharing epochs' seeds.
+    """
+    return base * 100_003 + epoch

@@ -1,23 +1,35 @@
 """Siamese metric learning and k-shot recognition by nearest support (section IV of the paper).
 
-The encoder maps a 28x28 image to an embedding; the comparison module turns |z1 - z2| into a
-scalar score g, and p = sigmoid(g) is trained with binary cross-entropy on balanced same/different
-pairs (Koch et al. 2015). At test time the frozen encoder embeds a few labelled support images per
-class and every query is assigned the class of the nearest support (or class prototype, the mean
-support embedding) in Euclidean distance.
+The encoder maps a 28x28 image to an embedding; the comparison head turns a pair of embeddings
+into a scalar score g, and p = sigmoid(g) is trained with binary cross-entropy on balanced
+same/different pairs (Koch et al. 2015). At test time the frozen encoder embeds a few labelled
+support images per class and every query is assigned the class of the nearest support (or class
+prototype, the mean support embedding) in Euclidean distance; cosine distance and the learned head
+itself are the alternatives reported beside it.
+
+For classes the encoder never saw, an episodic prototypical objective (Snell et al. 2017) is the
+alternative built for transfer: each step is a small few-shot task on the training classes.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from torch import nn
 from torch.nn import functional as F
 
 from kmnist_utils.metrics import classification_metrics
-from kmnist_utils.models import SiameseNet  # noqa: F401  (re-exported for notebooks)
+from kmnist_utils.models import SiameseNet
+from kmnist_utils.seeding import derived_seed
 from kmnist_utils.training import TensorSplit, autocast_context
+
+Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (queries, supports) -> scores, higher = closer
 
 
 # --------------------------------------------------------------------------- pairs
@@ -70,7 +82,7 @@ class PairObjective:
         return {"kind": "pairs", "pairs_per_epoch": self.pairs_per_epoch, "val_pairs": self.val_pairs}
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
-        pairs = sample_pairs(data.y_train.cpu().numpy(), self.pairs_per_epoch, seed * 100_003 + epoch)
+        pairs = sample_pairs(data.y_train.cpu().numpy(), self.pairs_per_epoch, derived_seed(seed, epoch))
         return torch.from_numpy(np.random.default_rng(seed + epoch).permutation(pairs)).to(data.x_train.device)
 
     @staticmethod
@@ -94,6 +106,74 @@ class PairObjective:
                 loss_sum += loss.item() * len(batch)
                 hits += int(correct)
         return loss_sum / len(pairs), hits / len(pairs)
+
+
+def sample_episodes(labels: np.ndarray, episodes: int, way: int, shot: int, query: int, seed: int) -> np.ndarray:
+    """Seeded few-shot episodes: (episodes, way * (shot + query)) image indices.
+
+    Each row draws ``way`` classes, then ``shot + query`` distinct images of each, class by class:
+    the first ``shot`` of a class are its supports, the rest its queries.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if way < 2 or way > len(classes):
+        raise ValueError(f"way must be between 2 and the {len(classes)} classes present, got {way}")
+    members = [np.flatnonzero(labels == c) for c in classes]
+    need = shot + query
+    if min(len(m) for m in members) < need:
+        raise ValueError(f"every class needs at least shot + query = {need} images")
+    rng = np.random.default_rng(seed)
+    rows = np.empty((episodes, way * need), dtype=np.int64)
+    for e in range(episodes):
+        chosen = rng.choice(len(classes), size=way, replace=False)
+        rows[e] = np.concatenate([rng.choice(members[c], size=need, replace=False) for c in chosen])
+    return rows
+
+
+class PrototypicalObjective:
+    """Episodic prototypical loss: classify each query by softmax over -squared distances to the
+    class prototypes (mean support embeddings) of its episode. Trains ``model.encoder`` only."""
+
+    def __init__(self, episodes_per_epoch: int, val_episodes: int, way: int = 5, shot: int = 1, query: int = 15) -> None:
+        self.episodes_per_epoch, self.val_episodes = episodes_per_epoch, val_episodes
+        self.way, self.shot, self.query = way, shot, query
+
+    def describe(self) -> dict:
+        return {"kind": "prototypical", "episodes_per_epoch": self.episodes_per_epoch, "val_episodes": self.val_episodes,
+                "way": self.way, "shot": self.shot, "query": self.query}
+
+    def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
+        episodes = sample_episodes(data.y_train.cpu().numpy(), self.episodes_per_epoch, self.way, self.shot, self.query,
+                                   derived_seed(seed, epoch))
+        return torch.from_numpy(episodes).to(data.x_train.device)
+
+    def _episode_loss(self, model: nn.Module, x: torch.Tensor, episodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n_episodes, need = len(episodes), self.shot + self.query
+        z = model.encoder(x[episodes.reshape(-1)]).float().reshape(n_episodes, self.way, need, -1)
+        protos = z[:, :, : self.shot].mean(dim=2)  # (E, way, d)
+        queries = z[:, :, self.shot :].reshape(n_episodes, self.way * self.query, -1)
+        logits = -torch.cdist(queries, protos).pow(2)  # (E, way * query, way)
+        target = torch.arange(self.way, device=x.device).repeat_interleave(self.query).expand(n_episodes, -1)
+        loss = F.cross_entropy(logits.reshape(-1, self.way), target.reshape(-1))
+        # Per-episode share of right queries, so that sums over episodes are comparable with pairs.
+        return loss, (logits.argmax(-1) == target).float().mean(dim=1).sum()
+
+    def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._episode_loss(model, data.x_train, items)
+
+    @torch.inference_mode()
+    def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
+        model.eval()
+        episodes = torch.from_numpy(sample_episodes(data.y_val.cpu().numpy(), self.val_episodes, self.way, self.shot,
+                                                    self.query, seed=0)).to(data.x_val.device)
+        loss_sum, hits = 0.0, 0.0
+        with autocast_context(precision, str(data.x_val.device)):
+            for lo in range(0, len(episodes), 32):
+                batch = episodes[lo : lo + 32]
+                loss, correct = self._episode_loss(model, data.x_val, batch)
+                loss_sum += loss.item() * len(batch)
+                hits += float(correct)
+        return loss_sum / len(episodes), hits / len(episodes)
 
 
 # --------------------------------------------------------------------------- few-shot evaluation
@@ -120,21 +200,51 @@ def prototypes(embeddings: np.ndarray, labels: np.ndarray, classes: np.ndarray) 
     return np.stack([embeddings[labels == c].mean(axis=0) for c in classes])
 
 
-def nearest_support(queries: np.ndarray, supports: np.ndarray, support_labels: np.ndarray) -> np.ndarray:
-    """The label of the nearest support (Euclidean distance) for every query."""
-    distances = torch.cdist(torch.as_tensor(queries, dtype=torch.float64), torch.as_tensor(supports, dtype=torch.float64))
-    return np.asarray(support_labels)[distances.argmin(dim=1).numpy()]
+def euclidean_similarity(queries: np.ndarray, supports: np.ndarray) -> np.ndarray:
+    """Minus the Euclidean distance: the paper's metric."""
+    return -torch.cdist(torch.as_tensor(queries, dtype=torch.float64), torch.as_tensor(supports, dtype=torch.float64)).numpy()
+
+
+def cosine_similarity(queries: np.ndarray, supports: np.ndarray) -> np.ndarray:
+    """Cosine of the angle between embeddings (the nearest support by cosine distance scores highest)."""
+    q = torch.nn.functional.normalize(torch.as_tensor(queries, dtype=torch.float64), dim=1)
+    s = torch.nn.functional.normalize(torch.as_tensor(supports, dtype=torch.float64), dim=1)
+    return (q @ s.T).numpy()
+
+
+def head_similarity(model: SiameseNet) -> Similarity:
+    """The trained comparison head as the metric: the support the network calls most 'same' wins."""
+    head = copy.deepcopy(model).cpu().double().eval()  # a float64 copy: the model itself stays as it is
+
+    def similarity(queries: np.ndarray, supports: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            q = torch.as_tensor(queries, dtype=torch.float64)[:, None, :]
+            s = torch.as_tensor(supports, dtype=torch.float64)[None, :, :]
+            return torch.cat([head.score(q[i : i + 2048], s) for i in range(0, len(q), 2048)]).numpy()
+    return similarity
+
+
+METRICS: dict[str, Similarity] = {"euclidean": euclidean_similarity, "cosine": cosine_similarity}
+
+
+def nearest_support(queries: np.ndarray, supports: np.ndarray, support_labels: np.ndarray,
+                    similarity: Similarity = euclidean_similarity) -> np.ndarray:
+    """The label of the most similar support (by default: nearest in Euclidean distance) for every query."""
+    return np.asarray(support_labels)[np.asarray(similarity(queries, supports)).argmax(axis=1)]
 
 
 def few_shot_draws(
     train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray,
-    shots: int, draws: int, seed: int = 0, classes: np.ndarray | None = None,
+    shots: int, draws: int, seed: int = 0, classes: np.ndarray | None = None, metric: str | Similarity = "euclidean",
 ) -> pd.DataFrame:
     """Metrics of nearest-prototype classification for ``draws`` seeded support draws (one row each).
 
     With one shot the prototype is the support itself, i.e. the paper's nearest-support rule.
     Supports come from the training split; queries are every test image of the chosen classes.
+    ``metric``: "euclidean" (the paper's), "cosine", or a similarity function such as
+    :func:`head_similarity`.
     """
+    similarity = METRICS[metric] if isinstance(metric, str) else metric
     classes = np.unique(train_labels) if classes is None else np.asarray(classes)
     keep = np.isin(test_labels, classes)
     queries, truth = test_features[keep], test_labels[keep]
@@ -142,7 +252,7 @@ def few_shot_draws(
     for draw in range(draws):
         idx = draw_supports(train_labels, shots, seed + draw, classes)
         protos = prototypes(train_features[idx], train_labels[idx], classes)
-        predicted = nearest_support(queries, protos, classes)
+        predicted = nearest_support(queries, protos, classes, similarity)
         m = classification_metrics(_dense(truth, classes), _dense(predicted, classes), n_classes=len(classes))
         rows.append({"draw": draw, "shots": shots, "accuracy": m["accuracy"], "precision_macro": m["precision_macro"],
                      "recall_macro": m["recall_macro"], "f1_macro": m["f1_macro"]})
@@ -166,3 +276,78 @@ def summarize_draws(draws: pd.DataFrame, metric: str = "accuracy", reference: fl
         summary["reference"] = reference
         summary["reference_percentile"] = float((values < reference).mean() * 100)
     return summary
+
+
+# --------------------------------------------------------------------------- classes never seen in training
+
+
+def class_splits(n_classes: int, seen: int, splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``splits`` distinct seeded random (seen, novel) partitions of the classes, ``seen`` classes to train on."""
+    if not 2 <= seen <= n_classes - 2:
+        raise ValueError(f"seen must leave at least two classes on each side of {n_classes}, got {seen}")
+    rng = np.random.default_rng(seed)
+    chosen: list[tuple[np.ndarray, np.ndarray]] = []
+    keys: set[tuple[int, ...]] = set()
+    possible = math.comb(n_classes, seen)
+    if splits > possible:
+        raise ValueError(f"only {possible} ways to choose {seen} of {n_classes} classes, asked for {splits}")
+    while len(chosen) < splits:
+        seen_classes = np.sort(rng.choice(n_classes, size=seen, replace=False))
+        if tuple(seen_classes) in keys:
+            continue
+        keys.add(tuple(seen_classes))
+        chosen.append((seen_classes, np.setdiff1d(np.arange(n_classes), seen_classes)))
+    return chosen
+
+
+def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of the mean (NaN bounds with fewer than two values)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def summarize_unseen(rows: pd.DataFrame, ours: tuple[str, ...], baselines: tuple[str, ...]) -> pd.DataFrame:
+    """Per number of seen classes and embedding: the mean over class splits of the mean 1-shot accuracy
+    over draws, its 95% interval over splits, and for each of ``ours`` the paired difference to each
+    baseline (same class split, same support draws) with its interval."""
+    out = []
+    for seen, group in rows.groupby("seen_classes"):
+        wide = group.pivot(index="split", columns="embedding", values="accuracy")
+        for embedding in wide.columns:
+            mean, low, high = mean_interval(wide[embedding])
+            row = {"seen_classes": seen, "way": int(group.way.iloc[0]), "embedding": embedding, "splits": len(wide),
+                   "accuracy": mean, "ci95_low": low, "ci95_high": high}
+            if embedding in ours:
+                for baseline in baselines:
+                    d_mean, d_low, d_high = mean_interval(wide[embedding] - wide[baseline])
+                    row[f"minus {baseline}"], row[f"minus {baseline} ci95_low"], row[f"minus {baseline} ci95_high"] = d_mean, d_low, d_high
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def seed_summary(draws: pd.DataFrame, metric: str = "accuracy") -> dict:
+    """Draws pooled over encoder seeds: the mean, the spread over draws within a seed (mean of the
+    per-seed stds) and the spread over encoder seeds (std of the per-seed means; NaN with one seed)."""
+    per_seed = draws.groupby("seed")[metric]
+    means = per_seed.mean()
+    return {"mean": float(draws[metric].mean()), "draw_std": float(per_seed.std(ddof=1).mean()),
+            "seed_std": float(means.std(ddof=1)) if len(means) > 1 else float("nan"),
+            "seeds": len(means), "draws_per_seed": int(per_seed.size().min()), "per_seed_means": means.tolist()}
+
+
+def oneshot_vs_paper(draws: pd.DataFrame, reported: dict[str, float]) -> pd.DataFrame:
+    """The paper's single draw beside ours: the first draw of the first encoder seed, the mean over all
+    draws and seeds, the spread over draws (within a seed) and over encoder seeds, per metric."""
+    first_seed = draws.seed.iloc[0]
+    first = draws[(draws.seed == first_seed)].sort_values("draw").iloc[0]
+    rows = []
+    for metric, value in reported.items():
+        summary = seed_summary(draws, metric)
+        rows.append({"metric": metric, "paper": value, "ours, first draw": float(first[metric]),
+                     "ours, mean of draws": summary["mean"], "ours, std of draws": summary["draw_std"],
+                     "ours, std over encoder seeds": summary["seed_std"], "encoder seeds": summary["seeds"]})
+    return pd.DataFrame(rows)

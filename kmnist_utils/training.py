@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from kmnist_utils.data import to_unit_float
+from kmnist_utils.seeding import derived_seed
 
 PRECISIONS = ("auto", "bf16", "fp32")
 EVAL_BATCH = 1024
@@ -95,10 +96,21 @@ class TrainConfig:
     learning_rate: float
     seed: int
     precision: str = "auto"
+    # Early stopping: end when the validation loss has not improved for this many epochs (``epochs``
+    # is then the most it may train). None: always train ``epochs`` epochs, as the paper does.
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError(f"epochs, batch_size and learning_rate must be positive: {self}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be a positive number of epochs or None, got {self.patience}")
+
+    def stops_after(self, state: "FitState") -> bool:
+        """True when a run in ``state`` has nothing left to do: all epochs done, or patience run out."""
+        if state.epoch >= self.epochs:
+            return True
+        return self.patience is not None and state.epoch - state.best_epoch >= self.patience
 
 
 @dataclass
@@ -148,7 +160,7 @@ def predict_logits(model: nn.Module, x: torch.Tensor, precision: str = "fp32", b
 
 def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     # Derived from (seed, epoch) alone, so a resumed run shuffles exactly like an uninterrupted one.
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return torch.randperm(n, generator=torch.Generator().manual_seed(derived_seed(seed, epoch)))
 
 
 class Classification:
@@ -182,6 +194,8 @@ def fit(
 ) -> FitState:
     """Train with Adam on ``objective`` (default: cross-entropy); restore the best-validation-loss weights.
 
+    With ``config.patience`` the run ends early once the validation loss has stopped improving.
+
     ``state`` continues an interrupted run; ``on_epoch_end`` receives the state after each
     epoch (the checkpoint cache saves it there).
     """
@@ -200,6 +214,8 @@ def fit(
         torch.set_rng_state(state.rng)
     bar = None
     for epoch in range(state.epoch, config.epochs):
+        if config.stops_after(state):  # a resumed run whose patience had already run out
+            break
         start = time.perf_counter()
         model.train()
         items = objective.epoch_items(data, config.seed, epoch)
@@ -209,7 +225,7 @@ def fit(
             bar = tqdm(total=config.epochs * batches, initial=state.epoch * batches, desc=desc,
                        disable=not progress, mininterval=2.0, unit="batch")
         loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        correct = torch.zeros((), device=device)  # float: exact for counts below 2**24; episodes add shares
         for lo in range(0, n, config.batch_size):
             batch = items[lo : lo + config.batch_size]
             with autocast_context(precision, device):
@@ -237,6 +253,8 @@ def fit(
         state.model, state.optimizer, state.rng = snapshot(model), snapshot(optimizer), torch.get_rng_state()
         if on_epoch_end is not None:
             on_epoch_end(state)
+        if config.stops_after(state):
+            break
     if bar is not None:
         bar.close()
     model.load_state_dict(state.best_model)

@@ -68,3 +68,90 @@ def test_risk_coverage_and_routing_table():
     table = calibration.routing_table(conf, correct, conf, correct, targets=(0.99,))
     row = table.iloc[0]
     assert row.threshold == 0.8 and row.test_coverage == 0.5 and row.test_routed_to_human == 0.5 and row.test_meets_target
+
+
+# --------------------------------------------------------------------------- certified routing
+
+
+def test_binomial_p_value_matches_the_closed_form():
+    # No error among n accepted: P(Bin(n, a) <= 0) = (1 - a)^n.
+    assert calibration.binomial_p_value(0, 300, 0.01) == pytest.approx(0.99**300)
+    assert calibration.binomial_p_value(0, 0, 0.01) == 1.0  # nothing accepted proves nothing
+    # More errors -> weaker evidence.
+    p = calibration.binomial_p_value(np.array([0, 1, 5]), np.array([1000, 1000, 1000]), 0.005)
+    assert np.all(np.diff(p) > 0)
+
+
+def test_zero_error_sample_size():
+    n = calibration.zero_error_sample_size(0.999, 0.05)
+    assert 0.999**n <= 0.05 < 0.999 ** (n - 1)
+    assert n == 2995
+
+
+def _synthetic_scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence uniform in [0.5, 1]; an item is right with probability equal to its confidence."""
+    rng = np.random.default_rng(seed)
+    confidence = rng.uniform(0.5, 1.0, n)
+    return confidence, rng.uniform(size=n) < confidence
+
+
+def test_certified_threshold_keeps_its_promise_on_fresh_data():
+    """Over many calibration sets, the certified threshold's true accuracy is >= target in >= 1 - delta."""
+    target, delta = 0.95, 0.05
+    candidates = np.linspace(0.999, 0.5, 200)
+    misses = 0
+    for seed in range(200):
+        confidence, correct = _synthetic_scores(2000, seed)
+        t = calibration.certify_threshold(confidence, correct, target, candidates, delta)["threshold"]
+        # True accuracy of items with confidence >= t is the mean of U(t, 1): (1 + t) / 2.
+        if np.isfinite(t) and (1 + t) / 2 < target:
+            misses += 1
+    assert misses / 200 <= delta
+
+
+def test_certify_stops_at_the_first_failure_and_reports_what_it_used():
+    confidence = np.array([0.99] * 50 + [0.9] * 50 + [0.8] * 50)
+    correct = np.array([True] * 50 + [True] * 50 + [False] * 50)
+    out = calibration.certify_threshold(confidence, correct, 0.9, np.array([0.99, 0.9, 0.8]), delta=0.05)
+    assert out["threshold"] == 0.9 and out["cal_accepted"] == 100 and out["cal_errors"] == 0
+    assert out["p_value"] == pytest.approx(0.9**100)
+    # A first candidate that fails ends the sequence: nothing is certified.
+    none = calibration.certify_threshold(confidence, correct, 0.999, np.array([0.99, 0.9]), delta=0.05)
+    assert none["threshold"] == np.inf and none["cal_accepted"] == 0
+
+
+def test_certify_rejects_bad_input():
+    c, ok = _synthetic_scores(10, 0)
+    with pytest.raises(ValueError, match="target accuracy"):
+        calibration.certify_threshold(c, ok, 1.0, np.array([0.9]))
+    with pytest.raises(ValueError, match="delta"):
+        calibration.certify_threshold(c, ok, 0.9, np.array([0.9]), delta=0)
+    with pytest.raises(ValueError, match="highest threshold to the lowest"):
+        calibration.certify_threshold(c, ok, 0.9, np.array([0.5, 0.9]))
+    with pytest.raises(ValueError, match="differ in length"):
+        calibration.certify_threshold(c, ok[:5], 0.9, np.array([0.9]))
+
+
+def test_stratified_halves_are_disjoint_complete_and_seeded():
+    labels = np.repeat(np.arange(4), 25)
+    cal, ev = calibration.stratified_halves(labels, 0.4, seed=3)
+    assert len(np.intersect1d(cal, ev)) == 0 and len(cal) + len(ev) == 100
+    assert np.all(np.bincount(labels[cal]) == 10)
+    assert np.array_equal(cal, calibration.stratified_halves(labels, 0.4, seed=3)[0])
+    assert not np.array_equal(cal, calibration.stratified_halves(labels, 0.4, seed=4)[0])
+    with pytest.raises(ValueError, match="calibration_share"):
+        calibration.stratified_halves(labels, 1.0, seed=0)
+
+
+def test_certified_routing_rows_and_summary():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 3000)
+    logits = rng.normal(size=(3000, 10))
+    logits[np.arange(3000), labels] += rng.uniform(0, 8, 3000)  # a mostly right classifier
+    rows = calibration.certified_routing(logits, labels, logits[:1000], 1.0, targets=(0.95, 0.99), splits=5)
+    assert len(rows) == 10 and set(rows.target_accuracy) == {0.95, 0.99}
+    assert rows.eval_items.between(1490, 1510).all() and rows.eval_coverage.between(0, 1).all()
+    summary = calibration.summarize_certified_routing(rows)
+    assert list(summary.target_accuracy) == [0.95, 0.99] and summary.splits.eq(5).all()
+    # The looser target accepts at least as much as the stricter one.
+    assert summary.coverage_mean.iloc[0] >= summary.coverage_mean.iloc[1]

@@ -1,5 +1,7 @@
 """Worker processes: the same checkpoints as training in-process, sane worker counts, clear errors."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -53,3 +55,34 @@ def test_worker_count(monkeypatch):
     monkeypatch.setenv(parallel.WORKERS_ENV_VAR, "two")
     with pytest.raises(ValueError, match="KMNIST_WORKERS must be a positive integer"):
         parallel.worker_count("cpu", 4)
+
+
+def _weights_and_predictions(trained, x):
+    model = trained.model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    return {k: v.clone() for k, v in model.state_dict().items()}, logits
+
+
+def test_same_inputs_give_identical_numbers_through_workers_and_in_process(tmp_path):
+    """Same code, seed, device and data: bit-identical weights and predictions, whether the run is
+    trained by a worker process (twice, into separate caches) or in this process with one thread."""
+    data = make_tensor_split(*arrays())
+    probe = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    results = []
+    for name in ("first", "second"):
+        spec_job = parallel.Job(job(tmp_path, 0).spec, arrays(), "cpu", tmp_path / name)
+        parallel.run_jobs([spec_job, parallel.Job(job(tmp_path, 1).spec, arrays(), "cpu", tmp_path / name)], workers=2)
+        results.append(_weights_and_predictions(train_cached(spec_job.spec, data, CheckpointStore(tmp_path / name), progress=False), probe))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # what each of 2 workers uses
+    try:
+        in_process = train_cached(job(tmp_path, 0).spec, data, CheckpointStore(tmp_path / "here"), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    results.append(_weights_and_predictions(in_process, probe))
+    reference_weights, reference_logits = results[0]
+    for weights, logits in results[1:]:
+        assert weights.keys() == reference_weights.keys()
+        assert all(torch.equal(weights[k], reference_weights[k]) for k in weights)
+        assert torch.equal(logits, reference_logits)

@@ -87,3 +87,26 @@ def test_rank_correlations_and_sanity_check(images):
     assert table.loc[0, "trained_vs_random_rho"] == pytest.approx(1.0)  # same weights: identical maps
     table = saliency.sanity_check(trained, random, images, {"gradient": saliency.gradient_saliency})
     assert table.loc[0, "trained_vs_random_rho"] < 0.99
+
+
+def test_stroke_share_and_sanity_flag():
+    images = torch.zeros(2, 1, 4, 4)
+    images[:, :, 0, :] = 1.0  # one row of ink: a quarter of the pixels
+    on_strokes = images[:, 0].clone()
+    mass, ink = saliency.stroke_share(on_strokes, images)
+    assert mass == pytest.approx(1.0) and ink == pytest.approx(0.25)
+    uniform = torch.ones(2, 4, 4)
+    assert saliency.stroke_share(uniform, images)[0] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="must match"):
+        saliency.stroke_share(torch.ones(2, 3, 3), images)
+
+
+def test_sanity_check_marks_methods_that_ignore_the_weights():
+    torch.manual_seed(0)
+    trained, random_model = SimpleCNN().eval(), SimpleCNN().eval()
+    x = torch.rand(4, 1, 28, 28)
+    input_only = lambda m, images: images.amax(dim=1)  # the same map whatever the weights
+    table = saliency.sanity_check(trained, random_model, x, {"gradient": saliency.gradient_saliency, "input": input_only})
+    flags = dict(zip(table.method, table.passes))
+    assert flags["input"] == False  # noqa: E712  (numpy bool)
+    assert table.set_index("method").loc["input", "trained_vs_random_rho"] == pytest.approx(1.0)

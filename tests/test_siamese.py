@@ -102,3 +102,112 @@ def test_pairs_per_epoch_follow_the_number_of_training_images(smoke_ctx):
     spec_half = experiments.siamese_spec(smoke_ctx, half, seed=0).objective.describe()
     assert spec_full["pairs_per_epoch"] == round(1_000 * s["pairs_per_image"]) and spec_full["val_pairs"] == 200
     assert spec_half["pairs_per_epoch"] == spec_full["pairs_per_epoch"] // 2 and spec_half["val_pairs"] == 100
+
+
+def test_euclidean_head_ranks_pairs_by_distance():
+    torch.manual_seed(0)
+    net = SiameseNet(embedding_dim=8, head="euclidean").eval()
+    z = torch.randn(5, 8)
+    scores = net.score(z[:1], z)  # the first embedding against all five
+    distances = (z - z[:1]).pow(2).sum(1)
+    assert torch.equal(scores.argsort(descending=True), distances.argsort())
+    assert net(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)).shape == (2,)
+    with pytest.raises(ValueError, match="head must be one of"):
+        SiameseNet(head="cosine")
+
+
+def test_similarities_and_the_head_as_a_metric():
+    supports = np.array([[1.0, 0.0], [0.0, 5.0]])
+    queries = np.array([[3.0, 0.5], [1.0, 1.2]])  # the second is nearer [1, 0] but points towards [0, 5]
+    assert siamese.nearest_support(queries, supports, np.array([0, 1])).tolist() == [0, 0]
+    assert siamese.nearest_support(queries, supports, np.array([0, 1]), siamese.cosine_similarity).tolist() == [0, 1]
+    net = SiameseNet(embedding_dim=2).eval()
+    with torch.no_grad():
+        net.compare.weight.copy_(torch.tensor([[-1.0, -1.0]]))  # score = -L1 distance
+        net.compare.bias.zero_()
+    scores = siamese.head_similarity(net)(queries, supports)
+    np.testing.assert_allclose(scores, -np.abs(queries[:, None] - supports[None]).sum(-1))
+    assert next(net.parameters()).dtype == torch.float32  # the network is left as it was
+
+
+def test_few_shot_draws_accept_a_metric_by_name_or_function():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 10)
+    features = np.eye(3)[labels] * 5 + rng.normal(size=(30, 3)) * 0.1
+    by_name = siamese.few_shot_draws(features, labels, features, labels, shots=1, draws=2, metric="cosine")
+    by_function = siamese.few_shot_draws(features, labels, features, labels, shots=1, draws=2, metric=siamese.cosine_similarity)
+    assert by_name.accuracy.tolist() == by_function.accuracy.tolist() == [1.0, 1.0]
+
+
+def test_episodes_are_seeded_and_shaped():
+    labels = np.repeat(np.arange(6), 20)
+    episodes = siamese.sample_episodes(labels, episodes=4, way=3, shot=1, query=2, seed=0)
+    assert episodes.shape == (4, 9)
+    for row in episodes:
+        per_class = labels[row].reshape(3, 3)
+        assert (per_class == per_class[:, :1]).all() and len(set(per_class[:, 0])) == 3 and len(set(row)) == 9
+    assert np.array_equal(episodes, siamese.sample_episodes(labels, 4, 3, 1, 2, seed=0))
+    with pytest.raises(ValueError, match="way must be between 2"):
+        siamese.sample_episodes(labels, 1, way=7, shot=1, query=1, seed=0)
+    with pytest.raises(ValueError, match="shot \\+ query"):
+        siamese.sample_episodes(labels, 1, way=2, shot=10, query=11, seed=0)
+
+
+def test_prototypical_objective_trains_the_encoder():
+    from kmnist_utils.training import TrainConfig, fit, make_tensor_split
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 40)
+    x = rng.integers(0, 40, (160, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(y):  # each class brightens its own quarter of the image
+        x[i, (label // 2) * 14 : (label // 2 + 1) * 14, (label % 2) * 14 : (label % 2 + 1) * 14] += 180
+    data = make_tensor_split(x, y, x, y)
+    objective = siamese.PrototypicalObjective(episodes_per_epoch=20, val_episodes=8, way=4, shot=1, query=5)
+    torch.manual_seed(0)
+    state = fit(SiameseNet(embedding_dim=8), data, TrainConfig(3, 1, 1e-3, seed=0, precision="fp32"),
+                objective=objective, progress=False)
+    assert state.history[-1]["val_acc"] > 0.9 and state.history[-1]["val_loss"] < state.history[0]["val_loss"]
+    assert objective.describe()["kind"] == "prototypical"
+
+
+def test_class_splits_are_distinct_partitions():
+    splits = siamese.class_splits(10, seen=8, splits=5, seed=0)
+    assert len({tuple(seen) for seen, _ in splits}) == 5
+    for seen, novel in splits:
+        assert len(seen) == 8 and len(novel) == 2 and set(seen) | set(novel) == set(range(10))
+    with pytest.raises(ValueError, match="only 45 ways"):
+        siamese.class_splits(10, seen=8, splits=46, seed=0)
+    with pytest.raises(ValueError, match="at least two classes"):
+        siamese.class_splits(10, seen=9, splits=1, seed=0)
+
+
+def test_mean_interval_and_unseen_summary():
+    mean, low, high = siamese.mean_interval(np.array([0.4, 0.5, 0.6]))
+    assert mean == pytest.approx(0.5) and low == pytest.approx(0.5 - 4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
+    assert np.isnan(siamese.mean_interval(np.array([0.4]))[1])
+    rows = pd.DataFrame([{"seen_classes": 5, "way": 5, "split": s, "embedding": e, "accuracy": a}
+                         for s, (ours, pix) in enumerate([(0.6, 0.4), (0.62, 0.41), (0.58, 0.39)])
+                         for e, a in (("encoder", ours), ("pixels", pix))])
+    summary = siamese.summarize_unseen(rows, ("encoder",), ("pixels",)).set_index("embedding")
+    assert summary.loc["encoder", "accuracy"] == pytest.approx(0.6)
+    assert summary.loc["encoder", "minus pixels"] == pytest.approx(0.2)
+    assert summary.loc["encoder", "minus pixels ci95_low"] > 0.15
+    assert np.isnan(summary.loc["pixels", "minus pixels"]) if "minus pixels" in summary else True
+
+
+def test_seed_summary_separates_draw_and_seed_spread():
+    draws = pd.DataFrame({"seed": [0, 0, 1, 1], "accuracy": [0.6, 0.7, 0.8, 0.9]})
+    out = siamese.seed_summary(draws)
+    assert out["mean"] == pytest.approx(0.75) and out["seeds"] == 2 and out["draws_per_seed"] == 2
+    assert out["draw_std"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
+    assert out["seed_std"] == pytest.approx(np.std([0.65, 0.85], ddof=1))
+    assert np.isnan(siamese.seed_summary(draws[draws.seed == 0])["seed_std"])
+
+
+def test_oneshot_vs_paper_table():
+    draws = pd.DataFrame({"seed": [0, 0, 1, 1], "draw": [0, 1, 0, 1], "accuracy": [0.6, 0.7, 0.8, 0.9],
+                          "f1_macro": [0.5, 0.6, 0.7, 0.8]})
+    table = siamese.oneshot_vs_paper(draws, {"accuracy": 0.74, "f1_macro": 0.73}).set_index("metric")
+    assert table.loc["accuracy", "ours, first draw"] == 0.6 and table.loc["accuracy", "paper"] == 0.74
+    assert table.loc["f1_macro", "ours, mean of draws"] == pytest.approx(0.65)
+    assert table.loc["accuracy", "encoder seeds"] == 2

@@ -41,7 +41,7 @@ def results_ctx(smoke_ctx):
                            "ci95_high": m + 0.05, "min": m - 0.1, "max": m + 0.1, "draws": 20}
                           for e, m in (("Siamese encoder", 0.695), ("raw pixels", 0.25)) for k in (1, 5)])
     write_table(kshot, "oneshot_kshot_summary", ctx)
-    write_table(pd.DataFrame([{"setting": "train 0-4, test 5-9", "embedding": "raw pixels", "mean": 0.35, "std": 0.05,
+    write_table(pd.DataFrame([{"seen_classes": 5, "way": 5, "embedding": "raw pixels", "splits": 4, "accuracy": 0.35,
                                "ci95_low": 0.25, "ci95_high": 0.45}]), "oneshot_unseen_classes", ctx)
     write_table(pd.DataFrame([{"target_accuracy": 0.99, "threshold": 0.5, "val_coverage": 0.99, "val_accuracy": 0.99,
                                "test_coverage": 0.98, "test_accuracy": 0.97, "test_routed_to_human": 0.02,
@@ -74,7 +74,10 @@ def test_grid_and_oneshot_tables(results_ctx):
     oneshot = summary.oneshot_table(results)
     assert oneshot.attrs["paper_percentile"] == pytest.approx(70.0)
     assert oneshot.iloc[0].accuracy == paper.ONE_SHOT["accuracy"] and oneshot.iloc[1].accuracy == 0.7
-    assert "70th percentile" in summary.differences(results)[-1]
+    lines = summary.differences(results)
+    assert any("70th percentile" in line for line in lines)
+    assert any("Routing target 99.0%" in line and "misses the target" in line for line in lines)
+    assert not any("per encoder seed" in line for line in lines)  # the draws carry no seed column here
 
 
 def test_missing_tables_are_named_with_the_remedy(tmp_path):
@@ -97,10 +100,10 @@ def test_markdown_report_and_readme_section(results_ctx, tmp_path):
     report = summary.markdown_report(results)
     assert "## Table I (all metrics)" in report and "| TunedImprovedCNN |" in report and "3.0 min" in report
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\n{summary.README_START}\nold\n{summary.README_END}\n\n## after\n")
+    readme.write_text(f"# title\n\n{summary.README_START}\nOLD-SECTION\n{summary.README_END}\n\n## after\n")
     assert summary.update_readme(readme, results) is True
     text = readme.read_text()
-    assert "old" not in text and text.endswith("## after\n") and "| TunedImprovedCNN | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
+    assert "OLD-SECTION" not in text and text.endswith("## after\n") and "| TunedImprovedCNN | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
     assert summary.update_readme(readme, results) is False  # idempotent
     readme.write_text("# no markers\n")
     with pytest.raises(ValueError, match="no results markers"):
@@ -110,3 +113,18 @@ def test_markdown_report_and_readme_section(results_ctx, tmp_path):
 def test_markdown_table_escapes_pipes():
     table = summary.markdown_table(pd.DataFrame({"a": ["x|y"], "b": [0.5]}))
     assert table.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 0.5 |"]
+
+
+def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
+    draws = pd.DataFrame({"embedding": "Siamese encoder", "shots": 1, "seed": np.repeat([0, 1, 2], 10),
+                          "accuracy": np.r_[np.full(10, 0.74), np.full(10, 0.76), np.full(10, 0.78)]})
+    write_table(draws, "oneshot_draws", results_ctx)
+    write_table(pd.DataFrame([{"target_accuracy": 0.99, "splits": 100, "share_meeting_target": 0.99, "share_certified": 1.0,
+                               "coverage_mean": 0.9, "coverage_p05": 0.88, "coverage_p95": 0.92, "accuracy_mean": 0.995,
+                               "accuracy_p05": 0.992, "routed_to_human_mean": 0.1}]), "routing_certified", results_ctx, delta=0.05)
+    results = summary.load_results(results_ctx.dirs.results)
+    lines = summary.differences(results)
+    assert any("per encoder seed: 0.7600 ± 0.0200 (3 seeds)" in line and "inside the seed spread" in line for line in lines)
+    assert any(line.startswith("Target 99.0%: a threshold was certified in 100% of the splits") for line in lines)
+    assert not any("threshold from validation" in line for line in lines)
+    assert "## Certified routing" in summary.markdown_report(results)

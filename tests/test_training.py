@@ -198,3 +198,30 @@ def test_validation_score_is_computed_once_and_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
     reloaded = train_cached(spec(epochs=1), data, store, progress=False)
     assert reloaded.from_cache and checkpoints.validation_score(reloaded, data, store) == first
+
+
+def test_patience_stops_once_validation_loss_stops_improving():
+    rng = np.random.default_rng(0)
+    noise = lambda n: rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)  # noqa: E731
+    data = training.make_tensor_split(noise(128), rng.integers(0, 10, 128), noise(64), rng.integers(0, 10, 64))
+    state = fit(simple_model(), data, TrainConfig(30, 32, 1e-2, seed=0, precision="fp32", patience=2), progress=False)
+    assert state.epoch < 30  # random labels: the validation loss soon stops improving
+    assert state.epoch - state.best_epoch == 2 and len(state.history) == state.epoch
+
+
+def test_patience_rules():
+    config = TrainConfig(10, 32, 1e-3, seed=0, patience=3)
+    assert not config.stops_after(FitState(epoch=4, best_epoch=2))
+    assert config.stops_after(FitState(epoch=5, best_epoch=2))
+    assert TrainConfig(10, 32, 1e-3, seed=0).stops_after(FitState(epoch=10, best_epoch=10))
+    assert not TrainConfig(10, 32, 1e-3, seed=0).stops_after(FitState(epoch=9, best_epoch=1))
+    with pytest.raises(ValueError, match="patience"):
+        TrainConfig(10, 32, 1e-3, seed=0, patience=0)
+
+
+def test_patience_is_part_of_the_key_only_when_set():
+    data = toy_split(32, 16)
+    plain = TrainSpec("simple", TrainConfig(3, 16, 1e-3, seed=0)).meta(data)
+    assert "patience" not in plain["config"]
+    patient = TrainSpec("simple", TrainConfig(3, 16, 1e-3, seed=0, patience=2)).meta(data)
+    assert patient["config"]["patience"] == 2 and key_of(plain) != key_of(patient)

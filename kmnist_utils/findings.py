@@ -1,0 +1,217 @@
+"""Sentences that state a finding, computed from the numbers they are about.
+
+A chapter's conclusion (above or below the paper, inside the seed spread or not, tuned better than
+untuned, transfer or not, a target met or missed) is never typed ahead of the results: it comes
+from one of these functions, each unit-tested on synthetic results for every branch. They take
+plain numbers and return plain text, so they need neither torch nor a results folder.
+
+The rule for "inside the seed spread": the reference lies within our mean ± 2 sample standard
+deviations over seeds (about where 95% of single runs fall if runs vary normally). With one seed
+no spread was measured, and the sentence says so instead of judging.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Mapping, Sequence
+
+import numpy as np
+from IPython.display import Markdown
+
+SPREAD_WIDTH = 2.0  # reference within mean ± SPREAD_WIDTH * std counts as "inside the seed spread"
+
+
+def _values(values: Sequence[float]) -> np.ndarray:
+    array = np.asarray(list(values), dtype=np.float64)
+    if array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"need one or more finite values, got {list(values)!r}")
+    return array
+
+
+def points(difference: float) -> str:
+    """A difference of two proportions in percentage points: '+0.29 pt'."""
+    return f"{difference * 100:+.2f} pt"
+
+
+def seed_spread(values: Sequence[float]) -> float | None:
+    """Sample standard deviation over seeds; ``None`` with one seed (no spread was measured)."""
+    array = _values(values)
+    return float(array.std(ddof=1)) if array.size > 1 else None
+
+
+def mean_and_spread(values: Sequence[float], digits: int = 4) -> str:
+    """'0.9711 ± 0.0013 (3 seeds)' or '0.9723 (one seed)'."""
+    array = _values(values)
+    spread = seed_spread(array)
+    if spread is None:
+        return f"{array.mean():.{digits}f} (one seed)"
+    return f"{array.mean():.{digits}f} ± {spread:.{digits}f} ({array.size} seeds)"
+
+
+def variation(what: str, values: Sequence[float], unit: str = "accuracy") -> str:
+    """How much ``what`` (one draw per seed) moves ``unit``, or that one seed could not show it."""
+    array = _values(values)
+    if array.size == 1:
+        return f"One seed: how much {what} moves the {unit} was not measured."
+    return (f"Across {array.size} seeds, {what} moves the {unit} by a standard deviation of "
+            f"{seed_spread(array) * 100:.2f} pt (range {array.min():.4f} to {array.max():.4f}).")
+
+
+def versus_reference(name: str, values: Sequence[float], reference: float, what: str = "the paper's") -> str:
+    """Where our per-seed values land against one reference number, and whether that is noise."""
+    array = _values(values)
+    return versus_reference_summary(name, float(array.mean()), seed_spread(array), int(array.size), reference, what)
+
+
+def versus_reference_summary(name: str, mean: float, std: float | None, seeds: int, reference: float,
+                             what: str = "the paper's") -> str:
+    """:func:`versus_reference` from a summary: mean, sample std over seeds (None or NaN with one seed), seeds."""
+    if not math.isfinite(mean) or seeds < 1:
+        raise ValueError(f"need a finite mean over one or more seeds, got mean {mean!r} over {seeds!r}")
+    spread = None if seeds < 2 or std is None or not math.isfinite(std) else float(std)
+    difference = mean - reference
+    side = "above" if difference > 0 else "below" if difference < 0 else "equal to"
+    ours = f"{mean:.4f} (one seed)" if spread is None else f"{mean:.4f} ± {spread:.4f} ({seeds} seeds)"
+    head = f"{name}: {ours}, {abs(difference) * 100:.2f} pt {side} {what} {reference:.4g}"
+    if spread is None:
+        return head + "; one seed, so no seed-to-seed spread was measured and this run cannot tell a real difference from noise."
+    if abs(difference) <= SPREAD_WIDTH * spread:
+        return head + f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt)."
+    if spread == 0:
+        return head + ", and every seed gave the same number."
+    return head + f", outside the seed spread ({abs(difference) / spread:.1f} std away)."
+
+
+def compare_groups(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float]) -> str:
+    """Is group ``a`` better than group ``b`` (e.g. tuned vs untuned), judged against both spreads?"""
+    a_arr, b_arr = _values(a), _values(b)
+    difference = float(a_arr.mean() - b_arr.mean())
+    head = f"{name_a} {mean_and_spread(a_arr)} vs {name_b} {mean_and_spread(b_arr)}: {points(difference)}"
+    if a_arr.size == b_arr.size and np.array_equal(np.sort(a_arr), np.sort(b_arr)):
+        return head + f"; identical numbers: {name_a} and {name_b} give the same results here."
+    spreads = [s for s in (seed_spread(a_arr), seed_spread(b_arr)) if s is not None]
+    if not spreads:
+        return head + "; one seed each, so no spread was measured and the difference cannot be called real or noise."
+    width = SPREAD_WIDTH * max(spreads)
+    if abs(difference) <= width:
+        return head + f", inside the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): no measurable difference."
+    better = name_a if difference > 0 else name_b
+    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): {better} is better."
+
+
+def ranking_certainty(gap_to_second: float, seed_values: Sequence[float] | None) -> str:
+    """Is the grid's winner ahead of the runner-up by more than seed-to-seed noise?
+
+    ``seed_values``: the same model's validation accuracy over seeds (``None`` when not available).
+    """
+    head = f"The selected point leads the runner-up by {gap_to_second * 100:.2f} pt of validation accuracy"
+    spread = None if seed_values is None else seed_spread(seed_values)
+    if spread is None:
+        return head + "; no seed-to-seed spread of the validation accuracy was measured, so whether the ranking is stable is unknown."
+    if gap_to_second <= SPREAD_WIDTH * spread:
+        return head + (f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt over "
+                       f"{len(list(seed_values))} seeds): another seed could rank the points differently.")
+    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt): a clear winner."
+
+
+def training_stop(name: str, epochs_run: int, best_epoch: int, max_epochs: int, patience: int | None) -> str:
+    """Why a run ended: its validation loss stopped improving, or it ran out of epochs while still improving."""
+    if patience is not None and epochs_run - best_epoch >= patience:
+        return (f"{name}: stopped after {epochs_run} epochs, {patience} without a better validation loss; "
+                f"the weights of epoch {best_epoch} are kept.")
+    still = " and was still improving at the end" if best_epoch == epochs_run else ""
+    return (f"{name}: ran all {max_epochs} epochs allowed{still}; best validation loss at epoch {best_epoch}"
+            + (", so longer training may help." if best_epoch == epochs_run else "."))
+
+
+def generalisation_gap(name_a: str, a: float, name_b: str, b: float) -> str:
+    """'validation 0.9896 vs test 0.9723: test is 1.73 pt lower' - with the direction computed."""
+    difference = a - b
+    if difference == 0:
+        return f"{name_a} {a:.4f} and {name_b} {b:.4f} are equal."
+    lower = name_b if difference > 0 else name_a
+    return f"{name_a} {a:.4f} vs {name_b} {b:.4f}: {lower} is {abs(difference) * 100:.2f} pt lower."
+
+
+def target_verdict(name: str, achieved: float, target: float) -> str:
+    """'met' or 'missed by X pt', from the numbers ('accepts nothing' when there is no accuracy)."""
+    if math.isnan(achieved):
+        return f"{name}: accepts nothing, so the target {target:.4g} holds only by routing everything to a person."
+    if achieved >= target:
+        return f"{name}: {achieved:.4f}, meets the target {target:.4g} ({points(achieved - target)})."
+    return f"{name}: {achieved:.4f}, misses the target {target:.4g} by {abs(achieved - target) * 100:.2f} pt."
+
+
+def draws_versus_reference(name: str, draw_values: Sequence[float], reference: float, what: str = "the paper's single draw") -> str:
+    """A mean over random support draws against one reported draw: difference and the reference's percentile."""
+    array = _values(draw_values)
+    mean = float(array.mean())
+    percentile = float((array < reference).mean() * 100)
+    side = "at or above" if mean >= reference else "below"
+    return (f"{name}: mean {mean:.4f} over {array.size} draws, {side} {what} ({reference:.4f}, {points(mean - reference)}); "
+            f"{reference:.4f} sits at the {percentile:.0f}th percentile of our draws.")
+
+
+def beats_baselines(name: str, ours: tuple[float, float, float], baselines: Mapping[str, tuple[float, float, float]]) -> str:
+    """Does ``ours`` (mean, low, high) beat every baseline by more than the width of the intervals?
+
+    "By more than the interval width": our mean minus the baseline's exceeds the larger of the two
+    intervals' widths, a margin that does not depend on the intervals' exact shape.
+    """
+    mean, low, high = ours
+    verdicts = []
+    beaten = 0
+    for other, (b_mean, b_low, b_high) in baselines.items():
+        margin = mean - b_mean
+        width = max(high - low, b_high - b_low)
+        if margin > width:
+            beaten += 1
+            verdicts.append(f"{other} {b_mean:.4f} ({points(margin)}, more than the interval width {width * 100:.2f} pt)")
+        elif margin > 0:
+            verdicts.append(f"{other} {b_mean:.4f} ({points(margin)}, within the interval width {width * 100:.2f} pt)")
+        else:
+            verdicts.append(f"{other} {b_mean:.4f} ({points(margin)}: the baseline is as good or better)")
+    if beaten == len(baselines):
+        head = f"{name} ({mean:.4f}) beats every baseline by more than the interval width"
+    elif beaten:
+        head = f"{name} ({mean:.4f}) beats {beaten} of {len(baselines)} baselines by more than the interval width"
+    else:
+        head = f"{name} ({mean:.4f}) beats no baseline by more than the interval width"
+    return head + ": " + "; ".join(verdicts) + "."
+
+
+def saliency_verdict(method: str, trained_vs_random_rho: float, max_rho: float, stroke_mass: float, stroke_pixels: float) -> str:
+    """Does an attribution method pass the randomisation check, and does it highlight the strokes?"""
+    passes = trained_vs_random_rho < max_rho
+    check = (f"passes the randomisation check (trained-vs-random rho {trained_vs_random_rho:.2f} < {max_rho:g})" if passes
+             else f"FAILS the randomisation check (trained-vs-random rho {trained_vs_random_rho:.2f} >= {max_rho:g}): "
+                  "its maps look the same without the learned weights, so they do not explain this model")
+    ratio = stroke_mass / stroke_pixels if stroke_pixels > 0 else float("inf")
+    where = ("concentrated on the strokes" if ratio >= 1.25 else "mostly off the strokes" if ratio <= 0.8
+             else "spread about evenly over strokes and background")
+    return (f"{method}: {check}; {stroke_mass:.0%} of its attribution lies on stroke pixels, which are "
+            f"{stroke_pixels:.0%} of the image ({ratio:.1f}x their share): {where}.")
+
+
+def routing_verdict(target: float, share_meeting: float, required: float, coverage: float, share_certified: float) -> str:
+    """Certified routing for one target: how often the evaluation part met it, at what coverage."""
+    if share_certified == 0:
+        return (f"Target {target:.1%}: no threshold could be certified in any split, so every image goes to a person "
+                "(the promise holds only by automating nothing).")
+    state = "met" if share_meeting >= required else "missed"
+    return (f"Target {target:.1%}: a threshold was certified in {share_certified:.0%} of the splits; the evaluation "
+            f"part met the target in {share_meeting:.1%} of them (required: {required:.0%}), {state}, at a mean "
+            f"coverage of {coverage:.1%}, so {1 - coverage:.1%} of the images go to a person.")
+
+
+def show(lines: Sequence[str]) -> Markdown:
+    """Generated findings as a Markdown bullet list for a notebook (each checked for 'nan')."""
+    return Markdown("\n".join(f"- {no_nan(line)}" for line in lines))
+
+
+def no_nan(text: str) -> str:
+    """Guard for generated prose: a 'nan' means a sentence was written for numbers that do not exist."""
+    if re.search(r"\bnan\b", text, flags=re.IGNORECASE):
+        raise ValueError(f"generated sentence contains 'nan': {text!r}")
+    return text

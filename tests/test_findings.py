@@ -1,0 +1,125 @@
+"""Every branch of every generated finding, on synthetic numbers."""
+
+import pytest
+
+from kmnist_utils import findings
+
+
+def test_one_seed_says_no_spread_was_measured():
+    text = findings.versus_reference("Simple CNN", [0.9332], 0.934)
+    assert "one seed" in text and "no seed-to-seed spread was measured" in text
+    assert "0.08 pt below" in text and "inside" not in text and "outside" not in text
+
+
+def test_inside_and_outside_the_seed_spread():
+    inside = findings.versus_reference("ResNet-like CNN", [0.940, 0.943, 0.946], 0.944)
+    assert "inside the seed spread" in inside and "0.10 pt below" in inside
+    outside = findings.versus_reference("Improved CNN", [0.971, 0.972, 0.973], 0.967)
+    assert "outside the seed spread" in outside and "above" in outside and "5.0 std" in outside
+    below = findings.versus_reference("Simple CNN", [0.925, 0.926, 0.927], 0.934)
+    assert "below" in below and "outside" in below
+
+
+def test_mean_and_spread_text():
+    assert findings.mean_and_spread([0.5]) == "0.5000 (one seed)"
+    assert findings.mean_and_spread([0.5, 0.7]) == "0.6000 ± 0.1414 (2 seeds)"
+
+
+def test_bad_values_are_refused():
+    with pytest.raises(ValueError, match="finite values"):
+        findings.versus_reference("x", [], 0.5)
+    with pytest.raises(ValueError, match="finite values"):
+        findings.mean_and_spread([0.5, float("nan")])
+
+
+def test_compare_groups_every_branch():
+    same = findings.compare_groups("TunedImprovedCNN", [0.97, 0.971], "Improved CNN", [0.971, 0.97])
+    assert "identical numbers" in same
+    one = findings.compare_groups("tuned", [0.972], "untuned", [0.971])
+    assert "one seed each" in one and "+0.10 pt" in one
+    noise = findings.compare_groups("tuned", [0.970, 0.972], "untuned", [0.969, 0.973])
+    assert "no measurable difference" in noise
+    better = findings.compare_groups("tuned", [0.980, 0.981], "untuned", [0.970, 0.971])
+    assert "tuned is better" in better
+    worse = findings.compare_groups("tuned", [0.960, 0.961], "untuned", [0.970, 0.971])
+    assert "untuned is better" in worse
+
+
+def test_generalisation_gap_direction_is_computed():
+    assert "test is 1.73 pt lower" in findings.generalisation_gap("validation", 0.9896, "test", 0.9723)
+    assert "validation is 0.50 pt lower" in findings.generalisation_gap("validation", 0.97, "test", 0.975)
+    assert "are equal" in findings.generalisation_gap("validation", 0.97, "test", 0.97)
+
+
+def test_target_verdict():
+    assert "meets the target" in findings.target_verdict("99% target", 0.9931, 0.99)
+    missed = findings.target_verdict("99% target", 0.9736, 0.99)
+    assert "misses the target 0.99 by 1.64 pt" in missed
+
+
+def test_draws_versus_reference():
+    below = findings.draws_versus_reference("Siamese", [0.6, 0.7, 0.8, 0.65], 0.7387)
+    assert "below" in below and "75th percentile" in below
+    above = findings.draws_versus_reference("Siamese", [0.8, 0.82], 0.7387)
+    assert "at or above" in above and "0th percentile" in above
+
+
+def test_beats_baselines_every_branch():
+    all_ = findings.beats_baselines("encoder", (0.60, 0.58, 0.62), {"pixels": (0.40, 0.38, 0.42), "PCA": (0.45, 0.43, 0.47)})
+    assert all_.startswith("encoder (0.6000) beats every baseline")
+    some = findings.beats_baselines("encoder", (0.50, 0.45, 0.55), {"pixels": (0.30, 0.28, 0.32), "PCA": (0.48, 0.45, 0.51)})
+    assert "beats 1 of 2 baselines" in some and "within the interval width" in some
+    none = findings.beats_baselines("encoder", (0.39, 0.35, 0.43), {"pixels": (0.40, 0.36, 0.44)})
+    assert "beats no baseline" in none and "as good or better" in none
+
+
+def test_routing_verdict_every_branch():
+    met = findings.routing_verdict(0.99, 0.99, 0.95, 0.9, 1.0)
+    assert "met the target in 99.0% of them" in met and "required: 95%), met" in met and "10.0% of the images go to a person" in met
+    missed = findings.routing_verdict(0.995, 0.90, 0.95, 0.8, 1.0)
+    assert "missed" in missed
+    nothing = findings.routing_verdict(0.999, 1.0, 0.95, 0.0, 0.0)
+    assert "no threshold could be certified" in nothing
+
+
+def test_target_verdict_when_nothing_is_accepted():
+    assert "accepts nothing" in findings.target_verdict("t", float("nan"), 0.99)
+
+
+def test_no_nan_guard():
+    assert findings.no_nan("accuracy 0.97, finance and nano are fine") == "accuracy 0.97, finance and nano are fine"
+    with pytest.raises(ValueError, match="nan"):
+        findings.no_nan("gap of nan points")
+
+
+def test_variation_and_show():
+    assert findings.variation("the subset", [0.6]) == "One seed: how much the subset moves the accuracy was not measured."
+    text = findings.variation("the subset", [0.59, 0.60, 0.61])
+    assert "3 seeds" in text and "1.00 pt" in text and "0.5900 to 0.6100" in text
+    shown = findings.show(["a", "b"])
+    assert shown.data == "- a\n- b"
+    with pytest.raises(ValueError, match="nan"):
+        findings.show(["std nan"])
+
+
+def test_ranking_certainty_every_branch():
+    assert "no seed-to-seed spread" in findings.ranking_certainty(0.001, None)
+    assert "no seed-to-seed spread" in findings.ranking_certainty(0.001, [0.98])
+    assert "could rank the points differently" in findings.ranking_certainty(0.001, [0.980, 0.982, 0.984])
+    assert "a clear winner" in findings.ranking_certainty(0.02, [0.980, 0.981, 0.982])
+
+
+def test_saliency_verdict_every_branch():
+    good = findings.saliency_verdict("gradient", 0.2, 0.5, 0.6, 0.2)
+    assert "passes the randomisation check" in good and "concentrated on the strokes" in good and "3.0x" in good
+    bad = findings.saliency_verdict("Integrated Gradients", 0.97, 0.5, 0.9, 0.2)
+    assert "FAILS the randomisation check" in bad
+    assert "mostly off the strokes" in findings.saliency_verdict("g", 0.1, 0.5, 0.1, 0.2)
+    assert "spread about evenly" in findings.saliency_verdict("g", 0.1, 0.5, 0.2, 0.2)
+
+
+def test_training_stop_every_branch():
+    assert "stopped after 12 epochs, 3 without" in findings.training_stop("seed 0", 12, 9, 40, 3)
+    capped = findings.training_stop("seed 0", 10, 10, 10, None)
+    assert "ran all 10 epochs" in capped and "still improving" in capped and "longer training may help" in capped
+    assert "best validation loss at epoch 7." in findings.training_stop("seed 0", 10, 8 - 1, 10, None)
