@@ -35,6 +35,20 @@ Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (queries, support
 # --------------------------------------------------------------------------- pairs
 
 
+def _validate_in_batches(model: nn.Module, loss_fn: Callable, x: torch.Tensor, items: torch.Tensor, batch_size: int,
+                         precision: str) -> tuple[float, float]:
+    """Mean loss and share of right calls of ``loss_fn`` over fixed validation ``items``, in eval mode."""
+    model.eval()
+    loss_sum, hits = 0.0, 0.0
+    with autocast_context(precision, str(x.device)):
+        for lo in range(0, len(items), batch_size):
+            batch = items[lo : lo + batch_size]
+            loss, correct = loss_fn(model, x, batch)
+            loss_sum += loss.item() * len(batch)
+            hits += float(correct)
+    return loss_sum / len(items), hits / len(items)
+
+
 def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
     """Balanced pairs (first half same class, second half different): array (n_pairs, 3) of (i, j, same).
 
@@ -96,16 +110,8 @@ class PairObjective:
 
     @torch.inference_mode()
     def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
-        model.eval()
         pairs = torch.from_numpy(sample_pairs(data.y_val.cpu().numpy(), self.val_pairs, seed=0)).to(data.x_val.device)
-        loss_sum, hits = 0.0, 0
-        with autocast_context(precision, str(data.x_val.device)):
-            for lo in range(0, len(pairs), 1024):
-                batch = pairs[lo : lo + 1024]
-                loss, correct = self._pair_loss(model, data.x_val, batch)
-                loss_sum += loss.item() * len(batch)
-                hits += int(correct)
-        return loss_sum / len(pairs), hits / len(pairs)
+        return _validate_in_batches(model, self._pair_loss, data.x_val, pairs, 1024, precision)
 
 
 def sample_episodes(labels: np.ndarray, episodes: int, way: int, shot: int, query: int, seed: int) -> np.ndarray:
@@ -163,17 +169,9 @@ class PrototypicalObjective:
 
     @torch.inference_mode()
     def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
-        model.eval()
         episodes = torch.from_numpy(sample_episodes(data.y_val.cpu().numpy(), self.val_episodes, self.way, self.shot,
                                                     self.query, seed=0)).to(data.x_val.device)
-        loss_sum, hits = 0.0, 0.0
-        with autocast_context(precision, str(data.x_val.device)):
-            for lo in range(0, len(episodes), 32):
-                batch = episodes[lo : lo + 32]
-                loss, correct = self._episode_loss(model, data.x_val, batch)
-                loss_sum += loss.item() * len(batch)
-                hits += float(correct)
-        return loss_sum / len(episodes), hits / len(episodes)
+        return _validate_in_batches(model, self._episode_loss, data.x_val, episodes, 32, precision)
 
 
 # --------------------------------------------------------------------------- few-shot evaluation

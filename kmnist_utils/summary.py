@@ -185,9 +185,9 @@ def certified_routing_table(results: Results) -> pd.DataFrame | None:
     (``None`` for a results folder written before certified routing existed)."""
     if CERTIFIED_ROUTING not in results.tables:
         return None
-    r = results[CERTIFIED_ROUTING]
+    r = results[CERTIFIED_ROUTING].astype(float)  # JSON null (no accepted item in any split) -> NaN
     return pd.DataFrame({
-        "target_accuracy": r.target_accuracy, "splits": r.splits, "share_certified": r.share_certified.round(3),
+        "target_accuracy": r.target_accuracy, "splits": r.splits.astype(int), "share_certified": r.share_certified.round(3),
         "share_meeting_target": r.share_meeting_target.round(3), "coverage_mean": r.coverage_mean.round(4),
         "accuracy_mean": r.accuracy_mean.round(4), "routed_to_human_mean": r.routed_to_human_mean.round(4),
     })

@@ -128,3 +128,9 @@ def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
     assert any(line.startswith("Target 99.0%: a threshold was certified in 100% of the splits") for line in lines)
     assert not any("threshold from validation" in line for line in lines)
     assert "## Certified routing" in summary.markdown_report(results)
+    # A target certified in no split has no accuracy: JSON null must not break the table.
+    write_table(pd.DataFrame([{"target_accuracy": 0.999, "splits": 100, "share_meeting_target": 1.0, "share_certified": 0.0,
+                               "coverage_mean": 0.0, "coverage_p05": 0.0, "coverage_p95": 0.0, "accuracy_mean": np.nan,
+                               "accuracy_p05": np.nan, "routed_to_human_mean": 1.0}]), "routing_certified", results_ctx, delta=0.05)
+    table = summary.certified_routing_table(summary.load_results(results_ctx.dirs.results))
+    assert np.isnan(table.accuracy_mean.iloc[0]) and table.splits.iloc[0] == 100
