@@ -73,7 +73,7 @@ PAPER = Profile(
     siamese=_frozen({"embedding_dim": 64, "head": "euclidean", "pairs_per_image": 1.0, "val_pairs_per_image": 1.0,
                      "epochs": 40, "patience": 3, "batch_size": 128, "learning_rate": 1e-3, "draws": 100,
                      "shots": (1, 5, 10), "pca_components": 64, "episode": (5, 1, 15),
-                     "unseen_seen_counts": (5, 6, 7, 8), "unseen_splits": 4, "unseen_epochs": 20, "unseen_draws": 100}),
+                     "unseen_seen_counts": (5, 6, 7, 8), "unseen_splits": 3, "unseen_epochs": 10, "unseen_draws": 100}),
 )
 
 SMOKE = Profile(
