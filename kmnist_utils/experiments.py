@@ -257,6 +257,31 @@ def pca_features(fit_on: np.ndarray, components: int, *images: np.ndarray) -> li
     return [pca.transform(flatten(x)) for x in images]
 
 
+def siamese_metric_draws(ctx: RunContext, parts: Parts, encoders: Sequence[TrainedModel],
+                         embeddings: dict[int, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """10-way 1-shot draws of every encoder seed under three metrics: the paper's Euclidean distance
+    ("Siamese encoder"), cosine distance and the learned comparison head."""
+    S = ctx.profile.siamese
+    frames = []
+    for trained, (seed, (z_train, z_test)) in zip(encoders, embeddings.items()):
+        metrics = {"Siamese encoder": "euclidean", "Siamese encoder, cosine distance": "cosine",
+                   "Siamese encoder, learned head": siamese.head_similarity(trained.model)}
+        for name, metric in metrics.items():
+            frames.append(siamese.few_shot_draws(z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=S["draws"],
+                                                 seed=ctx.seed, metric=metric).assign(embedding=name, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def kshot_draws(ctx: RunContext, parts: Parts, features: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]) -> pd.DataFrame:
+    """Nearest-prototype draws for every embedding (per seed where it has several) and every k of the profile."""
+    S = ctx.profile.siamese
+    return pd.concat([
+        siamese.few_shot_draws(train, parts.y_train, test, parts.y_test, shots=k, draws=S["draws"], seed=ctx.seed)
+        .assign(embedding=name, seed=seed)
+        for name, by_seed in features.items() for seed, (train, test) in by_seed.items() for k in S["shots"]
+    ], ignore_index=True)
+
+
 def pca_2d(features: np.ndarray) -> np.ndarray:
     """The first two principal components of ``features``, for a picture."""
     return PCA(n_components=2).fit_transform(features)

@@ -17,6 +17,7 @@ import re
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown
 
 SPREAD_WIDTH = 2.0  # reference within mean ± SPREAD_WIDTH * std counts as "inside the seed spread"
@@ -179,6 +180,22 @@ def beats_baselines(name: str, ours: tuple[float, float, float], baselines: Mapp
     else:
         head = f"{name} ({mean:.4f}) beats no baseline by more than the interval width"
     return head + ": " + "; ".join(verdicts) + "."
+
+
+def unseen_verdicts(summary: pd.DataFrame, ours: Sequence[str], baselines: Sequence[str]) -> list[str]:
+    """:func:`beats_baselines` for each of ``ours`` at each number of seen classes of a
+    ``siamese.summarize_unseen`` table (columns seen_classes, way, embedding, accuracy, ci95_low, ci95_high)."""
+    lines = []
+    for seen, group in summary.groupby("seen_classes"):
+        by_name = group.set_index("embedding")
+
+        def interval(name: str) -> tuple[float, float, float]:
+            return tuple(float(by_name.loc[name, c]) for c in ("accuracy", "ci95_low", "ci95_high"))
+
+        for name in ours:
+            lines.append(beats_baselines(f"{name}, {seen} classes seen ({int(by_name.loc[name, 'way'])}-way)", interval(name),
+                                         {b: interval(b) for b in baselines}))
+    return lines
 
 
 def saliency_verdict(method: str, trained_vs_random_rho: float, max_rho: float, stroke_mass: float, stroke_pixels: float) -> str:

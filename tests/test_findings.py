@@ -123,3 +123,17 @@ def test_training_stop_every_branch():
     capped = findings.training_stop("seed 0", 10, 10, 10, None)
     assert "ran all 10 epochs" in capped and "still improving" in capped and "longer training may help" in capped
     assert "best validation loss at epoch 7." in findings.training_stop("seed 0", 10, 8 - 1, 10, None)
+
+
+def test_unseen_verdicts_read_the_summary_table():
+    import pandas as pd
+
+    summary = pd.DataFrame([
+        {"seen_classes": 5, "way": 5, "embedding": "encoder", "accuracy": 0.60, "ci95_low": 0.58, "ci95_high": 0.62},
+        {"seen_classes": 5, "way": 5, "embedding": "pixels", "accuracy": 0.40, "ci95_low": 0.38, "ci95_high": 0.42},
+        {"seen_classes": 8, "way": 2, "embedding": "encoder", "accuracy": 0.70, "ci95_low": 0.60, "ci95_high": 0.80},
+        {"seen_classes": 8, "way": 2, "embedding": "pixels", "accuracy": 0.69, "ci95_low": 0.60, "ci95_high": 0.78},
+    ])
+    lines = findings.unseen_verdicts(summary, ["encoder"], ["pixels"])
+    assert lines[0].startswith("encoder, 5 classes seen (5-way) (0.6000) beats every baseline")
+    assert lines[1].startswith("encoder, 8 classes seen (2-way) (0.7000) beats no baseline")
