@@ -177,17 +177,6 @@ def zero_error_sample_size(target: float, delta: float) -> int:
     return int(np.ceil(np.log(delta) / np.log(target)))
 
 
-def candidate_thresholds(reference_confidence: np.ndarray, coverages: np.ndarray | None = None) -> np.ndarray:
-    """Thresholds fixed before calibration: the reference data's confidence quantiles, high to low.
-
-    Coverage c gives the threshold that accepts a share c of the reference items. The reference
-    (here the validation split) is independent of the calibration data, which the tests require.
-    """
-    coverages = np.linspace(0.01, 1.0, 100) if coverages is None else np.asarray(coverages)
-    quantiles = np.quantile(np.asarray(reference_confidence, dtype=np.float64), 1 - coverages, method="higher")
-    return np.unique(quantiles)[::-1]
-
-
 def certify_threshold(
     confidence: np.ndarray, correct: np.ndarray, target: float, candidates: np.ndarray,
     delta: float = 0.05, expected_coverage: np.ndarray | None = None,

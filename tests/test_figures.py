@@ -90,7 +90,7 @@ CASES = {
     "plot_grid_heatmap": lambda: plots.plot_grid_heatmap(_grid(), _grid().iloc[3]),
     "plot_image_grid": lambda: plots.plot_image_grid(_images(32), _titles(32), ncols=8, title="Misclassified test images"),
     "plot_saliency": lambda: plots.plot_saliency(_images(6), {m: RNG.random((6, 28, 28)) for m in _sanity().method},
-                                                 [f"WRONG\ntrue ki (き)\npred ha (は)"] * 6, sanity=_sanity()),
+                                                 ["WRONG\ntrue ki (き)\npred ha (は)"] * 6, sanity=_sanity()),
     "plot_reliability": lambda: plots.plot_reliability(calibration.reliability_panels(
         RNG.normal(size=(500, 10)) * 4, RNG.integers(0, 10, 500), 1.3)),
     "plot_risk_coverage": lambda: plots.plot_risk_coverage(

@@ -1,6 +1,5 @@
 """Source notebooks stay clean so that diffs are readable and nbval compares only what it should."""
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 

@@ -202,7 +202,7 @@ def test_validation_score_is_computed_once_and_kept(tmp_path, monkeypatch):
 
 def test_patience_stops_once_validation_loss_stops_improving():
     rng = np.random.default_rng(0)
-    noise = lambda n: rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)  # noqa: E731
+    noise = lambda n: rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)  # noqa: E731  (a one-line helper)
     data = training.make_tensor_split(noise(128), rng.integers(0, 10, 128), noise(64), rng.integers(0, 10, 64))
     state = fit(simple_model(), data, TrainConfig(30, 32, 1e-2, seed=0, precision="fp32", patience=2), progress=False)
     assert state.epoch < 30  # random labels: the validation loss soon stops improving
