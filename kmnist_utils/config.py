@@ -158,7 +158,8 @@ def setup(
     device: str = "auto",
     output_root: str | os.PathLike | None = None,
 ) -> RunContext:
-    """Resolve a notebook's parameters into a run context, seed everything and style plots.
+    """Resolve a notebook's parameters into a run context and seed everything (chapters that draw
+    call ``plots.apply_style()`` themselves, so the run context needs no plotting stack).
 
     ``seeds=None`` takes the profile's seeds; ``output_root=None`` the profile's folders.
     """
@@ -174,7 +175,4 @@ def setup(
         cache_dir=CACHE_DIR,
     )
     seed_everything(ctx.seed)
-    from kmnist_utils.plots import apply_style  # plotting is heavy; load it only when needed
-
-    apply_style()
     return ctx

@@ -298,23 +298,23 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     support draws. One row per (seen count, split, embedding): the mean accuracy over the draws.
     """
     s = ctx.profile.siamese
-    settings = [(seen, split, seen_classes, novel)
+    settings = [(seen, split, seen_classes, restrict(parts, seen_classes), restrict(parts, novel))
                 for seen in s["unseen_seen_counts"]
                 for split, (seen_classes, novel) in enumerate(siamese.class_splits(10, seen, s["unseen_splits"], seed=seed + seen))]
-    jobs = {(seen, split, objective): (siamese_spec(ctx, restrict(parts, seen_classes), seed, objective, unseen=True),
-                                       restrict(parts, seen_classes))
-            for seen, split, seen_classes, _ in settings for objective in SIAMESE_OBJECTIVES}
-    pretrain(ctx, list(jobs.values()))
+    specs = {(seen, split, objective): siamese_spec(ctx, seen_parts, seed, objective, unseen=True)
+             for seen, split, _, seen_parts, _ in settings for objective in SIAMESE_OBJECTIVES}
+    pretrain(ctx, [(specs[seen, split, objective], seen_parts)
+                   for seen, split, _, seen_parts, _ in settings for objective in SIAMESE_OBJECTIVES])
     rows = []
-    for seen, split, seen_classes, novel in settings:
-        novel_parts = restrict(parts, novel)
-        encoders = {objective: train_cached(spec, tensor_split(ctx, seen_parts), checkpoint_store(ctx), progress=False).model.encoder
-                    for (n, sp, objective), (spec, seen_parts) in jobs.items() if (n, sp) == (seen, split)}
+    for seen, split, seen_classes, seen_parts, novel_parts in settings:
+        novel = np.unique(novel_parts.y_train)
+        encoders = {objective: train_cached(specs[seen, split, objective], tensor_split(ctx, seen_parts), checkpoint_store(ctx),
+                                            progress=False).model.encoder for objective in SIAMESE_OBJECTIVES}
         candidates = {
             "Siamese encoder (pairs)": embed_parts(encoders["pairs"], novel_parts, ctx.device),
             "prototypical encoder": embed_parts(encoders["prototypical"], novel_parts, ctx.device),
             "raw pixels": (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
-            "PCA": tuple(pca_features(restrict(parts, seen_classes).x_train, s["pca_components"], novel_parts.x_train, novel_parts.x_test)),
+            "PCA": tuple(pca_features(seen_parts.x_train, s["pca_components"], novel_parts.x_train, novel_parts.x_test)),
         }
         for embedding, (train, test) in candidates.items():
             draws = siamese.few_shot_draws(train, novel_parts.y_train, test, novel_parts.y_test, shots=1,
