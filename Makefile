@@ -26,7 +26,7 @@ ifneq ($(strip $(KMNIST_DATA)),)
   export KMNIST_DATA
 endif
 
-.PHONY: help venv report readme notebook test test-unit lab clean-notebooks check-notebooks lock clean-runs
+.PHONY: help venv report readme notebook test test-unit lint lab clean-notebooks check-notebooks lock clean-runs
 
 help:
 	@sed -n '1,5p' Makefile
@@ -53,8 +53,12 @@ notebook: venv
 	$(PY) -m kmnist_utils.report --profile $(PROFILE) --only $(NB) $(if $(SEEDS),--seeds $(SEEDS))
 
 test: venv
-	@echo ">> unit tests and nbval notebook tests (smoke profile) data=$${KMNIST_DATA:-./data}"
+	@echo ">> lint, unit tests and nbval notebook tests (smoke profile) data=$${KMNIST_DATA:-./data}"
+	$(VENV)/bin/ruff check .
 	KMNIST_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 test-unit: venv
 	KMNIST_PROFILE=smoke $(PY) -m pytest tests -m 'not slow'

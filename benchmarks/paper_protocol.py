@@ -30,10 +30,14 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--skip", nargs="*", default=[], help="stages to skip: logreg simple resnet improved grid tuned fp32")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="stages to skip: logreg simple resnet improved grid tuned fp32"
+    )
     args = parser.parse_args()
 
-    ctx = config.setup(args.profile, seeds=args.seeds, device=args.device, output_root=args.out.parent / "protocol_outputs")
+    ctx = config.setup(
+        args.profile, seeds=args.seeds, device=args.device, output_root=args.out.parent / "protocol_outputs"
+    )
     parts = experiments.load_parts(ctx)
     experiments.tensor_split(ctx, parts)  # move the data to the device before timing starts
     record = {"stages": [], "runs": []}
@@ -60,13 +64,25 @@ def main() -> None:
 
     def cnn(label: str, spec) -> None:
         run = experiments.train_and_test(ctx, parts, spec, progress=False)
-        record["runs"].append({"model": label, "seed": spec.config.seed, "precision_mode": run.trained.meta["config"]["precision"],
-                               "best_epoch": run.trained.state.best_epoch, "from_cache": run.trained.from_cache, **run.metrics})
+        record["runs"].append(
+            {
+                "model": label,
+                "seed": spec.config.seed,
+                "precision_mode": run.trained.meta["config"]["precision"],
+                "best_epoch": run.trained.state.best_epoch,
+                "from_cache": run.trained.from_cache,
+                **run.metrics,
+            }
+        )
         print(f"   {label} seed {spec.config.seed}: test accuracy {run.metrics['accuracy']:.4f}", flush=True)
 
     def table_models(seed: int) -> None:
-        stage(f"logreg seed {seed}", lambda: record["runs"].append(
-            {"model": "logreg", "seed": seed, **experiments.logistic_regression_run(ctx, parts, seed).metrics}))
+        stage(
+            f"logreg seed {seed}",
+            lambda: record["runs"].append(
+                {"model": "logreg", "seed": seed, **experiments.logistic_regression_run(ctx, parts, seed).metrics}
+            ),
+        )
         for name in ("simple", "resnet", "improved"):
             stage(f"{name} seed {seed}", lambda: cnn(name, experiments.cnn_spec(ctx, name, seed)))
 
@@ -77,11 +93,17 @@ def main() -> None:
     if grid is not None:
         record["grid"] = json.loads(grid.to_json(orient="records"))
         best = tuning.select_best(grid)
-        chosen = {"learning_rate": float(best.learning_rate), "dropout": float(best.dropout), "batch_size": int(best.batch_size)}
+        chosen = {
+            "learning_rate": float(best.learning_rate),
+            "dropout": float(best.dropout),
+            "batch_size": int(best.batch_size),
+        }
         record["selected"] = chosen
         stage(f"tuned seed {ctx.seed}", lambda: cnn("tuned", tuning.tuned_spec(ctx, chosen, ctx.seed)))
     record["one_seed_protocol_seconds"] = round(time.perf_counter() - start_all, 1)
-    stage("fp32 simple check", lambda: cnn("simple_fp32", experiments.cnn_spec(ctx, "simple", ctx.seed, precision="fp32")))
+    stage(
+        "fp32 simple check", lambda: cnn("simple_fp32", experiments.cnn_spec(ctx, "simple", ctx.seed, precision="fp32"))
+    )
     for seed in ctx.seeds[1:]:
         table_models(seed)
         if chosen is not None:

@@ -32,7 +32,9 @@ def main() -> None:
     experiments.pretrain(ctx, [(spec, parts) for spec in specs])
     rows = pd.concat([experiments.run_rows(spec.model, [experiments.train_and_test(ctx, parts, spec, progress=False)])
                       for spec in specs], ignore_index=True)
-    table = rows[["model", "seed", "precision_mode", "val_acc_at_best", "accuracy", "f1", "train_seconds", "from_cache"]]
+    table = rows[
+        ["model", "seed", "precision_mode", "val_acc_at_best", "accuracy", "f1", "train_seconds", "from_cache"]
+    ]
     write_table(table, "precision_check", ctx)
     wide = table.pivot_table(index=["model", "seed"], columns="precision_mode", values="accuracy")
     if {"bf16", "fp32"} <= set(wide.columns):  # a machine without fast bf16 trains both in fp32

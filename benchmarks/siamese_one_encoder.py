@@ -34,12 +34,26 @@ def main() -> None:
     z_train, z_test = experiments.embed_parts(trained.model.encoder, parts, ctx.device)
     S = ctx.profile.siamese
     results = {}
-    for name, metric in {"euclidean": "euclidean", "cosine": "cosine", "learned head": siamese.head_similarity(trained.model)}.items():
-        draws = siamese.few_shot_draws(z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=S["draws"], seed=ctx.seed, metric=metric)
+    for name, metric in {
+        "euclidean": "euclidean",
+        "cosine": "cosine",
+        "learned head": siamese.head_similarity(trained.model),
+    }.items():
+        draws = siamese.few_shot_draws(
+            z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=S.draws, seed=ctx.seed, metric=metric
+        )
         results[name] = siamese.summarize_draws(draws, reference=paper.ONE_SHOT["accuracy"])
-        print(f"{name}: mean {results[name]['mean']:.4f} over {S['draws']} draws", flush=True)
-    payload = {"seed": args.seed, "train_seconds": train_s, "epochs_run": trained.state.epoch, "best_epoch": trained.state.best_epoch,
-               "history": trained.state.history, "test_1shot": results, "settings": dict(S), "provenance": provenance(ctx)}
+        print(f"{name}: mean {results[name]['mean']:.4f} over {S.draws} draws", flush=True)
+    payload = {
+        "seed": args.seed,
+        "train_seconds": train_s,
+        "epochs_run": trained.state.epoch,
+        "best_epoch": trained.state.best_epoch,
+        "history": trained.state.history,
+        "test_1shot": results,
+        "settings": dict(S),
+        "provenance": provenance(ctx),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / f"siamese_seed{args.seed}.json", json.dumps(payload, indent=1, default=str) + "\n")
 

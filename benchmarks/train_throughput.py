@@ -95,32 +95,50 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--models", nargs="+", default=list(CLASSIFIERS))
-    parser.add_argument("--workers", type=int, default=None,
-                        help="also measure N concurrent engine runs (default: CPU cores on a CPU, 0 elsewhere; 0 skips)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="also measure N concurrent engine runs (default: CPU cores on a CPU, 0 elsewhere; 0 skips)",
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     device = pick_device(args.device)
     n = (args.steps + args.warmup) * 64
     x = torch.rand(n, 1, 28, 28)
     y = torch.randint(0, 10, (n,))
-    print(f"device={device} ({torch.cuda.get_device_name() if device.startswith('cuda') else platform.processor() or platform.machine()}), "
-          f"threads={torch.get_num_threads()}, torch={torch.__version__}, engine precision={resolve_precision('auto', device)}, steps={args.steps}")
+    cpu = platform.processor() or platform.machine()
+    processor = torch.cuda.get_device_name() if device.startswith("cuda") else cpu
+    print(
+        f"device={device} ({processor}), threads={torch.get_num_threads()}, torch={torch.__version__}, "
+        f"engine precision={resolve_precision('auto', device)}, steps={args.steps}"
+    )
     workers = args.workers if args.workers is not None else ((os.cpu_count() or 1) if device == "cpu" else 0)
     rows = []
     for name in args.models:
         plain = plain_loop(name, x, y, args.steps, args.warmup, device)
         fast = engine(name, x, y, args.steps, args.warmup, device)
-        row = {"model": name, "plain_img_s": round(plain, 1), "engine_img_s": round(fast, 1), "ratio": round(fast / plain, 2)}
-        line = f"{name:9s} plain fp32 DataLoader: {plain:8.1f} img/s   engine: {fast:8.1f} img/s   ratio {fast / plain:5.2f}x"
+        row = {
+            "model": name,
+            "plain_img_s": round(plain, 1),
+            "engine_img_s": round(fast, 1),
+            "ratio": round(fast / plain, 2),
+        }
+        line = (f"{name:9s} plain fp32 DataLoader: {plain:8.1f} img/s   engine: {fast:8.1f} img/s   "
+                f"ratio {fast / plain:5.2f}x")
         if workers > 1:
             side_by_side = engine_workers(name, args.steps, args.warmup, device, workers)
-            row.update(workers=workers, workers_img_s=round(side_by_side, 1), workers_ratio=round(side_by_side / plain, 2))
+            row.update(
+                workers=workers, workers_img_s=round(side_by_side, 1), workers_ratio=round(side_by_side / plain, 2)
+            )
             line += f"   {workers} workers: {side_by_side:8.1f} img/s   ratio {side_by_side / plain:5.2f}x"
         rows.append(row)
         print(line, flush=True)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"device": device, "torch": torch.__version__, "steps": args.steps, "rows": rows}, handle, indent=2)
+            json.dump(
+                {"device": device, "torch": torch.__version__, "steps": args.steps, "rows": rows}, handle, indent=2
+            )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def random_subset(n_total: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_total, size=size, replace=False))
 
 
-def fit_logistic_regression(images: np.ndarray, labels: np.ndarray, size: int, seed: int, max_iter: int = 1000) -> Pipeline:
+def fit_logistic_regression(
+    images: np.ndarray, labels: np.ndarray, size: int, seed: int, max_iter: int = 1000
+) -> Pipeline:
     """StandardScaler + multinomial LogisticRegression on a seeded random subset of ``size`` images.
 
     lbfgs optimises the multinomial (softmax) loss; ``max_iter`` is raised from scikit-learn's 100

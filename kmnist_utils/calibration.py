@@ -10,11 +10,18 @@ binomial test (Learn then Test, Angelopoulos et al. 2021), and reports on a disj
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import binom
 from torch.nn import functional as F
+
+from kmnist_utils import findings
+from kmnist_utils.seeding import derived_seed
+
+ROUTING_TARGETS = (0.99, 0.995, 0.999)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -108,7 +115,7 @@ def threshold_for_accuracy(confidence: np.ndarray, correct: np.ndarray, target: 
 
 def routing_table(
     conf_val: np.ndarray, correct_val: np.ndarray, conf_test: np.ndarray, correct_test: np.ndarray,
-    targets: tuple[float, ...] = (0.99, 0.995, 0.999),
+    targets: tuple[float, ...] = ROUTING_TARGETS,
 ) -> pd.DataFrame:
     """Thresholds chosen on validation for each target accuracy, then checked on test."""
     rows = []
@@ -138,19 +145,29 @@ def confidence_and_correct(probs: np.ndarray, labels: np.ndarray) -> tuple[np.nd
     return probs.max(axis=1), probs.argmax(axis=1) == np.asarray(labels)
 
 
-def calibration_summary(logits: dict[str, np.ndarray], labels: dict[str, np.ndarray], temperature: float) -> pd.DataFrame:
+def calibration_summary(
+    logits: dict[str, np.ndarray], labels: dict[str, np.ndarray], temperature: float
+) -> pd.DataFrame:
     """ECE and NLL of each split before and after scaling by ``temperature``: one row per (split, scaling)."""
     rows = []
     for split, split_logits in logits.items():
         for scaling, t in (("before", 1.0), ("after", temperature)):
             probs = softmax(split_logits, t)
-            rows.append({"split": split, "scaling": scaling, "temperature": t,
-                         "ece": expected_calibration_error(probs, labels[split]),
-                         "nll": negative_log_likelihood(probs, labels[split])})
+            rows.append(
+                {
+                    "split": split,
+                    "scaling": scaling,
+                    "temperature": t,
+                    "ece": expected_calibration_error(probs, labels[split]),
+                    "nll": negative_log_likelihood(probs, labels[split]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def reliability_panels(logits: np.ndarray, labels: np.ndarray, temperature: float, name: str = "test") -> dict[str, tuple[pd.DataFrame, float]]:
+def reliability_panels(
+    logits: np.ndarray, labels: np.ndarray, temperature: float, name: str = "test"
+) -> dict[str, tuple[pd.DataFrame, float]]:
     """Reliability table and ECE before and after temperature scaling, titled for a figure."""
     panels = {}
     for title, t in ((f"{name}, before scaling", 1.0), (f"{name}, after scaling (T={temperature:.2f})", temperature)):
@@ -178,8 +195,12 @@ def zero_error_sample_size(target: float, delta: float) -> int:
 
 
 def certify_threshold(
-    confidence: np.ndarray, correct: np.ndarray, target: float, candidates: np.ndarray,
-    delta: float = 0.05, expected_coverage: np.ndarray | None = None,
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    target: float,
+    candidates: np.ndarray,
+    delta: float = 0.05,
+    expected_coverage: np.ndarray | None = None,
 ) -> dict:
     """The lowest candidate threshold certified to give accuracy >= ``target`` on accepted items.
 
@@ -205,7 +226,7 @@ def certify_threshold(
     if expected_coverage is not None:
         feasible = np.asarray(expected_coverage) * len(confidence) >= zero_error_sample_size(target, delta)
         candidates = candidates[feasible]
-    accepted = (confidence[None, :] >= candidates[:, None])
+    accepted = confidence[None, :] >= candidates[:, None]
     n = accepted.sum(axis=1)
     k = (accepted & ~correct[None, :]).sum(axis=1)
     p = binomial_p_value(k, n, 1 - target)
@@ -214,7 +235,12 @@ def certify_threshold(
     if passed == 0:
         return {"threshold": float("inf"), "cal_accepted": 0, "cal_errors": 0, "p_value": float("nan")}
     i = passed - 1
-    return {"threshold": float(candidates[i]), "cal_accepted": int(n[i]), "cal_errors": int(k[i]), "p_value": float(p[i])}
+    return {
+        "threshold": float(candidates[i]),
+        "cal_accepted": int(n[i]),
+        "cal_errors": int(k[i]),
+        "p_value": float(p[i]),
+    }
 
 
 def stratified_halves(labels: np.ndarray, calibration_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -233,9 +259,15 @@ def stratified_halves(labels: np.ndarray, calibration_share: float, seed: int) -
 
 
 def certified_routing(
-    logits: np.ndarray, labels: np.ndarray, reference_logits: np.ndarray, temperature: float,
-    targets: tuple[float, ...] = (0.99, 0.995, 0.999), splits: int = 100, calibration_share: float = 0.5,
-    delta: float = 0.05, seed: int = 0,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    reference_logits: np.ndarray,
+    temperature: float,
+    targets: tuple[float, ...] = ROUTING_TARGETS,
+    splits: int = 100,
+    calibration_share: float = 0.5,
+    delta: float = 0.05,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Routing certified on one part of the test set and checked on the other, over seeded random splits.
 
@@ -254,31 +286,106 @@ def certified_routing(
     confidence, correct = confidence_and_correct(softmax(logits, temperature), labels)
     rows = []
     for split in range(splits):
-        cal, ev = stratified_halves(labels, calibration_share, seed + split)
+        cal, ev = stratified_halves(labels, calibration_share, derived_seed(seed, split))
         for target in targets:
-            chosen = certify_threshold(confidence[cal], correct[cal], target, candidates, delta, expected_coverage=coverages)
+            chosen = certify_threshold(
+                confidence[cal], correct[cal], target, candidates, delta, expected_coverage=coverages
+            )
             coverage, accuracy = accepted_stats(confidence[ev], correct[ev], chosen["threshold"])
-            rows.append({
-                "split": split, "target_accuracy": target, "delta": delta, **chosen,
-                "eval_items": len(ev), "eval_coverage": coverage, "eval_accuracy": accuracy,
-                "eval_routed_to_human": 1 - coverage,
-                # Accepting nothing cannot be wrong: the promise holds, at zero coverage.
-                "eval_meets_target": bool(coverage == 0 or accuracy >= target),
-            })
+            rows.append(
+                {
+                    "split": split,
+                    "target_accuracy": target,
+                    "delta": delta,
+                    **chosen,
+                    "eval_items": len(ev),
+                    "eval_coverage": coverage,
+                    "eval_accuracy": accuracy,
+                    "eval_routed_to_human": 1 - coverage,
+                    # Accepting nothing cannot be wrong: the promise holds, at zero coverage.
+                    "eval_meets_target": bool(coverage == 0 or accuracy >= target),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def summarize_certified_routing(rows: pd.DataFrame) -> pd.DataFrame:
     """Per target: share of splits whose evaluation part met the target, coverage and accuracy over splits."""
     grouped = rows.groupby("target_accuracy")
-    return pd.DataFrame({
-        "splits": grouped.size(),
-        "share_meeting_target": grouped["eval_meets_target"].mean(),
-        "share_certified": grouped["threshold"].apply(lambda t: float(np.isfinite(t).mean())),
-        "coverage_mean": grouped["eval_coverage"].mean(),
-        "coverage_p05": grouped["eval_coverage"].quantile(0.05),
-        "coverage_p95": grouped["eval_coverage"].quantile(0.95),
-        "accuracy_mean": grouped["eval_accuracy"].mean(),
-        "accuracy_p05": grouped["eval_accuracy"].quantile(0.05),
-        "routed_to_human_mean": grouped["eval_routed_to_human"].mean(),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "splits": grouped.size(),
+            "share_meeting_target": grouped["eval_meets_target"].mean(),
+            "share_certified": grouped["threshold"].apply(lambda t: float(np.isfinite(t).mean())),
+            "coverage_mean": grouped["eval_coverage"].mean(),
+            "coverage_p05": grouped["eval_coverage"].quantile(0.05),
+            "coverage_p95": grouped["eval_coverage"].quantile(0.95),
+            "accuracy_mean": grouped["eval_accuracy"].mean(),
+            "accuracy_p05": grouped["eval_accuracy"].quantile(0.05),
+            "routed_to_human_mean": grouped["eval_routed_to_human"].mean(),
+        }
+    ).reset_index()
+
+
+@dataclass(frozen=True)
+class RoutingStudy:
+    """Everything notebook 05 shows about calibration and routing, from one model's logits."""
+
+    temperature: float
+    ece: pd.DataFrame  # calibration before and after temperature scaling, per part
+    accuracy: dict[str, float]  # top-1 accuracy per part
+    routing: pd.DataFrame  # thresholds fitted on validation, checked on test
+    curves: dict[str, pd.DataFrame]  # risk-coverage curve per part
+    certified: pd.DataFrame  # one row per (test split, target)
+    certified_summary: pd.DataFrame  # one row per target
+    delta: float
+
+    def validation_threshold_findings(self) -> list[str]:
+        """Whether validation speaks for test, and whether each validation threshold keeps its promise on test."""
+        return [
+            findings.generalisation_gap(
+                "validation accuracy", self.accuracy["validation"], "test accuracy", self.accuracy["test"]
+            )
+        ] + [
+            findings.target_verdict(
+                f"Target {r.target_accuracy:.1%}, threshold from validation, accuracy on test",
+                r.test_accuracy,
+                r.target_accuracy,
+            )
+            for r in self.routing.itertuples()
+        ]
+
+    def certified_findings(self) -> list[str]:
+        """Per target: how often the certified threshold met it on the evaluation halves, and at what coverage."""
+        return [
+            findings.routing_verdict(
+                r.target_accuracy, r.share_meeting_target, 1 - self.delta, r.coverage_mean, r.share_certified
+            )
+            for r in self.certified_summary.itertuples()
+        ]
+
+
+def routing_study(
+    logits_val: np.ndarray,
+    y_val: np.ndarray,
+    logits_test: np.ndarray,
+    y_test: np.ndarray,
+    splits: int,
+    delta: float = 0.05,
+    seed: int = 0,
+) -> RoutingStudy:
+    """Temperature fitted on validation; routing with validation thresholds; routing certified on test halves."""
+    temperature = fit_temperature(logits_val, y_val)
+    logits, labels = {"validation": logits_val, "test": logits_test}, {"validation": y_val, "test": y_test}
+    scored = {part: confidence_and_correct(softmax(logits[part], temperature), labels[part]) for part in logits}
+    certified = certified_routing(logits_test, y_test, logits_val, temperature, splits=splits, delta=delta, seed=seed)
+    return RoutingStudy(
+        temperature=temperature,
+        ece=calibration_summary(logits, labels, temperature),
+        accuracy={part: float(correct.mean()) for part, (_, correct) in scored.items()},
+        routing=routing_table(*scored["validation"], *scored["test"]),
+        curves={part: risk_coverage(*scored[part]) for part in scored},
+        certified=certified,
+        certified_summary=summarize_certified_routing(certified),
+        delta=delta,
+    )

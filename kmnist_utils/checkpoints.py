@@ -23,7 +23,7 @@ from torch import nn
 
 from kmnist_utils.atomic import atomic_path
 from kmnist_utils.models import build_model
-from kmnist_utils.training import FitState, TensorSplit, TrainConfig, evaluate, fit, resolve_precision
+from kmnist_utils.training import FitState, Objective, TensorSplit, TrainConfig, evaluate, fit, resolve_precision
 
 ENGINE_VERSION = 1  # bump when a change to the engine makes old checkpoints wrong
 
@@ -36,7 +36,7 @@ class TrainSpec:
     config: TrainConfig
     hparams: dict[str, Any] = field(default_factory=dict)
 
-    objective: Any = None  # None: classification; else an object with describe() and the fit hooks
+    objective: Objective | None = None  # None: classification (training.Classification)
 
     def meta(self, data: TensorSplit) -> dict[str, Any]:
         """Everything the trained weights depend on (precision resolved for the data's device)."""

@@ -111,7 +111,7 @@ def missing_files(root: Path) -> list[str]:
 
 def download_kmnist(root: Path) -> None:
     """Fetch the official files with torchvision into ``root`` (only ever the project's ./data)."""
-    from torchvision.datasets import KMNIST as TorchvisionKMNIST
+    from torchvision.datasets import KMNIST as TorchvisionKMNIST  # here: only a download pays for torchvision
 
     print(f"KMNIST files not found under {raw_dir(root)}; downloading with torchvision ...")
     try:
@@ -181,8 +181,7 @@ def _read_gzip(path: Path) -> bytes:
             return handle.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise KMNISTDataError(
-            f"{path} is not a readable gzip file ({exc}); it is truncated or corrupt. "
-            "Delete it and download it again."
+            f"{path} is not a readable gzip file ({exc}); it is truncated or corrupt. Delete it and download it again."
         ) from exc
 
 
@@ -229,9 +228,7 @@ def read_idx_labels(path: Path) -> np.ndarray:
     shape = _idx_header(payload, path, LABELS_MAGIC, ndim=1)
     labels = _idx_body(payload, path, shape, ndim=1).astype(np.int64)
     if labels.size and labels.max() >= N_CLASSES:
-        raise KMNISTDataError(
-            f"{path} contains label {labels.max()}, but KMNIST labels are 0..{N_CLASSES - 1}."
-        )
+        raise KMNISTDataError(f"{path} contains label {labels.max()}, but KMNIST labels are 0..{N_CLASSES - 1}.")
     return labels
 
 
@@ -259,12 +256,8 @@ def load_kmnist(
     if checksums is not None:
         for name, expected in checksums.items():
             verify_md5(folder / name, expected)
-    x_train, y_train = read_idx_pair(
-        folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
-    )
-    x_test, y_test = read_idx_pair(
-        folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"
-    )
+    x_train, y_train = read_idx_pair(folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz")
+    x_test, y_test = read_idx_pair(folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz")
     return KMNIST(x_train, y_train, x_test, y_test, raw_dir=folder)
 
 

@@ -82,4 +82,6 @@ def explained_variance_table(result: PCAResult, ks: tuple[int, ...] = (1, 2, 10,
     """Cumulative share of pixel variance captured by the first k components."""
     cumulative = np.cumsum(result.explained_variance_ratio)
     ks = tuple(k for k in ks if k <= len(cumulative))
-    return pd.DataFrame({"components": ks, "cumulative explained variance": [round(float(cumulative[k - 1]), 4) for k in ks]})
+    return pd.DataFrame(
+        {"components": ks, "cumulative explained variance": [round(float(cumulative[k - 1]), 4) for k in ks]}
+    )

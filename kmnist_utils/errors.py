@@ -38,7 +38,10 @@ def confused_pairs(matrix: np.ndarray, top: int = 10) -> pd.DataFrame:
 
 def error_titles(rows: pd.DataFrame) -> list[str]:
     """'true X / pred Y / conf 0.97' titles for rows of :func:`misclassified`."""
-    return [f"true {class_label(r.true)}\npred {class_label(r.predicted)}\nconf {r.confidence:.2f}" for r in rows.itertuples()]
+    return [
+        f"true {class_label(r.true)}\npred {class_label(r.predicted)}\nconf {r.confidence:.2f}"
+        for r in rows.itertuples()
+    ]
 
 
 def pair_examples(wrong: pd.DataFrame, pairs: pd.DataFrame, top: int = 3, per_direction: int = 4) -> pd.DataFrame:
@@ -48,3 +51,30 @@ def pair_examples(wrong: pd.DataFrame, pairs: pd.DataFrame, top: int = 3, per_di
         for true, pred in ((pair.a, pair.b), (pair.b, pair.a)):
             examples.append(wrong[(wrong.true == true) & (wrong.predicted == pred)].head(per_direction))
     return pd.concat(examples) if examples else wrong.head(0)
+
+
+def random_sample(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """A seeded random sample of ``rows`` (all of them when there are fewer), in their original order."""
+    rng = np.random.default_rng(seed)
+    return rows.iloc[np.sort(rng.choice(len(rows), size=min(size, len(rows)), replace=False))]
+
+
+def saliency_examples(
+    y_true: np.ndarray, y_pred: np.ndarray, wrong: np.ndarray, per_kind: int, seed: int
+) -> pd.DataFrame:
+    """Images to explain: ``per_kind`` seeded right answers, then the first ``per_kind`` of ``wrong``.
+
+    Columns ``image`` (test index) and ``label`` (right/WRONG, true and predicted class, for a row title).
+    """
+    right = np.flatnonzero(np.asarray(y_pred) == np.asarray(y_true))
+    if len(right) < per_kind or len(wrong) < per_kind:
+        raise ValueError(f"need {per_kind} right and {per_kind} wrong answers, got {len(right)} and {len(wrong)}")
+    chosen = np.concatenate(
+        [np.random.default_rng(seed).choice(right, per_kind, replace=False), np.asarray(wrong)[:per_kind]]
+    )
+    labels = [
+        f"{'right' if y_pred[i] == y_true[i] else 'WRONG'}\n"
+        f"true {class_label(y_true[i])}\npred {class_label(y_pred[i])}"
+        for i in chosen
+    ]
+    return pd.DataFrame({"image": chosen, "label": labels})

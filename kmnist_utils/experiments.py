@@ -16,12 +16,14 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 
-from kmnist_utils import parallel, siamese
+from kmnist_utils import parallel, saliency, siamese
 from kmnist_utils.baselines import fit_logistic_regression, flatten
 from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import load_official, train_val_split
 from kmnist_utils.metrics import classification_metrics
+from kmnist_utils.models import Features, build_model
+from kmnist_utils.seeding import derived_seed
 from kmnist_utils.training import TensorSplit, TrainConfig, make_tensor_split, predict_logits, to_tensor_images
 
 
@@ -81,16 +83,20 @@ def cnn_spec(
     dropout: float | None = None,
     precision: str = "auto",
 ) -> TrainSpec:
-    """The profile's settings for ``model``; keyword arguments override them (grid search)."""
+    """The profile's settings for ``model``; a keyword argument that is not None overrides them (grid search)."""
     profile = ctx.profile
+
+    def chosen(value, default):
+        return default if value is None else value
+
     config = TrainConfig(
-        epochs=epochs or profile.epochs[model],
-        batch_size=batch_size or profile.batch_size,
-        learning_rate=learning_rate or profile.learning_rate,
+        epochs=chosen(epochs, profile.epochs[model]),
+        batch_size=chosen(batch_size, profile.batch_size),
+        learning_rate=chosen(learning_rate, profile.learning_rate),
         seed=seed,
         precision=precision,
     )
-    hparams = {"dropout": dropout if dropout is not None else profile.dropout} if model == "improved" else {}
+    hparams = {"dropout": chosen(dropout, profile.dropout)} if model == "improved" else {}
     return TrainSpec(model=model, config=config, hparams=hparams)
 
 
@@ -147,7 +153,8 @@ class CNNRun:
 
 def train_and_test(ctx: RunContext, parts: Parts, spec: TrainSpec, progress: bool = True) -> CNNRun:
     """Train (or load) one spec and score it on the test part."""
-    trained = train_cached(spec, tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress, milestones=milestones(ctx, spec))
+    trained = train_cached(spec, tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress,
+                           milestones=milestones(ctx, spec))
     y_pred, _ = test_predictions(trained.model, parts.x_test, ctx.device)
     return CNNRun(spec.config.seed, trained, y_pred, classification_metrics(parts.y_test, y_pred))
 
@@ -178,6 +185,31 @@ def histories(label: str, runs: list[CNNRun]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+# Index of the randomised twin's seed in the derived-seed sequence of a run seed; far from the
+# small indices (epochs, draws) that other uses of the same base take.
+RANDOM_TWIN_INDEX = 90_000
+
+
+def randomised_twin(ctx: RunContext, trained: TrainedModel) -> torch.nn.Module:
+    """The same architecture with fresh random weights (seeded), for the saliency sanity check."""
+    torch.manual_seed(derived_seed(ctx.seed, RANDOM_TWIN_INDEX))
+    return build_model(trained.meta["model"], **trained.meta["hparams"]).to(ctx.device).eval()
+
+
+def test_images(ctx: RunContext, parts: Parts, indices: np.ndarray) -> torch.Tensor:
+    """The test images at ``indices`` as a float tensor on the run's device."""
+    return to_tensor_images(parts.x_test[np.asarray(indices)], ctx.device)
+
+
+def saliency_sanity(
+    ctx: RunContext, parts: Parts, trained: TrainedModel, methods: dict, probe_size: int = 64
+) -> tuple[pd.DataFrame, torch.nn.Module]:
+    """The randomisation check of every method on a seeded sample of test images, and the randomised twin."""
+    twin = randomised_twin(ctx, trained)
+    probe = np.random.default_rng(ctx.seed).choice(len(parts.y_test), min(probe_size, len(parts.y_test)), replace=False)
+    return saliency.sanity_check(trained.model, twin, test_images(ctx, parts, probe), methods), twin
+
+
 @dataclass
 class LogRegRun:
     seed: int
@@ -200,11 +232,14 @@ def logistic_regression_run(ctx: RunContext, parts: Parts, seed: int) -> LogRegR
 
 def restrict(parts: Parts, classes: np.ndarray) -> Parts:
     """Only the images of ``classes`` in every part (for one-shot on classes never trained on)."""
+
     def keep(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mask = np.isin(y, classes)
         return x[mask], y[mask]
 
-    return Parts(*keep(parts.x_train, parts.y_train), *keep(parts.x_val, parts.y_val), *keep(parts.x_test, parts.y_test))
+    return Parts(
+        *keep(parts.x_train, parts.y_train), *keep(parts.x_val, parts.y_val), *keep(parts.x_test, parts.y_test)
+    )
 
 
 SIAMESE_OBJECTIVES = ("pairs", "prototypical")
@@ -218,24 +253,31 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str = "pai
     ``unseen``: the shorter schedule of the encoders trained on a subset of the classes.
     """
     s = ctx.profile.siamese
-    images_per_epoch = 2 * len(parts.y_train) * s["pairs_per_image"]
-    val_images = 2 * len(parts.y_val) * s["val_pairs_per_image"]
+    images_per_epoch = 2 * len(parts.y_train) * s.pairs_per_image
+    val_images = 2 * len(parts.y_val) * s.val_pairs_per_image
     if objective == "pairs":
         chosen = siamese.PairObjective(round(images_per_epoch / 2), round(val_images / 2))
-        batch_size = s["batch_size"]
+        batch_size = s.batch_size
     elif objective == "prototypical":
-        way, shot, query = s["episode"]
+        way, shot, query = s.episode
         way = min(way, len(np.unique(parts.y_train)))
         per_episode = way * (shot + query)
-        chosen = siamese.PrototypicalObjective(max(1, round(images_per_epoch / per_episode)),
-                                               max(1, round(val_images / per_episode)), way, shot, query)
+        chosen = siamese.PrototypicalObjective(
+            max(1, round(images_per_epoch / per_episode)), max(1, round(val_images / per_episode)), way, shot, query
+        )
         batch_size = 1  # one episode a step
     else:
         raise ValueError(f"objective must be one of {SIAMESE_OBJECTIVES}, got {objective!r}")
-    config = TrainConfig(epochs=s["unseen_epochs"] if unseen else s["epochs"], batch_size=batch_size,
-                         learning_rate=s["learning_rate"], seed=seed, patience=s["patience"])
-    return TrainSpec(model="siamese", config=config, hparams={"embedding_dim": s["embedding_dim"], "head": s["head"]},
-                     objective=chosen)
+    config = TrainConfig(
+        epochs=s.unseen_epochs if unseen else s.epochs,
+        batch_size=batch_size,
+        learning_rate=s.learning_rate,
+        seed=seed,
+        patience=s.patience,
+    )
+    return TrainSpec(
+        model="siamese", config=config, hparams={"embedding_dim": s.embedding_dim, "head": s.head}, objective=chosen
+    )
 
 
 def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True) -> list[TrainedModel]:
@@ -247,8 +289,10 @@ def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True) -> li
 
 def embed_parts(encoder: torch.nn.Module, parts: Parts, device: str) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of the training and the test images of ``parts``."""
-    return (siamese.embed(encoder, to_tensor_images(parts.x_train, device)),
-            siamese.embed(encoder, to_tensor_images(parts.x_test, device)))
+    return (
+        siamese.embed(encoder, to_tensor_images(parts.x_train, device)),
+        siamese.embed(encoder, to_tensor_images(parts.x_test, device)),
+    )
 
 
 def pca_features(fit_on: np.ndarray, components: int, *images: np.ndarray) -> list[np.ndarray]:
@@ -257,35 +301,86 @@ def pca_features(fit_on: np.ndarray, components: int, *images: np.ndarray) -> li
     return [pca.transform(flatten(x)) for x in images]
 
 
-def siamese_metric_draws(ctx: RunContext, parts: Parts, encoders: Sequence[TrainedModel],
-                         embeddings: dict[int, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+def siamese_metric_draws(
+    ctx: RunContext,
+    parts: Parts,
+    encoders: Sequence[TrainedModel],
+    embeddings: dict[int, tuple[np.ndarray, np.ndarray]],
+) -> pd.DataFrame:
     """10-way 1-shot draws of every encoder seed under three metrics: the paper's Euclidean distance
     ("Siamese encoder"), cosine distance and the learned comparison head."""
-    S = ctx.profile.siamese
+    draws = ctx.profile.siamese.draws
     frames = []
     for trained, (seed, (z_train, z_test)) in zip(encoders, embeddings.items()):
-        metrics = {"Siamese encoder": "euclidean", "Siamese encoder, cosine distance": "cosine",
-                   "Siamese encoder, learned head": siamese.head_similarity(trained.model)}
+        metrics = {
+            siamese.PROTOCOL_ROW: "euclidean",
+            "Siamese encoder, cosine distance": "cosine",
+            "Siamese encoder, learned head": siamese.head_similarity(trained.model),
+        }
         for name, metric in metrics.items():
-            frames.append(siamese.few_shot_draws(z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=S["draws"],
-                                                 seed=ctx.seed, metric=metric).assign(embedding=name, seed=seed))
+            frames.append(
+                siamese.few_shot_draws(
+                    z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=draws, seed=ctx.seed, metric=metric
+                ).assign(embedding=name, seed=seed)
+            )
     return pd.concat(frames, ignore_index=True)
 
 
-def kshot_draws(ctx: RunContext, parts: Parts, features: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]) -> pd.DataFrame:
-    """Nearest-prototype draws for every embedding (per seed where it has several) and every k of the profile."""
-    S = ctx.profile.siamese
-    return pd.concat([
-        siamese.few_shot_draws(train, parts.y_train, test, parts.y_test, shots=k, draws=S["draws"], seed=ctx.seed)
-        .assign(embedding=name, seed=seed)
-        for name, by_seed in features.items() for seed, (train, test) in by_seed.items() for k in S["shots"]
-    ], ignore_index=True)
+def siamese_history(ctx: RunContext, encoders: Sequence[TrainedModel]) -> pd.DataFrame:
+    """The per-epoch history of every encoder, one per seed of the run."""
+    return pd.concat(
+        [pd.DataFrame(t.state.history).assign(seed=seed) for seed, t in zip(ctx.seeds, encoders)], ignore_index=True
+    )
+
+
+def oneshot_features(
+    ctx: RunContext,
+    parts: Parts,
+    siamese_embeddings: dict[int, tuple[np.ndarray, np.ndarray]],
+    classifier: torch.nn.Module,
+) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """(train, test) features per embedding and seed: the Siamese encoders against raw pixels, PCA and
+    the penultimate layer of a trained classifier (which, unlike the others, saw every label)."""
+    components = ctx.profile.siamese.pca_components
+    return {
+        siamese.PROTOCOL_ROW: siamese_embeddings,
+        "raw pixels": {ctx.seed: (flatten(parts.x_train), flatten(parts.x_test))},
+        f"PCA ({components} components)": {
+            ctx.seed: tuple(pca_features(parts.x_train, components, parts.x_train, parts.x_test))
+        },
+        "TunedImprovedCNN features": {ctx.seed: embed_parts(Features(classifier), parts, ctx.device)},
+    }
+
+
+def kshot_draws(
+    ctx: RunContext,
+    parts: Parts,
+    features: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]],
+    metric_draws: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Nearest-prototype draws for every embedding (per seed where it has several) and every k of the profile,
+    plus the 1-shot rows of ``metric_draws`` other than the paper's protocol (cosine, learned head)."""
+    settings = ctx.profile.siamese
+    frames = [
+        siamese.few_shot_draws(
+            train, parts.y_train, test, parts.y_test, shots=k, draws=settings.draws, seed=ctx.seed
+        ).assign(embedding=name, seed=seed)
+        for name, by_seed in features.items()
+        for seed, (train, test) in by_seed.items()
+        for k in settings.shots
+    ]
+    if metric_draws is not None:
+        frames.append(metric_draws[metric_draws.embedding != siamese.PROTOCOL_ROW].assign(shots=1))
+    return pd.concat(frames, ignore_index=True)
 
 
 def pca_2d(features: np.ndarray) -> np.ndarray:
     """The first two principal components of ``features``, for a picture."""
     return PCA(n_components=2).fit_transform(features)
 
+
+UNSEEN_ENCODERS = ("Siamese encoder (pairs)", "prototypical encoder")
+UNSEEN_BASELINES = ("raw pixels", "PCA")
 
 
 def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.DataFrame:
@@ -298,27 +393,63 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     support draws. One row per (seen count, split, embedding): the mean accuracy over the draws.
     """
     s = ctx.profile.siamese
-    settings = [(seen, split, seen_classes, restrict(parts, seen_classes), restrict(parts, novel))
-                for seen in s["unseen_seen_counts"]
-                for split, (seen_classes, novel) in enumerate(siamese.class_splits(10, seen, s["unseen_splits"], seed=seed + seen))]
-    specs = {(seen, split, objective): siamese_spec(ctx, seen_parts, seed, objective, unseen=True)
-             for seen, split, _, seen_parts, _ in settings for objective in SIAMESE_OBJECTIVES}
-    pretrain(ctx, [(specs[seen, split, objective], seen_parts)
-                   for seen, split, _, seen_parts, _ in settings for objective in SIAMESE_OBJECTIVES])
+    settings = [
+        (seen, split, seen_classes, restrict(parts, seen_classes), restrict(parts, novel))
+        for seen in s.unseen_seen_counts
+        for split, (seen_classes, novel) in enumerate(
+            siamese.class_splits(10, seen, s.unseen_splits, seed=derived_seed(seed, seen))
+        )
+    ]
+    specs = {
+        (seen, split, objective): siamese_spec(ctx, seen_parts, seed, objective, unseen=True)
+        for seen, split, _, seen_parts, _ in settings
+        for objective in SIAMESE_OBJECTIVES
+    }
+    pretrain(
+        ctx,
+        [
+            (specs[seen, split, objective], seen_parts)
+            for seen, split, _, seen_parts, _ in settings
+            for objective in SIAMESE_OBJECTIVES
+        ],
+    )
     rows = []
     for seen, split, seen_classes, seen_parts, novel_parts in settings:
         novel = np.unique(novel_parts.y_train)
-        encoders = {objective: train_cached(specs[seen, split, objective], tensor_split(ctx, seen_parts), checkpoint_store(ctx),
-                                            progress=False).model.encoder for objective in SIAMESE_OBJECTIVES}
+        encoders = {
+            objective: train_cached(
+                specs[seen, split, objective], tensor_split(ctx, seen_parts), checkpoint_store(ctx), progress=False
+            ).model.encoder
+            for objective in SIAMESE_OBJECTIVES
+        }
         candidates = {
-            "Siamese encoder (pairs)": embed_parts(encoders["pairs"], novel_parts, ctx.device),
-            "prototypical encoder": embed_parts(encoders["prototypical"], novel_parts, ctx.device),
-            "raw pixels": (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
-            "PCA": tuple(pca_features(seen_parts.x_train, s["pca_components"], novel_parts.x_train, novel_parts.x_test)),
+            UNSEEN_ENCODERS[0]: embed_parts(encoders["pairs"], novel_parts, ctx.device),
+            UNSEEN_ENCODERS[1]: embed_parts(encoders["prototypical"], novel_parts, ctx.device),
+            UNSEEN_BASELINES[0]: (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
+            UNSEEN_BASELINES[1]: tuple(
+                pca_features(seen_parts.x_train, s.pca_components, novel_parts.x_train, novel_parts.x_test)
+            ),
         }
         for embedding, (train, test) in candidates.items():
-            draws = siamese.few_shot_draws(train, novel_parts.y_train, test, novel_parts.y_test, shots=1,
-                                           draws=s["unseen_draws"], seed=seed, classes=novel)
-            rows.append({"seen_classes": seen, "way": len(novel), "split": split, "classes_seen": " ".join(map(str, seen_classes)),
-                         "embedding": embedding, "accuracy": draws.accuracy.mean(), "draw_std": draws.accuracy.std(ddof=1)})
+            draws = siamese.few_shot_draws(
+                train,
+                novel_parts.y_train,
+                test,
+                novel_parts.y_test,
+                shots=1,
+                draws=s.unseen_draws,
+                seed=seed,
+                classes=novel,
+            )
+            rows.append(
+                {
+                    "seen_classes": seen,
+                    "way": len(novel),
+                    "split": split,
+                    "classes_seen": " ".join(map(str, seen_classes)),
+                    "embedding": embedding,
+                    "accuracy": draws.accuracy.mean(),
+                    "draw_std": draws.accuracy.std(ddof=1),
+                }
+            )
     return pd.DataFrame(rows)

@@ -76,7 +76,8 @@ def versus_reference_summary(name: str, mean: float, std: float | None, seeds: i
     ours = f"{mean:.4f} (one seed)" if spread is None else f"{mean:.4f} ± {spread:.4f} ({seeds} seeds)"
     head = f"{name}: {ours}, {abs(difference) * 100:.2f} pt {side} {what} {reference:.4g}"
     if spread is None:
-        return head + "; one seed, so no seed-to-seed spread was measured and this run cannot tell a real difference from noise."
+        return head + ("; one seed, so no seed-to-seed spread was measured and this run cannot tell a real "
+                       "difference from noise.")
     if abs(difference) <= SPREAD_WIDTH * spread:
         return head + f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt)."
     if spread == 0:
@@ -96,7 +97,9 @@ def compare_groups(name_a: str, a: Sequence[float], name_b: str, b: Sequence[flo
         return head + "; one seed each, so no spread was measured and the difference cannot be called real or noise."
     width = SPREAD_WIDTH * max(spreads)
     if abs(difference) <= width:
-        return head + f", inside the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): no measurable difference."
+        return (
+            head + f", inside the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): no measurable difference."
+        )
     better = name_a if difference > 0 else name_b
     return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): {better} is better."
 
@@ -109,21 +112,28 @@ def ranking_certainty(gap_to_second: float, seed_values: Sequence[float] | None)
     head = f"The selected point leads the runner-up by {gap_to_second * 100:.2f} pt of validation accuracy"
     spread = None if seed_values is None else seed_spread(seed_values)
     if spread is None:
-        return head + "; no seed-to-seed spread of the validation accuracy was measured, so whether the ranking is stable is unknown."
+        return head + ("; no seed-to-seed spread of the validation accuracy was measured, so whether the ranking "
+                       "is stable is unknown.")
     if gap_to_second <= SPREAD_WIDTH * spread:
-        return head + (f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt over "
-                       f"{len(list(seed_values))} seeds): another seed could rank the points differently.")
-    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt): a clear winner."
+        return head + (
+            f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt over "
+            f"{len(list(seed_values))} seeds): another seed could rank the points differently."
+        )
+    width = SPREAD_WIDTH * spread
+    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): a clear winner."
 
 
 def training_stop(name: str, epochs_run: int, best_epoch: int, max_epochs: int, patience: int | None) -> str:
     """Why a run ended: its validation loss stopped improving, or it ran out of epochs while still improving."""
     if patience is not None and epochs_run - best_epoch >= patience:
-        return (f"{name}: stopped after {epochs_run} epochs, {patience} without a better validation loss; "
-                f"the weights of epoch {best_epoch} are kept.")
+        return (
+            f"{name}: stopped after {epochs_run} epochs, {patience} without a better validation loss; "
+            f"the weights of epoch {best_epoch} are kept."
+        )
     still = " and was still improving at the end" if best_epoch == epochs_run else ""
-    return (f"{name}: ran all {max_epochs} epochs allowed{still}; best validation loss at epoch {best_epoch}"
-            + (", so longer training may help." if best_epoch == epochs_run else "."))
+    return f"{name}: ran all {max_epochs} epochs allowed{still}; best validation loss at epoch {best_epoch}" + (
+        ", so longer training may help." if best_epoch == epochs_run else "."
+    )
 
 
 def generalisation_gap(name_a: str, a: float, name_b: str, b: float) -> str:
@@ -144,17 +154,24 @@ def target_verdict(name: str, achieved: float, target: float) -> str:
     return f"{name}: {achieved:.4f}, misses the target {target:.4g} by {abs(achieved - target) * 100:.2f} pt."
 
 
-def draws_versus_reference(name: str, draw_values: Sequence[float], reference: float, what: str = "the paper's single draw") -> str:
+def draws_versus_reference(
+    name: str, draw_values: Sequence[float], reference: float, what: str = "the paper's single draw"
+) -> str:
     """A mean over random support draws against one reported draw: difference and the reference's percentile."""
     array = _values(draw_values)
     mean = float(array.mean())
     percentile = float((array < reference).mean() * 100)
     side = "at or above" if mean >= reference else "below"
-    return (f"{name}: mean {mean:.4f} over {array.size} draws, {side} {what} ({reference:.4f}, {points(mean - reference)}); "
-            f"{reference:.4f} sits at the {percentile:.0f}th percentile of our draws.")
+    return (
+        f"{name}: mean {mean:.4f} over {array.size} draws, {side} {what} "
+        f"({reference:.4f}, {points(mean - reference)}); "
+        f"{reference:.4f} sits at the {percentile:.0f}th percentile of our draws."
+    )
 
 
-def beats_baselines(name: str, ours: tuple[float, float, float], baselines: Mapping[str, tuple[float, float, float]]) -> str:
+def beats_baselines(
+    name: str, ours: tuple[float, float, float], baselines: Mapping[str, tuple[float, float, float]]
+) -> str:
     """Does ``ours`` (mean, low, high) beat every baseline by more than the width of the intervals?
 
     "By more than the interval width": our mean minus the baseline's exceeds the larger of the two
@@ -168,7 +185,9 @@ def beats_baselines(name: str, ours: tuple[float, float, float], baselines: Mapp
         width = max(high - low, b_high - b_low)
         if margin > width:
             beaten += 1
-            verdicts.append(f"{other} {b_mean:.4f} ({points(margin)}, more than the interval width {width * 100:.2f} pt)")
+            verdicts.append(
+                f"{other} {b_mean:.4f} ({points(margin)}, more than the interval width {width * 100:.2f} pt)"
+            )
         elif margin > 0:
             verdicts.append(f"{other} {b_mean:.4f} ({points(margin)}, within the interval width {width * 100:.2f} pt)")
         else:
@@ -193,33 +212,56 @@ def unseen_verdicts(summary: pd.DataFrame, ours: Sequence[str], baselines: Seque
             return tuple(float(by_name.loc[name, c]) for c in ("accuracy", "ci95_low", "ci95_high"))
 
         for name in ours:
-            lines.append(beats_baselines(f"{name}, {seen} classes seen ({int(by_name.loc[name, 'way'])}-way)", interval(name),
-                                         {b: interval(b) for b in baselines}))
+            lines.append(
+                beats_baselines(
+                    f"{name}, {seen} classes seen ({int(by_name.loc[name, 'way'])}-way)",
+                    interval(name),
+                    {b: interval(b) for b in baselines},
+                )
+            )
     return lines
 
 
-def saliency_verdict(method: str, trained_vs_random_rho: float, max_rho: float, stroke_mass: float, stroke_pixels: float) -> str:
+def saliency_verdict(
+    method: str, trained_vs_random_rho: float, max_rho: float, stroke_mass: float, stroke_pixels: float
+) -> str:
     """Does an attribution method pass the randomisation check, and does it highlight the strokes?"""
     passes = trained_vs_random_rho < max_rho
-    check = (f"passes the randomisation check (trained-vs-random rho {trained_vs_random_rho:.2f} < {max_rho:g})" if passes
-             else f"FAILS the randomisation check (trained-vs-random rho {trained_vs_random_rho:.2f} >= {max_rho:g}): "
-                  "its maps look the same without the learned weights, so they do not explain this model")
+    check = (
+        f"passes the randomisation check (trained-vs-random rho {trained_vs_random_rho:.2f} < {max_rho:g})"
+        if passes
+        else f"FAILS the randomisation check (trained-vs-random rho {trained_vs_random_rho:.2f} >= {max_rho:g}): "
+        "its maps look the same without the learned weights, so they do not explain this model"
+    )
     ratio = stroke_mass / stroke_pixels if stroke_pixels > 0 else float("inf")
-    where = ("concentrated on the strokes" if ratio >= 1.25 else "mostly off the strokes" if ratio <= 0.8
-             else "spread about evenly over strokes and background")
-    return (f"{method}: {check}; {stroke_mass:.0%} of its attribution lies on stroke pixels, which are "
-            f"{stroke_pixels:.0%} of the image ({ratio:.1f}x their share): {where}.")
+    where = (
+        "concentrated on the strokes"
+        if ratio >= 1.25
+        else "mostly off the strokes"
+        if ratio <= 0.8
+        else "spread about evenly over strokes and background"
+    )
+    return (
+        f"{method}: {check}; {stroke_mass:.0%} of its attribution lies on stroke pixels, which are "
+        f"{stroke_pixels:.0%} of the image ({ratio:.1f}x their share): {where}."
+    )
 
 
-def routing_verdict(target: float, share_meeting: float, required: float, coverage: float, share_certified: float) -> str:
+def routing_verdict(
+    target: float, share_meeting: float, required: float, coverage: float, share_certified: float
+) -> str:
     """Certified routing for one target: how often the evaluation part met it, at what coverage."""
     if share_certified == 0:
-        return (f"Target {target:.1%}: no threshold could be certified in any split, so every image goes to a person "
-                "(the promise holds only by automating nothing).")
+        return (
+            f"Target {target:.1%}: no threshold could be certified in any split, so every image goes to a person "
+            "(the promise holds only by automating nothing)."
+        )
     state = "met" if share_meeting >= required else "missed"
-    return (f"Target {target:.1%}: a threshold was certified in {share_certified:.0%} of the splits; the evaluation "
-            f"part met the target in {share_meeting:.1%} of them (required: {required:.0%}), {state}, at a mean "
-            f"coverage of {coverage:.1%}, so {1 - coverage:.1%} of the images go to a person.")
+    return (
+        f"Target {target:.1%}: a threshold was certified in {share_certified:.0%} of the splits; the evaluation "
+        f"part met the target in {share_meeting:.1%} of them (required: {required:.0%}), {state}, at a mean "
+        f"coverage of {coverage:.1%}, so {1 - coverage:.1%} of the images go to a person."
+    )
 
 
 def show(lines: Sequence[str]) -> Markdown:

@@ -53,7 +53,9 @@ def placed_texts(fig: Figure) -> list[Placed]:
     """Every visible, non-empty text of the figure with its drawn extent."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    candidates: list[tuple[Text, Axes | None]] = [(t, ax) for ax in fig.axes if ax.get_visible() for t in _axes_texts(ax)]
+    candidates: list[tuple[Text, Axes | None]] = [
+        (t, ax) for ax in fig.axes if ax.get_visible() for t in _axes_texts(ax)
+    ]
     candidates += [(t, None) for t in fig.texts]  # the suptitle is among them
     for legend in fig.legends:
         candidates += [(t, None) for t in legend.get_texts()]
@@ -92,7 +94,12 @@ def layout_problems(fig: Figure, tolerance: float = TOLERANCE_PX, canvas_check: 
     canvas = fig.bbox
     for item in placed if canvas_check else ():
         b = item.box
-        if b.x0 < canvas.x0 - tolerance or b.y0 < canvas.y0 - tolerance or b.x1 > canvas.x1 + tolerance or b.y1 > canvas.y1 + tolerance:
+        if (
+            b.x0 < canvas.x0 - tolerance
+            or b.y0 < canvas.y0 - tolerance
+            or b.x1 > canvas.x1 + tolerance
+            or b.y1 > canvas.y1 + tolerance
+        ):
             problems.append(f"text {_shown(item.text)!r} leaves the canvas")
     boxes = np.array([[p.box.x0, p.box.y0, p.box.x1, p.box.y1] for p in placed]) if placed else np.zeros((0, 4))
     for i in range(len(placed)):
@@ -113,7 +120,12 @@ def layout_problems(fig: Figure, tolerance: float = TOLERANCE_PX, canvas_check: 
             continue
         frame = legend.get_window_extent(renderer)
         for patch in ax.patches:
-            if isinstance(patch, Rectangle) and patch.get_visible() and patch.get_height() != 0 and _overlap(frame, patch.get_window_extent(renderer), tolerance):
+            if (
+                isinstance(patch, Rectangle)
+                and patch.get_visible()
+                and patch.get_height() != 0
+                and _overlap(frame, patch.get_window_extent(renderer), tolerance)
+            ):
                 problems.append(f"the legend of {_shown(ax.get_title()) or 'a panel'!r} covers a bar")
                 break
     return problems

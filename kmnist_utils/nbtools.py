@@ -18,6 +18,7 @@ from typing import Sequence
 import nbformat
 
 from kmnist_utils.atomic import write_text
+from kmnist_utils.config import PROFILE_ENV_VAR
 
 CHECK_TAG = "nbval-check-output"
 PARAMETERS_TAG = "parameters"
@@ -89,11 +90,11 @@ def write(nb: nbformat.NotebookNode, path: Path) -> None:
 
 def refresh(path: Path) -> None:
     """Execute ``path`` under the smoke profile and keep the new outputs of its checked cells."""
-    import papermill as pm
+    import papermill as pm  # here, not at the top: checking notebooks must not pay for jupyter's stack
 
     with tempfile.TemporaryDirectory() as tmp:
         executed_path = Path(tmp) / path.name
-        os.environ["KMNIST_PROFILE"] = "smoke"
+        os.environ[PROFILE_ENV_VAR] = "smoke"
         pm.execute_notebook(str(path), str(executed_path), cwd=str(path.parent), progress_bar=True)
         executed = read(executed_path)
     source = read(path)

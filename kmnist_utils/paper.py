@@ -31,7 +31,9 @@ def reported(model: str, metric: str = "accuracy") -> float:
     return float(table.loc[model, metric])
 
 
-def compare_with_paper(summary: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")) -> pd.DataFrame:
+def compare_with_paper(
+    summary: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
+) -> pd.DataFrame:
     """Paper value beside our mean ± std over seeds and the difference (ours - paper), per metric.
 
     ``summary`` is ``metrics.summarize_seeds`` output with a ``model`` column of registry names.

@@ -65,7 +65,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _init_worker(threads: int, parent_pid: int) -> None:
-    import torch
+    import torch  # lazily, like the imports of run_job: a spawned worker starts with as little as possible
 
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
@@ -73,12 +73,14 @@ def _init_worker(threads: int, parent_pid: int) -> None:
 
 def run_job(job: Job) -> float:
     """Train (or resume) one run into the checkpoint store; returns its wall time in seconds."""
-    from kmnist_utils.checkpoints import CheckpointStore, train_cached
-    from kmnist_utils.training import make_tensor_split
+    from kmnist_utils.checkpoints import CheckpointStore, train_cached  # lazily: see _init_worker
+    from kmnist_utils.training import make_tensor_split  # lazily: see _init_worker
 
     start = time.perf_counter()
     data = make_tensor_split(*job.arrays, device=job.device)
-    train_cached(job.spec, data, CheckpointStore(job.store_root), progress=False, verbose=False, milestones=job.milestones)
+    train_cached(
+        job.spec, data, CheckpointStore(job.store_root), progress=False, verbose=False, milestones=job.milestones
+    )
     return time.perf_counter() - start
 
 
@@ -97,8 +99,11 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> None:
     pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads, os.getpid()))
     try:
         for done, (index, seconds) in enumerate(pool.imap_unordered(_run_indexed, [(i, jobs[i]) for i in order]), 1):
-            print(f"  [{done}/{len(jobs)}] {jobs[index].label()} - {seconds:.0f} s "
-                  f"(elapsed {time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"  [{done}/{len(jobs)}] {jobs[index].label()} - {seconds:.0f} s "
+                f"(elapsed {time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
         pool.close()
     finally:
         pool.terminate()  # on an error or an interrupt, stop the other runs now

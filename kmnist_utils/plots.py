@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from kmnist_utils import errors
 from kmnist_utils.atomic import write_bytes
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import N_CLASSES, class_label
@@ -30,7 +30,7 @@ PALETTE = "tab10"
 
 def _register_japanese_font() -> None:
     """Add IPAexGothic from the matplotlib-fontja wheel, so hiragana render on any machine."""
-    import matplotlib_fontja
+    import matplotlib_fontja  # only where figures are drawn: timing scripts run without the font package
 
     font_manager.fontManager.addfont(matplotlib_fontja.get_font_ttf_path())
 
@@ -125,7 +125,9 @@ def plot_mean_images(means: np.ndarray) -> Figure:
     return fig
 
 
-def plot_pca(coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, n_show: int = 50, max_points: int = 5_000) -> Figure:
+def plot_pca(
+    coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, n_show: int = 50, max_points: int = 5_000
+) -> Figure:
     """Figure 2: 2-D PCA scatter coloured by class (a random subset of ``max_points``, drawn in random
     order), and the explained variance of the leading PCs."""
     fig, (ax_scatter, ax_var) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.3, 1]})
@@ -159,8 +161,19 @@ def draw_confusion(ax, matrix: np.ndarray, title: str) -> None:
     """Counts heatmap, rows = true class, columns = predicted class, both labelled with kana."""
     labels = [class_label(i) for i in range(N_CLASSES)]
     # A power scale: with a linear one, off-diagonal counts of 10-50 next to ~1,000 are invisible.
-    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, square=True, xticklabels=labels,
-                yticklabels=labels, annot_kws={"fontsize": 8}, norm=PowerNorm(0.3, vmin=0, vmax=max(1, matrix.max())), ax=ax)
+    sns.heatmap(
+        matrix,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        square=True,
+        xticklabels=labels,
+        yticklabels=labels,
+        annot_kws={"fontsize": 8},
+        norm=PowerNorm(0.3, vmin=0, vmax=max(1, matrix.max())),
+        ax=ax,
+    )
     accuracy = np.trace(matrix) / matrix.sum()
     ax.set_title(f"{title}\naccuracy {accuracy:.4f} on {matrix.sum():,} images")
     ax.set_xlabel("predicted class")
@@ -190,8 +203,16 @@ def plot_learning_curves(history: pd.DataFrame) -> Figure:
     spread = f"mean ± sd over {seeds} seeds" if seeds > 1 else "one seed: no spread measured"
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        sns.lineplot(data=long, x="epoch", y=metric, hue="model", style="split", errorbar="sd" if seeds > 1 else None,
-                     marker="o", ax=ax)
+        sns.lineplot(
+            data=long,
+            x="epoch",
+            y=metric,
+            hue="model",
+            style="split",
+            errorbar="sd" if seeds > 1 else None,
+            marker="o",
+            ax=ax,
+        )
         ax.set_title(f"{metric} per epoch ({spread})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].get_legend().remove()
@@ -239,13 +260,19 @@ def _image_axis(ax, image: np.ndarray, title: str = "", cmap: str | None = None,
     ax.axis("off")
 
 
+def plot_errors(x_test: np.ndarray, rows: pd.DataFrame, title: str, ncols: int = 8) -> Figure:
+    """Rows of ``errors.misclassified`` as an image grid, each titled with true class, prediction and confidence."""
+    return plot_image_grid(x_test[rows["index"].to_numpy()], errors.error_titles(rows), ncols=ncols, title=title)
+
+
 def plot_image_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str | None = None) -> Figure:
     """Images in a grid, each with its own (multi-line) title."""
     nrows = max(1, -(-len(images) // ncols))
     title_lines = max((t.count("\n") + 1 for t in titles), default=1)
     # Constrained layout reserves each row's titles; the height leaves them room above the image.
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.5, nrows * (1.45 + 0.16 * title_lines)),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * 1.5, nrows * (1.45 + 0.16 * title_lines)), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, text in zip(axes.flat, images, titles):
@@ -255,7 +282,9 @@ def plot_image_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title
     return fig
 
 
-def plot_saliency(images: np.ndarray, maps: dict[str, np.ndarray], titles: list[str], sanity: pd.DataFrame | None = None) -> Figure:
+def plot_saliency(
+    images: np.ndarray, maps: dict[str, np.ndarray], titles: list[str], sanity: pd.DataFrame | None = None
+) -> Figure:
     """Figure 7: originals on top, one row of heatmaps per attribution method below.
 
     With ``sanity`` (from ``saliency.sanity_check``) each method's row names its trained-vs-random
@@ -272,10 +301,22 @@ def plot_saliency(images: np.ndarray, maps: dict[str, np.ndarray], titles: list[
         label, color = name, "black"
         if name in checks:
             check = checks[name]
-            label = f"{name}\nrandomisation rho {check['trained_vs_random_rho']:.2f}\n" + ("passes" if check["passes"] else "FAILS")
+            label = f"{name}\nrandomisation rho {check['trained_vs_random_rho']:.2f}\n" + (
+                "passes" if check["passes"] else "FAILS"
+            )
             color = "black" if check["passes"] else "tab:red"
-        axes[row, 0].text(-0.12, 0.5, label, transform=axes[row, 0].transAxes, rotation=90, ha="right", va="center",
-                          fontsize=8, color=color, multialignment="center")
+        axes[row, 0].text(
+            -0.12,
+            0.5,
+            label,
+            transform=axes[row, 0].transAxes,
+            rotation=90,
+            ha="right",
+            va="center",
+            fontsize=8,
+            color=color,
+            multialignment="center",
+        )
     fig.tight_layout()
     return fig
 
@@ -307,8 +348,13 @@ def plot_risk_coverage(curves: dict[str, pd.DataFrame], routing: pd.DataFrame) -
         ax.plot(curve.coverage, curve.accuracy, label=name)
     for _, row in routing.iterrows():
         if np.isfinite(row.threshold):
-            ax.plot(row.test_coverage, row.test_accuracy, "o", ms=7,
-                    label=f"target {row.target_accuracy:.1%}: t={row.threshold:.4f}, routes {row.test_routed_to_human:.1%}")
+            ax.plot(
+                row.test_coverage,
+                row.test_accuracy,
+                "o",
+                ms=7,
+                label=f"target {row.target_accuracy:.1%}: t={row.threshold:.4f}, routes {row.test_routed_to_human:.1%}",
+            )
     ax.set_xlabel("coverage (share of predictions accepted automatically)")
     ax.set_ylabel("accuracy of accepted predictions")
     ax.set_ylim(max(0.9, min(c.accuracy.min() for c in curves.values()) - 0.005), 1.0005)
@@ -365,8 +411,14 @@ def plot_kshot(summary: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, group in summary.groupby("embedding", sort=False):
         group = group.sort_values("shots")
-        ax.errorbar(group.shots, group["mean"], yerr=[group["mean"] - group.ci95_low, group.ci95_high - group["mean"]],
-                    marker="o", capsize=4, label=name)
+        ax.errorbar(
+            group.shots,
+            group["mean"],
+            yerr=[group["mean"] - group.ci95_low, group.ci95_high - group["mean"]],
+            marker="o",
+            capsize=4,
+            label=name,
+        )
     ax.set_xlabel("labelled support images per class (k)")
     ax.set_ylabel("test accuracy (nearest prototype)")
     ax.set_xticks(sorted(summary.shots.unique()))
@@ -409,8 +461,13 @@ def _class_scatter(ax, coords: np.ndarray, labels: np.ndarray, max_points: int, 
         ax.scatter([], [], s=12, color=colors[cls], label=class_label(cls))
 
 
-def plot_embedding_2d(coords: np.ndarray, labels: np.ndarray, title: str, axis_labels: tuple[str, str] = ("PC 1", "PC 2"),
-                      max_points: int = 5_000) -> Figure:
+def plot_embedding_2d(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    title: str,
+    axis_labels: tuple[str, str] = ("PC 1", "PC 2"),
+    max_points: int = 5_000,
+) -> Figure:
     """2-D projection of embeddings coloured by class (a random subset of ``max_points``)."""
     fig, ax = plt.subplots(figsize=(9, 7))
     _class_scatter(ax, coords, np.asarray(labels), max_points)

@@ -15,7 +15,6 @@ import torch
 from kmnist_utils.config import RunContext
 from kmnist_utils.paths import PROJECT_ROOT
 
-
 # What a run itself rewrites: changes there do not make the code that produced them differ from the commit.
 GENERATED_PATHS = ("figures", "results", "reports", "README.md")
 
@@ -65,10 +64,15 @@ def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) 
     return record
 
 
+def short_commit(commit: str | None) -> str:
+    """The first 10 hex digits, keeping a ``-dirty`` mark."""
+    commit = commit or "unknown"
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def provenance_line(ctx: RunContext) -> str:
     """A one-line summary for figure footers."""
-    commit = git_commit()
-    short = commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+    short = short_commit(git_commit())
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     seeds = ",".join(map(str, ctx.seeds))
     return f"kmnist-report · profile={ctx.profile.name} · seeds={seeds} · {ctx.device} · {short} · {date}"

@@ -27,14 +27,16 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import pandas as pd
+import papermill as pm
 
+from kmnist_utils import summary
 from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
 from kmnist_utils.config import PROFILES, RunContext, setup
 from kmnist_utils.data import DATA_ENV_VAR
 from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs
+from kmnist_utils.results import TIMINGS_TABLE, write_table
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[\w-]+\.ipynb$")
-TIMINGS_TABLE = "pipeline_timings"
 LOCK_NAME = ".kmnist-report.lock"
 
 
@@ -102,8 +104,6 @@ def work_copy(notebook: Path, ctx: RunContext) -> Path:
 
 def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name: str | None = None) -> NotebookRun:
     """Execute one notebook into the reports folder; on failure keep the partial copy for debugging."""
-    import papermill as pm
-
     target = ctx.dirs.reports / notebook.name
     running = work_copy(notebook, ctx)
     running.parent.mkdir(parents=True, exist_ok=True)
@@ -190,8 +190,6 @@ def run_pipeline(
 
 
 def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: str | None, full: bool) -> pd.DataFrame:
-    from kmnist_utils.results import write_table
-
     print(f"kmnist-report: {len(notebooks)} notebook(s), {ctx.describe()}", flush=True)
     runs: list[NotebookRun] = []
     total_start = time.perf_counter()
@@ -207,8 +205,6 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
             write_table(timings, TIMINGS_TABLE, ctx, wall_time_s=time.perf_counter() - total_start)
     total = time.perf_counter() - total_start
     if full and ctx.dirs == committed_dirs():
-        from kmnist_utils import summary
-
         if summary.update_readme(PROJECT_ROOT / "README.md", summary.load_results(ctx.dirs.results)):
             print("README.md: Results section regenerated from results/.")
     print(timings.to_string(index=False))
@@ -218,8 +214,11 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="kmnist-report", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $KMNIST_PROFILE or paper)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to train with (default: the profile's)")
+    parser.add_argument("--profile", default=None,
+                        help=f"one of {', '.join(PROFILES)} (default: $KMNIST_PROFILE or paper)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="seeds to train with (default: the profile's)"
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
     parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks (number such as 03, or name)")
     parser.add_argument("--output-root", default=None, help="write figures/results/reports under this folder instead")

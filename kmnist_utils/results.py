@@ -12,6 +12,8 @@ from kmnist_utils.atomic import atomic_path, write_text
 from kmnist_utils.config import RunContext
 from kmnist_utils.provenance import provenance
 
+TIMINGS_TABLE = "pipeline_timings"  # the report pipeline's per-notebook wall times
+
 
 def write_table(
     df: pd.DataFrame,
@@ -43,5 +45,16 @@ def read_table(name: str, ctx: RunContext) -> tuple[pd.DataFrame, dict[str, Any]
             f"No results table {path}. Run the notebook that produces '{name}' first "
             "(or `make report`)."
         )
+    table = read_table_file(path)
+    if table is None:
+        raise ValueError(f"{path} is not a results table written by write_table (no rows/columns/provenance); "
+                         f"rerun the notebook that produces '{name}'.")
+    return table
+
+
+def read_table_file(path: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """A ``write_table`` JSON file as (rows, provenance); None for any other JSON file."""
     payload = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(payload, dict) or not {"rows", "columns", "provenance"} <= set(payload):
+        return None
     return pd.DataFrame(payload["rows"], columns=payload["columns"]), payload["provenance"]

@@ -14,6 +14,8 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+from kmnist_utils import findings
+
 # A method passes the randomisation check when its maps for the trained and the randomised model
 # correlate (mean Spearman rho over images) below this: the maps then depend on what was learned.
 SANITY_MAX_RHO = 0.5
@@ -48,8 +50,12 @@ def gradient_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
     return grad.abs().amax(dim=1).detach()
 
 
-def smoothgrad(model: nn.Module, x: torch.Tensor, samples: int = 25, noise: float = 0.15, seed: int = 0) -> torch.Tensor:
-    """Mean gradient saliency over ``samples`` noisy copies (Smilkov et al. 2017); noise as a share of the pixel range."""
+def smoothgrad(
+    model: nn.Module, x: torch.Tensor, samples: int = 25, noise: float = 0.15, seed: int = 0
+) -> torch.Tensor:
+    """Mean gradient saliency over ``samples`` noisy copies (Smilkov et al. 2017).
+
+    ``noise`` is the noise's standard deviation as a share of the pixel range."""
     _check_images(x)
     with torch.no_grad():
         target = model.eval()(x.to(next(model.parameters()).device)).argmax(1)
@@ -61,7 +67,9 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, samples: int = 25, noise: floa
     return total / samples
 
 
-def integrated_gradients(model: nn.Module, x: torch.Tensor, steps: int = 32, baseline: torch.Tensor | None = None) -> torch.Tensor:
+def integrated_gradients(
+    model: nn.Module, x: torch.Tensor, steps: int = 32, baseline: torch.Tensor | None = None
+) -> torch.Tensor:
     """|(x - baseline) * mean gradient along the straight path| (Sundararajan et al. 2017), max over channels."""
     _check_images(x)
     model.eval()
@@ -89,6 +97,20 @@ def rank_correlations(maps_a: torch.Tensor, maps_b: torch.Tensor) -> np.ndarray:
     return np.array([spearmanr(u, v).statistic for u, v in zip(a, b)])
 
 
+def methods(seed: int) -> dict:
+    """The three attribution methods of figure 7, by display name (SmoothGrad's noise seeded)."""
+    return {
+        "gradient": gradient_saliency,
+        "SmoothGrad": lambda model, images: smoothgrad(model, images, seed=seed),
+        "Integrated Gradients": integrated_gradients,
+    }
+
+
+def attribution_maps(model: nn.Module, images: torch.Tensor, chosen: dict) -> dict[str, np.ndarray]:
+    """Each method's maps of ``images`` as numpy arrays, by method name."""
+    return {name: method(model, images).cpu().numpy() for name, method in chosen.items()}
+
+
 def sanity_check(trained: nn.Module, randomised: nn.Module, x: torch.Tensor, methods: dict) -> pd.DataFrame:
     """Per method: how similar the maps of the trained and the randomised model are, how similar each
     is to the input image itself (an edge-detector-like map resembles the input whatever the weights),
@@ -98,19 +120,32 @@ def sanity_check(trained: nn.Module, randomised: nn.Module, x: torch.Tensor, met
     for name, method in methods.items():
         with_weights, without = method(trained, x), method(randomised, x)
         stroke_mass, stroke_pixels = stroke_share(with_weights, x)
-        rows.append({
-            "method": name,
-            "trained_vs_random_rho": float(np.nanmean(rank_correlations(with_weights, without))),
-            "trained_vs_image_rho": float(np.nanmean(rank_correlations(with_weights, image))),
-            "random_vs_image_rho": float(np.nanmean(rank_correlations(without, image))),
-            "stroke_mass": stroke_mass, "stroke_pixels": stroke_pixels,
-        })
+        rows.append(
+            {
+                "method": name,
+                "trained_vs_random_rho": float(np.nanmean(rank_correlations(with_weights, without))),
+                "trained_vs_image_rho": float(np.nanmean(rank_correlations(with_weights, image))),
+                "random_vs_image_rho": float(np.nanmean(rank_correlations(without, image))),
+                "stroke_mass": stroke_mass,
+                "stroke_pixels": stroke_pixels,
+            }
+        )
     table = pd.DataFrame(rows)
     table["passes"] = table.trained_vs_random_rho < SANITY_MAX_RHO
     return table
 
 
-def stroke_share(maps: torch.Tensor | np.ndarray, images: torch.Tensor | np.ndarray, ink: float = INK_LEVEL) -> tuple[float, float]:
+def sanity_findings(table: pd.DataFrame) -> list[str]:
+    """One sentence per method of a :func:`sanity_check` table: passes or fails, and what it highlights."""
+    return [
+        findings.saliency_verdict(r.method, r.trained_vs_random_rho, SANITY_MAX_RHO, r.stroke_mass, r.stroke_pixels)
+        for r in table.itertuples()
+    ]
+
+
+def stroke_share(
+    maps: torch.Tensor | np.ndarray, images: torch.Tensor | np.ndarray, ink: float = INK_LEVEL
+) -> tuple[float, float]:
     """Share of the attribution mass on stroke pixels, and the share of pixels that are strokes.
 
     Maps concentrated on the strokes give a first number well above the second; maps spread over

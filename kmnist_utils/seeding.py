@@ -17,10 +17,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(int(seed))  # also seeds every CUDA device
 
 
-def derived_seed(base: int, epoch: int) -> int:
-    """The seed of one epoch's random draws (shuffle, pairs, episodes) of a run seeded with ``base``.
+def derived_seed(base: int, index: int) -> int:
+    """The seed of the ``index``-th of a sequence of independent random draws made for ``base``.
 
-    A function of (base, epoch) alone, so a resumed run draws exactly like an uninterrupted one;
-    the large multiplier keeps different bases from sharing epochs' seeds.
+    The one rule for every derived seed: epochs of a training run (shuffle, pairs, episodes), support
+    draws, calibration splits, class splits, the randomised twin of a saliency check. A function of
+    (base, index) alone, so a resumed run draws exactly like an uninterrupted one; the large prime
+    multiplier keeps the sequences of different bases (< 100,003 indices each) from overlapping.
     """
-    return base * 100_003 + epoch
+    if min(base, index) < 0:
+        raise ValueError(f"seeds and indices must be non-negative, got base={base}, index={index}")
+    return base * 100_003 + index

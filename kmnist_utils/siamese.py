@@ -24,6 +24,7 @@ from scipy import stats
 from torch import nn
 from torch.nn import functional as F
 
+from kmnist_utils import findings
 from kmnist_utils.metrics import classification_metrics
 from kmnist_utils.models import SiameseNet
 from kmnist_utils.seeding import derived_seed
@@ -50,7 +51,7 @@ def _validate_in_batches(model: nn.Module, loss_fn: Callable, x: torch.Tensor, i
 
 
 def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
-    """Balanced pairs (first half same class, second half different): array (n_pairs, 3) of (i, j, same).
+    """Balanced pairs in random order (half same class, half different): array (n_pairs, 3) of (i, j, same).
 
     Vectorised and seeded. Anchors are uniform over the images; a positive partner is uniform over
     the anchor's class (never the anchor itself), a negative one uniform over the other classes.
@@ -82,8 +83,10 @@ def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
     pos_partner = member(cls[:n_pos], rank[anchors[:n_pos]] + rng.integers(1, counts[cls[:n_pos]]))
     other = (cls[n_pos:] + rng.integers(1, len(classes), size=n_neg)) % len(classes)
     neg_partner = member(other, rng.integers(0, counts[other]))
-    pairs = np.stack([anchors, np.concatenate([pos_partner, neg_partner]), np.r_[np.ones(n_pos), np.zeros(n_neg)]], axis=1)
-    return pairs.astype(np.int64)
+    pairs = np.stack(
+        [anchors, np.concatenate([pos_partner, neg_partner]), np.r_[np.ones(n_pos), np.zeros(n_neg)]], axis=1
+    )
+    return rng.permutation(pairs.astype(np.int64))  # positives and negatives mixed in every batch
 
 
 class PairObjective:
@@ -92,12 +95,20 @@ class PairObjective:
     def __init__(self, pairs_per_epoch: int, val_pairs: int) -> None:
         self.pairs_per_epoch, self.val_pairs = pairs_per_epoch, val_pairs
 
+    # Part of the checkpoint key: bump when the pairs an epoch draws change (2: one seeded draw, shuffled).
+    SAMPLING_VERSION = 2
+
     def describe(self) -> dict:
-        return {"kind": "pairs", "pairs_per_epoch": self.pairs_per_epoch, "val_pairs": self.val_pairs}
+        return {
+            "kind": "pairs",
+            "pairs_per_epoch": self.pairs_per_epoch,
+            "val_pairs": self.val_pairs,
+            "sampling": self.SAMPLING_VERSION,
+        }
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
         pairs = sample_pairs(data.y_train.cpu().numpy(), self.pairs_per_epoch, derived_seed(seed, epoch))
-        return torch.from_numpy(np.random.default_rng(seed + epoch).permutation(pairs)).to(data.x_train.device)
+        return torch.from_numpy(pairs).to(data.x_train.device)
 
     @staticmethod
     def _pair_loss(model: nn.Module, x: torch.Tensor, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,20 +151,36 @@ class PrototypicalObjective:
     """Episodic prototypical loss: classify each query by softmax over -squared distances to the
     class prototypes (mean support embeddings) of its episode. Trains ``model.encoder`` only."""
 
-    def __init__(self, episodes_per_epoch: int, val_episodes: int, way: int = 5, shot: int = 1, query: int = 15) -> None:
+    def __init__(
+        self, episodes_per_epoch: int, val_episodes: int, way: int = 5, shot: int = 1, query: int = 15
+    ) -> None:
         self.episodes_per_epoch, self.val_episodes = episodes_per_epoch, val_episodes
         self.way, self.shot, self.query = way, shot, query
 
     def describe(self) -> dict:
-        return {"kind": "prototypical", "episodes_per_epoch": self.episodes_per_epoch, "val_episodes": self.val_episodes,
-                "way": self.way, "shot": self.shot, "query": self.query}
+        return {
+            "kind": "prototypical",
+            "episodes_per_epoch": self.episodes_per_epoch,
+            "val_episodes": self.val_episodes,
+            "way": self.way,
+            "shot": self.shot,
+            "query": self.query,
+        }
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
-        episodes = sample_episodes(data.y_train.cpu().numpy(), self.episodes_per_epoch, self.way, self.shot, self.query,
-                                   derived_seed(seed, epoch))
+        episodes = sample_episodes(
+            data.y_train.cpu().numpy(),
+            self.episodes_per_epoch,
+            self.way,
+            self.shot,
+            self.query,
+            derived_seed(seed, epoch),
+        )
         return torch.from_numpy(episodes).to(data.x_train.device)
 
-    def _episode_loss(self, model: nn.Module, x: torch.Tensor, episodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _episode_loss(
+        self, model: nn.Module, x: torch.Tensor, episodes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n_episodes, need = len(episodes), self.shot + self.query
         z = model.encoder(x[episodes.reshape(-1)]).float().reshape(n_episodes, self.way, need, -1)
         protos = z[:, :, : self.shot].mean(dim=2)  # (E, way, d)
@@ -169,8 +196,9 @@ class PrototypicalObjective:
 
     @torch.inference_mode()
     def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
-        episodes = torch.from_numpy(sample_episodes(data.y_val.cpu().numpy(), self.val_episodes, self.way, self.shot,
-                                                    self.query, seed=0)).to(data.x_val.device)
+        episodes = torch.from_numpy(
+            sample_episodes(data.y_val.cpu().numpy(), self.val_episodes, self.way, self.shot, self.query, seed=0)
+        ).to(data.x_val.device)
         return _validate_in_batches(model, self._episode_loss, data.x_val, episodes, 32, precision)
 
 
@@ -182,7 +210,9 @@ def embed(encoder: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> np.nda
     """Embeddings (N, d) of float images (N, 1, 28, 28) with the encoder in eval mode."""
     encoder.eval()
     device = next(encoder.parameters()).device
-    return torch.cat([encoder(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]).numpy()
+    return torch.cat(
+        [encoder(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    ).numpy()
 
 
 def draw_supports(labels: np.ndarray, shots: int, seed: int, classes: np.ndarray | None = None) -> np.ndarray:
@@ -200,7 +230,9 @@ def prototypes(embeddings: np.ndarray, labels: np.ndarray, classes: np.ndarray) 
 
 def euclidean_similarity(queries: np.ndarray, supports: np.ndarray) -> np.ndarray:
     """Minus the Euclidean distance: the paper's metric."""
-    return -torch.cdist(torch.as_tensor(queries, dtype=torch.float64), torch.as_tensor(supports, dtype=torch.float64)).numpy()
+    return -torch.cdist(
+        torch.as_tensor(queries, dtype=torch.float64), torch.as_tensor(supports, dtype=torch.float64)
+    ).numpy()
 
 
 def cosine_similarity(queries: np.ndarray, supports: np.ndarray) -> np.ndarray:
@@ -219,21 +251,30 @@ def head_similarity(model: SiameseNet) -> Similarity:
             q = torch.as_tensor(queries, dtype=torch.float64)[:, None, :]
             s = torch.as_tensor(supports, dtype=torch.float64)[None, :, :]
             return torch.cat([head.score(q[i : i + 2048], s) for i in range(0, len(q), 2048)]).numpy()
+
     return similarity
 
 
 METRICS: dict[str, Similarity] = {"euclidean": euclidean_similarity, "cosine": cosine_similarity}
 
 
-def nearest_support(queries: np.ndarray, supports: np.ndarray, support_labels: np.ndarray,
-                    similarity: Similarity = euclidean_similarity) -> np.ndarray:
+def nearest_support(
+    queries: np.ndarray, supports: np.ndarray, support_labels: np.ndarray, similarity: Similarity = euclidean_similarity
+) -> np.ndarray:
     """The label of the most similar support (by default: nearest in Euclidean distance) for every query."""
     return np.asarray(support_labels)[np.asarray(similarity(queries, supports)).argmax(axis=1)]
 
 
 def few_shot_draws(
-    train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray,
-    shots: int, draws: int, seed: int = 0, classes: np.ndarray | None = None, metric: str | Similarity = "euclidean",
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    shots: int,
+    draws: int,
+    seed: int = 0,
+    classes: np.ndarray | None = None,
+    metric: str | Similarity = "euclidean",
 ) -> pd.DataFrame:
     """Metrics of nearest-prototype classification for ``draws`` seeded support draws (one row each).
 
@@ -248,12 +289,20 @@ def few_shot_draws(
     queries, truth = test_features[keep], test_labels[keep]
     rows = []
     for draw in range(draws):
-        idx = draw_supports(train_labels, shots, seed + draw, classes)
+        idx = draw_supports(train_labels, shots, derived_seed(seed, draw), classes)
         protos = prototypes(train_features[idx], train_labels[idx], classes)
         predicted = nearest_support(queries, protos, classes, similarity)
         m = classification_metrics(_dense(truth, classes), _dense(predicted, classes), n_classes=len(classes))
-        rows.append({"draw": draw, "shots": shots, "accuracy": m["accuracy"], "precision_macro": m["precision_macro"],
-                     "recall_macro": m["recall_macro"], "f1_macro": m["f1_macro"]})
+        rows.append(
+            {
+                "draw": draw,
+                "shots": shots,
+                "accuracy": m["accuracy"],
+                "precision_macro": m["precision_macro"],
+                "recall_macro": m["recall_macro"],
+                "f1_macro": m["f1_macro"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -262,13 +311,69 @@ def _dense(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, labels)
 
 
+# The paper's protocol among the one-shot rows: the Siamese encoder with Euclidean distance.
+PROTOCOL_ROW = "Siamese encoder"
+
+
+def history_summary(history: pd.DataFrame) -> pd.DataFrame:
+    """Per encoder seed: epochs trained, best validation pair loss, last validation accuracy, minutes."""
+    return history.groupby("seed").agg(
+        epochs=("epoch", "max"),
+        best_val_loss=("val_loss", "min"),
+        last_val_acc=("val_acc", "last"),
+        minutes=("seconds", lambda s: s.sum() / 60),
+    )
+
+
+def spread_by_embedding(draws: pd.DataFrame) -> pd.DataFrame:
+    """``seed_summary`` per embedding (metric variant) of the 1-shot draws, one row each."""
+    rows = {name: seed_summary(group) for name, group in draws.groupby("embedding", sort=False)}
+    return pd.DataFrame(rows).T.drop(columns="per_seed_means").astype(float)
+
+
+def kshot_summary(draws: pd.DataFrame) -> pd.DataFrame:
+    """``summarize_draws`` per (embedding, shots), in the order the embeddings first appear."""
+    return pd.DataFrame(
+        [
+            {"embedding": name, "shots": k, **summarize_draws(group)}
+            for (name, k), group in draws.groupby(["embedding", "shots"], sort=False)
+        ]
+    )
+
+
+def oneshot_findings(draws: pd.DataFrame, reference: float, ambition: float) -> list[str]:
+    """Sentences on the 1-shot draws of every encoder seed: the paper's protocol against the paper's single
+    draw and against ``ambition``, then every other metric against the paper's protocol, seed by seed."""
+    protocol = draws[draws.embedding == PROTOCOL_ROW]
+    per_seed = protocol.groupby("seed").accuracy.mean()
+    return [
+        findings.draws_versus_reference(
+            "Siamese encoder, Euclidean (the paper's protocol)", protocol.accuracy, reference
+        ),
+        findings.versus_reference(
+            "Mean 1-shot accuracy per encoder seed", per_seed, reference, what="the paper's single draw"
+        ),
+        findings.target_verdict(
+            "Mean over draws and encoder seeds against the ambition", protocol.accuracy.mean(), ambition
+        ),
+    ] + [
+        findings.compare_groups(name, group.groupby("seed").accuracy.mean(), "Euclidean", per_seed)
+        for name, group in draws.groupby("embedding", sort=False)
+        if name != PROTOCOL_ROW
+    ]
+
+
 def summarize_draws(draws: pd.DataFrame, metric: str = "accuracy", reference: float | None = None) -> dict:
     """Mean, std, 95% interval (2.5 and 97.5 percentiles of the draws) and the reference's percentile."""
     values = draws[metric].to_numpy()
     summary = {
-        "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-        "ci95_low": float(np.percentile(values, 2.5)), "ci95_high": float(np.percentile(values, 97.5)),
-        "min": float(values.min()), "max": float(values.max()), "draws": len(values),
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+        "ci95_low": float(np.percentile(values, 2.5)),
+        "ci95_high": float(np.percentile(values, 97.5)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "draws": len(values),
     }
     if reference is not None:
         summary["reference"] = reference
@@ -317,12 +422,23 @@ def summarize_unseen(rows: pd.DataFrame, ours: tuple[str, ...], baselines: tuple
         wide = group.pivot(index="split", columns="embedding", values="accuracy")
         for embedding in wide.columns:
             mean, low, high = mean_interval(wide[embedding])
-            row = {"seen_classes": seen, "way": int(group.way.iloc[0]), "embedding": embedding, "splits": len(wide),
-                   "accuracy": mean, "ci95_low": low, "ci95_high": high}
+            row = {
+                "seen_classes": seen,
+                "way": int(group.way.iloc[0]),
+                "embedding": embedding,
+                "splits": len(wide),
+                "accuracy": mean,
+                "ci95_low": low,
+                "ci95_high": high,
+            }
             if embedding in ours:
                 for baseline in baselines:
                     d_mean, d_low, d_high = mean_interval(wide[embedding] - wide[baseline])
-                    row[f"minus {baseline}"], row[f"minus {baseline} ci95_low"], row[f"minus {baseline} ci95_high"] = d_mean, d_low, d_high
+                    row[f"minus {baseline}"], row[f"minus {baseline} ci95_low"], row[f"minus {baseline} ci95_high"] = (
+                        d_mean,
+                        d_low,
+                        d_high,
+                    )
             out.append(row)
     return pd.DataFrame(out)
 
@@ -332,9 +448,14 @@ def seed_summary(draws: pd.DataFrame, metric: str = "accuracy") -> dict:
     per-seed stds) and the spread over encoder seeds (std of the per-seed means; NaN with one seed)."""
     per_seed = draws.groupby("seed")[metric]
     means = per_seed.mean()
-    return {"mean": float(draws[metric].mean()), "draw_std": float(per_seed.std(ddof=1).mean()),
-            "seed_std": float(means.std(ddof=1)) if len(means) > 1 else float("nan"),
-            "seeds": len(means), "draws_per_seed": int(per_seed.size().min()), "per_seed_means": means.tolist()}
+    return {
+        "mean": float(draws[metric].mean()),
+        "draw_std": float(per_seed.std(ddof=1).mean()),
+        "seed_std": float(means.std(ddof=1)) if len(means) > 1 else float("nan"),
+        "seeds": len(means),
+        "draws_per_seed": int(per_seed.size().min()),
+        "per_seed_means": means.tolist(),
+    }
 
 
 def oneshot_vs_paper(draws: pd.DataFrame, reported: dict[str, float]) -> pd.DataFrame:
@@ -345,7 +466,15 @@ def oneshot_vs_paper(draws: pd.DataFrame, reported: dict[str, float]) -> pd.Data
     rows = []
     for metric, value in reported.items():
         summary = seed_summary(draws, metric)
-        rows.append({"metric": metric, "paper": value, "ours, first draw": float(first[metric]),
-                     "ours, mean of draws": summary["mean"], "ours, std of draws": summary["draw_std"],
-                     "ours, std over encoder seeds": summary["seed_std"], "encoder seeds": summary["seeds"]})
+        rows.append(
+            {
+                "metric": metric,
+                "paper": value,
+                "ours, first draw": float(first[metric]),
+                "ours, mean of draws": summary["mean"],
+                "ours, std of draws": summary["draw_std"],
+                "ours, std over encoder seeds": summary["seed_std"],
+                "encoder seeds": summary["seeds"],
+            }
+        )
     return pd.DataFrame(rows)

@@ -13,7 +13,7 @@ import hashlib
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -140,7 +140,9 @@ def snapshot(module_or_optimizer) -> dict:
     return copy.deepcopy(module_or_optimizer.state_dict())
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32", batch_size: int = EVAL_BATCH) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32", batch_size: int = EVAL_BATCH
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode."""
     logits = predict_logits(model, x, precision, batch_size)
     loss = F.cross_entropy(logits, y.to(logits.device)).item()
@@ -149,7 +151,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str 
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, x: torch.Tensor, precision: str = "fp32", batch_size: int = EVAL_BATCH) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, precision: str = "fp32", batch_size: int = EVAL_BATCH
+) -> torch.Tensor:
     """float32 logits for every image of ``x`` (on the model's device)."""
     model.eval()
     device = next(model.parameters()).device
@@ -161,6 +165,24 @@ def predict_logits(model: nn.Module, x: torch.Tensor, precision: str = "fp32", b
 def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     # Derived from (seed, epoch) alone, so a resumed run shuffles exactly like an uninterrupted one.
     return torch.randperm(n, generator=torch.Generator().manual_seed(derived_seed(seed, epoch)))
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """What ``fit`` needs of a training objective: the items of an epoch, the loss of a batch of them,
+    a validation score, and a description that becomes part of the checkpoint key."""
+
+    def describe(self) -> dict | None:
+        """Settings that change the trained weights (None: nothing beyond the spec)."""
+
+    def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
+        """The epoch's items (image indices, pairs, episodes) in training order, seeded by (seed, epoch)."""
+
+    def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss of a batch of items and its number of correct decisions (a device tensor)."""
+
+    def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
+        """Validation loss and accuracy."""
 
 
 class Classification:
@@ -190,7 +212,7 @@ def fit(
     on_epoch_end: Callable[[FitState], None] | None = None,
     progress: bool = True,
     desc: str = "training",
-    objective=None,
+    objective: Objective | None = None,
 ) -> FitState:
     """Train with Adam on ``objective`` (default: cross-entropy); restore the best-validation-loss weights.
 
@@ -206,7 +228,9 @@ def fit(
     if precision == "bf16":
         model.to(memory_format=torch.channels_last)
     # The fused kernel does the whole Adam update in one pass (CPU and CUDA); same maths.
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=torch.device(device).type in {"cpu", "cuda"})
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, fused=torch.device(device).type in {"cpu", "cuda"}
+    )
     state = state or FitState()
     if state.model is not None:
         model.load_state_dict(state.model)
@@ -222,8 +246,14 @@ def fit(
         n = len(items)
         if bar is None:
             batches = -(-n // config.batch_size)
-            bar = tqdm(total=config.epochs * batches, initial=state.epoch * batches, desc=desc,
-                       disable=not progress, mininterval=2.0, unit="batch")
+            bar = tqdm(
+                total=config.epochs * batches,
+                initial=state.epoch * batches,
+                desc=desc,
+                disable=not progress,
+                mininterval=2.0,
+                unit="batch",
+            )
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)  # float: exact for counts below 2**24; episodes add shares
         for lo in range(0, n, config.batch_size):

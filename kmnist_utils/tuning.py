@@ -7,14 +7,27 @@ Selection looks at validation accuracy only; the test set is touched after selec
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 from sklearn.model_selection import ParameterGrid
 
 from kmnist_utils.checkpoints import TrainSpec, train_cached, validation_score
 from kmnist_utils.config import RunContext
-from kmnist_utils.experiments import Parts, checkpoint_store, cnn_spec, pretrain, tensor_split
+from kmnist_utils.experiments import (
+    CNNRun,
+    Parts,
+    checkpoint_store,
+    cnn_spec,
+    logits_of,
+    pretrain,
+    tensor_split,
+    train_and_test,
+)
+from kmnist_utils.selection import select_best
 
 GRID_KEYS = ("learning_rate", "dropout", "batch_size")
 
@@ -52,24 +65,14 @@ def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: b
     return pd.DataFrame(rows)
 
 
-def ranked(results: pd.DataFrame) -> pd.DataFrame:
-    """Grid results best first (highest validation accuracy; ties go to the lower validation loss,
-    then the earlier grid point), with each point's gap to the best in accuracy points."""
-    if results.empty:
-        raise ValueError("no grid results to select from")
-    order = results.sort_values(["val_acc", "val_loss", "grid_index"], ascending=[False, True, True], kind="mergesort")
-    return order.assign(gap_to_best_pts=(order.val_acc.iloc[0] - order.val_acc) * 100).reset_index(drop=True)
-
-
-def select_best(results: pd.DataFrame) -> pd.Series:
-    """The first configuration of ``ranked``: the selection rule lives in one place."""
-    return ranked(results).iloc[0].drop("gap_to_best_pts")
-
-
 def selected_config(ctx: RunContext, parts: Parts, progress: bool = True) -> dict[str, Any]:
     """The configuration the grid search selects (re-derived from cached runs when they exist)."""
     best = select_best(run_grid(ctx, parts, progress=progress))
-    return {"learning_rate": float(best.learning_rate), "dropout": float(best.dropout), "batch_size": int(best.batch_size)}
+    return {
+        "learning_rate": float(best.learning_rate),
+        "dropout": float(best.dropout),
+        "batch_size": int(best.batch_size),
+    }
 
 
 def tuned_spec(ctx: RunContext, config: dict[str, Any], seed: int) -> TrainSpec:
@@ -83,7 +86,42 @@ def tuned_run(ctx: RunContext, parts: Parts, seed: int, config: dict[str, Any] |
     ``config`` is the selected configuration when the caller already has it; otherwise it is
     re-derived from the (cached) grid.
     """
-    from kmnist_utils.experiments import train_and_test
-
     config = config or selected_config(ctx, parts, progress)
     return train_and_test(ctx, parts, tuned_spec(ctx, config, seed), progress)
+
+
+@dataclass(frozen=True)
+class TunedOutputs:
+    """The TunedImprovedCNN of one seed and its outputs on the validation and test parts."""
+
+    config: dict[str, Any]
+    run: CNNRun
+    logits_val: np.ndarray
+    logits_test: np.ndarray
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.run.trained.model
+
+    @property
+    def probs_test(self) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(self.logits_test), dim=1).numpy()
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return self.run.y_pred
+
+    def describe(self) -> str:
+        return f"TunedImprovedCNN {self.config}, seed {self.run.seed}: test accuracy {self.run.metrics['accuracy']:.4f}"
+
+
+def tuned_outputs(ctx: RunContext, parts: Parts, seed: int) -> TunedOutputs:
+    """Train (or load) the TunedImprovedCNN of ``seed`` and compute its validation and test logits."""
+    config = selected_config(ctx, parts)
+    run = tuned_run(ctx, parts, seed, config)
+    return TunedOutputs(
+        config,
+        run,
+        logits_of(run.trained.model, parts.x_val, ctx.device),
+        logits_of(run.trained.model, parts.x_test, ctx.device),
+    )

@@ -67,7 +67,9 @@ def test_risk_coverage_and_routing_table():
     assert curve.accuracy.tolist() == pytest.approx([1, 1, 2 / 3, 0.75])
     table = calibration.routing_table(conf, correct, conf, correct, targets=(0.99,))
     row = table.iloc[0]
-    assert row.threshold == 0.8 and row.test_coverage == 0.5 and row.test_routed_to_human == 0.5 and row.test_meets_target
+    assert (
+        row.threshold == 0.8 and row.test_coverage == 0.5 and row.test_routed_to_human == 0.5 and row.test_meets_target
+    )
 
 
 # --------------------------------------------------------------------------- certified routing
@@ -155,3 +157,23 @@ def test_certified_routing_rows_and_summary():
     assert list(summary.target_accuracy) == [0.95, 0.99] and summary.splits.eq(5).all()
     # The looser target accepts at least as much as the stricter one.
     assert summary.coverage_mean.iloc[0] >= summary.coverage_mean.iloc[1]
+
+
+def test_routing_study_fits_on_validation_and_reports_both_parts():
+    rng = np.random.default_rng(1)
+
+    def part(n):
+        labels = rng.integers(0, 10, n)
+        logits = rng.normal(size=(n, 10)) * 3
+        logits[np.arange(n), labels] += rng.uniform(0, 12, n)
+        return logits, labels
+
+    (lv, yv), (lt, yt) = part(2000), part(2000)
+    study = calibration.routing_study(lv, yv, lt, yt, splits=4, delta=0.1, seed=2)
+    assert study.temperature == pytest.approx(calibration.fit_temperature(lv, yv))
+    assert set(study.accuracy) == {"validation", "test"}
+    assert study.accuracy["test"] == pytest.approx((lt.argmax(1) == yt).mean())
+    assert len(study.ece) == 4 and list(study.routing.target_accuracy) == list(calibration.ROUTING_TARGETS)
+    assert len(study.certified) == 4 * len(calibration.ROUTING_TARGETS) and study.certified.delta.eq(0.1).all()
+    assert len(study.validation_threshold_findings()) == 1 + len(calibration.ROUTING_TARGETS)
+    assert len(study.certified_findings()) == len(calibration.ROUTING_TARGETS)

@@ -1,8 +1,21 @@
+import dataclasses
+
 import pytest
+import torch
 
 from kmnist_utils import config, paths
 from kmnist_utils.device import pick_device
 from kmnist_utils.seeding import seed_everything
+
+
+def test_smoke_profile_shares_the_papers_method():
+    paper, smoke = config.PAPER, config.SMOKE
+    for name in ("batch_size", "learning_rate", "dropout", "grid", "split_seed"):
+        assert getattr(smoke, name) == getattr(paper, name), name
+    assert isinstance(smoke.siamese, config.SiameseSettings)
+    same = {f.name for f in dataclasses.fields(config.SiameseSettings)
+            if getattr(smoke.siamese, f.name) == getattr(paper.siamese, f.name)}
+    assert {"embedding_dim", "head", "batch_size", "learning_rate", "shots", "pca_components"} <= same
 
 
 def test_paper_profile_matches_the_paper():
@@ -53,9 +66,15 @@ def test_only_paper_writes_committed_folders(tmp_path):
         paths.output_dirs("smoke", output_root=paths.PROJECT_ROOT)
 
 
-def test_device_choice():
+def test_device_choice(monkeypatch):
     assert pick_device("cpu") == "cpu"
-    assert pick_device("auto") in {"cpu", "cuda", "mps"}
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == "cuda"  # cuda first where it exists
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == "cpu"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto") == "mps"
     with pytest.raises(ValueError, match="Unknown device 'gpu0'"):
         pick_device("gpu0")
     with pytest.raises(ValueError, match="must be a string"):

@@ -1,11 +1,10 @@
 
 import numpy as np
 import pytest
+from conftest import fake_checksums, idx_bytes, make_fake_kmnist, write_gz
 
 from kmnist_utils import data
 from kmnist_utils.data import KMNISTDataError
-
-from conftest import fake_checksums, idx_bytes, make_fake_kmnist, write_gz
 
 
 def load(root):
@@ -75,7 +74,9 @@ def test_official_checksums_reject_synthetic_files(fake_root):
 def test_truncated_gzip(fake_root):
     path = data.raw_dir(fake_root) / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(KMNISTDataError, match="train-images-idx3-ubyte.gz is not a readable gzip file.*truncated or corrupt"):
+    with pytest.raises(
+        KMNISTDataError, match="train-images-idx3-ubyte.gz is not a readable gzip file.*truncated or corrupt"
+    ):
         data.read_idx_images(path)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
+from conftest import fake_checksums
 
 from kmnist_utils import data, eda
-from conftest import fake_checksums
 
 
 def test_counts_summary_and_means(fake_root):

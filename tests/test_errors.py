@@ -23,3 +23,25 @@ def test_confused_pairs_counts_both_directions():
     assert first.class_a == "su (す)" and pairs.iloc[1].total == 1
     with pytest.raises(ValueError, match="10x10"):
         errors.confused_pairs(np.zeros((3, 3)))
+
+
+def test_random_sample_is_seeded_ordered_and_bounded():
+    import pandas as pd
+
+    rows = pd.DataFrame({"index": np.arange(100, 150)})
+    sample = errors.random_sample(rows, 10, seed=1)
+    assert len(sample) == 10 and sample.index.is_monotonic_increasing
+    assert sample.equals(errors.random_sample(rows, 10, seed=1))
+    assert not sample.equals(errors.random_sample(rows, 10, seed=2))
+    assert len(errors.random_sample(rows, 500, seed=1)) == 50  # fewer rows than asked: all of them
+
+
+def test_saliency_examples_take_right_then_wrong_answers():
+    y_true = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    y_pred = np.array([0, 1, 2, 3, 9, 9, 9, 7])
+    shown = errors.saliency_examples(y_true, y_pred, np.array([4, 5, 6]), per_kind=2, seed=0)
+    assert list(shown.columns) == ["image", "label"] and len(shown) == 4
+    assert all(y_pred[i] == y_true[i] for i in shown.image[:2]) and list(shown.image[2:]) == [4, 5]
+    assert shown.label[0].startswith("right\ntrue ") and shown.label[2].startswith("WRONG\ntrue ")
+    with pytest.raises(ValueError, match="need 3 right and 3 wrong"):
+        errors.saliency_examples(y_true, y_pred, np.array([4, 5]), per_kind=3, seed=0)

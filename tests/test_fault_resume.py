@@ -34,7 +34,11 @@ def environment(cache: Path) -> dict[str, str]:
 
 def finished_checkpoints(cache: Path) -> dict[Path, float]:
     folder = cache / "checkpoints"
-    return {p: p.stat().st_mtime_ns for p in folder.glob("*.pt") if not p.name.endswith(".partial.pt")} if folder.is_dir() else {}
+    return (
+        {p: p.stat().st_mtime_ns for p in folder.glob("*.pt") if not p.name.endswith(".partial.pt")}
+        if folder.is_dir()
+        else {}
+    )
 
 
 def assert_every_output_is_whole(out: Path) -> None:
@@ -54,8 +58,14 @@ def assert_every_output_is_whole(out: Path) -> None:
 
 def test_killed_report_resumes_from_its_checkpoints(tmp_path, real_kmnist):
     out, cache = tmp_path / "out", tmp_path / "cache"
-    first = subprocess.Popen(pipeline(out, cache), cwd=PROJECT_ROOT, env=environment(cache),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = subprocess.Popen(
+        pipeline(out, cache),
+        cwd=PROJECT_ROOT,
+        env=environment(cache),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     try:
         while not finished_checkpoints(cache):
@@ -70,8 +80,9 @@ def test_killed_report_resumes_from_its_checkpoints(tmp_path, real_kmnist):
     assert not (out / "reports" / "03_cnns.ipynb").exists(), "a notebook killed mid-run must not appear"
     assert_every_output_is_whole(out)
 
-    second = subprocess.run(pipeline(out, cache), cwd=PROJECT_ROOT, env=environment(cache),
-                            capture_output=True, text=True, timeout=600)
+    second = subprocess.run(
+        pipeline(out, cache), cwd=PROJECT_ROOT, env=environment(cache), capture_output=True, text=True, timeout=600
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Another kmnist-report run" not in second.stderr  # the killed run left no lock behind
     after = finished_checkpoints(cache)

@@ -33,14 +33,27 @@ def _history():
     for model, epochs in (("Simple CNN", 5), ("ResNet-like CNN", 10), ("Improved CNN", 10)):
         for seed in (0, 1):
             for epoch in range(1, epochs + 1):
-                rows.append({"model": model, "seed": seed, "epoch": epoch, "train_loss": 1 / epoch, "val_loss": 1.1 / epoch,
-                             "train_acc": 1 - 0.1 / epoch, "val_acc": 1 - 0.12 / epoch})
+                rows.append(
+                    {
+                        "model": model,
+                        "seed": seed,
+                        "epoch": epoch,
+                        "train_loss": 1 / epoch,
+                        "val_loss": 1.1 / epoch,
+                        "train_acc": 1 - 0.1 / epoch,
+                        "val_acc": 1 - 0.12 / epoch,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def _grid():
-    rows = [{"learning_rate": lr, "dropout": d, "batch_size": b, "val_acc": 0.98 + RNG.random() * 0.004, "epochs": 3}
-            for lr in (1e-3, 5e-4) for d in (0.3, 0.4, 0.5) for b in (64, 128)]
+    rows = [
+        {"learning_rate": lr, "dropout": d, "batch_size": b, "val_acc": 0.98 + RNG.random() * 0.004, "epochs": 3}
+        for lr in (1e-3, 5e-4)
+        for d in (0.3, 0.4, 0.5)
+        for b in (64, 128)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -49,9 +62,15 @@ def _routing_rows():
     for split in range(20):
         for target, cov in ((0.99, 0.95), (0.995, 0.9), (0.999, 0.0)):
             certified = cov > 0
-            rows.append({"split": split, "target_accuracy": target, "threshold": 0.9 if certified else np.inf,
-                         "eval_coverage": cov + RNG.normal(0, 0.01) if certified else 0.0,
-                         "eval_accuracy": target + RNG.normal(0.002, 0.001) if certified else np.nan})
+            rows.append(
+                {
+                    "split": split,
+                    "target_accuracy": target,
+                    "threshold": 0.9 if certified else np.inf,
+                    "eval_coverage": cov + RNG.normal(0, 0.01) if certified else 0.0,
+                    "eval_accuracy": target + RNG.normal(0.002, 0.001) if certified else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -65,8 +84,13 @@ def _kshot():
 
 
 def _sanity():
-    return pd.DataFrame({"method": ["gradient", "SmoothGrad", "Integrated Gradients"], "trained_vs_random_rho": [0.2, 0.25, 0.97],
-                         "passes": [True, True, False]})
+    return pd.DataFrame(
+        {
+            "method": ["gradient", "SmoothGrad", "Integrated Gradients"],
+            "trained_vs_random_rho": [0.2, 0.25, 0.97],
+            "passes": [True, True, False],
+        }
+    )
 
 
 def _titles(n):
@@ -74,37 +98,92 @@ def _titles(n):
 
 
 def _draws():
-    return pd.DataFrame([{"draw": d, "embedding": e, "accuracy": RNG.normal(m, 0.04)}
-                         for e, m in (("Siamese encoder", 0.7), ("raw pixels", 0.25), ("PCA (64 components)", 0.26)) for d in range(100)])
+    return pd.DataFrame(
+        [
+            {"draw": d, "embedding": e, "accuracy": RNG.normal(m, 0.04)}
+            for e, m in (("Siamese encoder", 0.7), ("raw pixels", 0.25), ("PCA (64 components)", 0.26))
+            for d in range(100)
+        ]
+    )
 
 
 CASES = {
     "plot_class_examples": lambda: plots.plot_class_examples(_images(200), np.repeat(np.arange(10), 20)),
-    "plot_class_distribution": lambda: plots.plot_class_distribution(pd.DataFrame(
-        {"train": [4800] * 10, "validation": [1200] * 10, "test": [1000] * 10}, index=[f"c{i}" for i in range(10)])),
+    "plot_class_distribution": lambda: plots.plot_class_distribution(
+        pd.DataFrame(
+            {"train": [4800] * 10, "validation": [1200] * 10, "test": [1000] * 10}, index=[f"c{i}" for i in range(10)]
+        )
+    ),
     "plot_mean_images": lambda: plots.plot_mean_images(RNG.random((10, 28, 28))),
-    "plot_pca": lambda: plots.plot_pca(RNG.normal(size=(2000, 2)), RNG.integers(0, 10, 2000), np.sort(RNG.random(50))[::-1] / 10),
-    "plot_confusions": lambda: plots.plot_confusions({"Simple CNN (seed 0), test set": _confusion(),
-                                                      "Improved CNN (seed 0), test set": _confusion()}),
+    "plot_pca": lambda: plots.plot_pca(
+        RNG.normal(size=(2000, 2)), RNG.integers(0, 10, 2000), np.sort(RNG.random(50))[::-1] / 10
+    ),
+    "plot_confusions": lambda: plots.plot_confusions(
+        {"Simple CNN (seed 0), test set": _confusion(), "Improved CNN (seed 0), test set": _confusion()}
+    ),
     "plot_learning_curves": lambda: plots.plot_learning_curves(_history()),
     "plot_grid_heatmap": lambda: plots.plot_grid_heatmap(_grid(), _grid().iloc[3]),
-    "plot_image_grid": lambda: plots.plot_image_grid(_images(32), _titles(32), ncols=8, title="Misclassified test images"),
-    "plot_saliency": lambda: plots.plot_saliency(_images(6), {m: RNG.random((6, 28, 28)) for m in _sanity().method},
-                                                 ["WRONG\ntrue ki (き)\npred ha (は)"] * 6, sanity=_sanity()),
-    "plot_reliability": lambda: plots.plot_reliability(calibration.reliability_panels(
-        RNG.normal(size=(500, 10)) * 4, RNG.integers(0, 10, 500), 1.3)),
+    "plot_image_grid": lambda: plots.plot_image_grid(
+        _images(32), _titles(32), ncols=8, title="Misclassified test images"
+    ),
+    "plot_saliency": lambda: plots.plot_saliency(
+        _images(6),
+        {m: RNG.random((6, 28, 28)) for m in _sanity().method},
+        ["WRONG\ntrue ki (き)\npred ha (は)"] * 6,
+        sanity=_sanity(),
+    ),
+    "plot_reliability": lambda: plots.plot_reliability(
+        calibration.reliability_panels(RNG.normal(size=(500, 10)) * 4, RNG.integers(0, 10, 500), 1.3)
+    ),
     "plot_risk_coverage": lambda: plots.plot_risk_coverage(
-        {"validation": calibration.risk_coverage(RNG.random(500), RNG.random(500) < 0.98),
-         "test": calibration.risk_coverage(RNG.random(500), RNG.random(500) < 0.97)},
-        pd.DataFrame({"target_accuracy": [0.99, 0.995, 0.999], "threshold": [0.3, 0.6, 0.99], "test_coverage": [0.99, 0.97, 0.86],
-                      "test_accuracy": [0.973, 0.985, 0.998], "test_routed_to_human": [0.01, 0.03, 0.14]})),
+        {
+            "validation": calibration.risk_coverage(RNG.random(500), RNG.random(500) < 0.98),
+            "test": calibration.risk_coverage(RNG.random(500), RNG.random(500) < 0.97),
+        },
+        pd.DataFrame(
+            {
+                "target_accuracy": [0.99, 0.995, 0.999],
+                "threshold": [0.3, 0.6, 0.99],
+                "test_coverage": [0.99, 0.97, 0.86],
+                "test_accuracy": [0.973, 0.985, 0.998],
+                "test_routed_to_human": [0.01, 0.03, 0.14],
+            }
+        ),
+    ),
+    "plot_errors": lambda: plots.plot_errors(
+        RNG.integers(0, 255, (40, 28, 28), dtype=np.uint8),
+        pd.DataFrame(
+            {
+                "index": np.arange(16),
+                "true": RNG.integers(0, 10, 16),
+                "predicted": RNG.integers(0, 10, 16),
+                "confidence": RNG.uniform(0.5, 1, 16),
+            }
+        ),
+        "The 16 most confident errors",
+    ),
     "plot_certified_routing": lambda: plots.plot_certified_routing(_routing_rows()),
     "plot_draw_distribution": lambda: plots.plot_draw_distribution(_draws(), 0.7387),
     "plot_kshot": lambda: plots.plot_kshot(_kshot()),
-    "plot_unseen": lambda: plots.plot_unseen(pd.DataFrame([
-        {"seen_classes": n, "way": 10 - n, "embedding": e, "accuracy": 0.5 + 0.01 * n, "ci95_low": 0.45, "ci95_high": 0.6 + 0.01 * n}
-        for n in (5, 6, 7, 8) for e in ("Siamese encoder (pairs)", "prototypical encoder", "raw pixels", "PCA")])),
-    "plot_embedding_2d": lambda: plots.plot_embedding_2d(RNG.normal(size=(1000, 2)), RNG.integers(0, 10, 1000), "Siamese embeddings (PCA to 2-D)"),
+    "plot_unseen": lambda: plots.plot_unseen(
+        pd.DataFrame(
+            [
+                {
+                    "seen_classes": n,
+                    "way": 10 - n,
+                    "embedding": e,
+                    "accuracy": 0.5 + 0.01 * n,
+                    "ci95_low": 0.45,
+                    "ci95_high": 0.6 + 0.01 * n,
+                }
+                for n in (5, 6, 7, 8)
+                for e in ("Siamese encoder (pairs)", "prototypical encoder", "raw pixels", "PCA")
+            ]
+        )
+    ),
+    "plot_embedding_2d": lambda: plots.plot_embedding_2d(
+        RNG.normal(size=(1000, 2)), RNG.integers(0, 10, 1000), "Siamese embeddings (PCA to 2-D)"
+    ),
 }
 
 

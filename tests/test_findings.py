@@ -65,9 +65,13 @@ def test_draws_versus_reference():
 
 
 def test_beats_baselines_every_branch():
-    all_ = findings.beats_baselines("encoder", (0.60, 0.58, 0.62), {"pixels": (0.40, 0.38, 0.42), "PCA": (0.45, 0.43, 0.47)})
+    all_ = findings.beats_baselines(
+        "encoder", (0.60, 0.58, 0.62), {"pixels": (0.40, 0.38, 0.42), "PCA": (0.45, 0.43, 0.47)}
+    )
     assert all_.startswith("encoder (0.6000) beats every baseline")
-    some = findings.beats_baselines("encoder", (0.50, 0.45, 0.55), {"pixels": (0.30, 0.28, 0.32), "PCA": (0.48, 0.45, 0.51)})
+    some = findings.beats_baselines(
+        "encoder", (0.50, 0.45, 0.55), {"pixels": (0.30, 0.28, 0.32), "PCA": (0.48, 0.45, 0.51)}
+    )
     assert "beats 1 of 2 baselines" in some and "within the interval width" in some
     none = findings.beats_baselines("encoder", (0.39, 0.35, 0.43), {"pixels": (0.40, 0.36, 0.44)})
     assert "beats no baseline" in none and "as good or better" in none
@@ -75,7 +79,11 @@ def test_beats_baselines_every_branch():
 
 def test_routing_verdict_every_branch():
     met = findings.routing_verdict(0.99, 0.99, 0.95, 0.9, 1.0)
-    assert "met the target in 99.0% of them" in met and "required: 95%), met" in met and "10.0% of the images go to a person" in met
+    assert (
+        "met the target in 99.0% of them" in met
+        and "required: 95%), met" in met
+        and "10.0% of the images go to a person" in met
+    )
     missed = findings.routing_verdict(0.995, 0.90, 0.95, 0.8, 1.0)
     assert "missed" in missed
     nothing = findings.routing_verdict(0.999, 1.0, 0.95, 0.0, 0.0)
@@ -93,7 +101,9 @@ def test_no_nan_guard():
 
 
 def test_variation_and_show():
-    assert findings.variation("the subset", [0.6]) == "One seed: how much the subset moves the accuracy was not measured."
+    assert (
+        findings.variation("the subset", [0.6]) == "One seed: how much the subset moves the accuracy was not measured."
+    )
     text = findings.variation("the subset", [0.59, 0.60, 0.61])
     assert "3 seeds" in text and "1.00 pt" in text and "0.5900 to 0.6100" in text
     shown = findings.show(["a", "b"])
@@ -128,12 +138,28 @@ def test_training_stop_every_branch():
 def test_unseen_verdicts_read_the_summary_table():
     import pandas as pd
 
-    summary = pd.DataFrame([
-        {"seen_classes": 5, "way": 5, "embedding": "encoder", "accuracy": 0.60, "ci95_low": 0.58, "ci95_high": 0.62},
-        {"seen_classes": 5, "way": 5, "embedding": "pixels", "accuracy": 0.40, "ci95_low": 0.38, "ci95_high": 0.42},
-        {"seen_classes": 8, "way": 2, "embedding": "encoder", "accuracy": 0.70, "ci95_low": 0.60, "ci95_high": 0.80},
-        {"seen_classes": 8, "way": 2, "embedding": "pixels", "accuracy": 0.69, "ci95_low": 0.60, "ci95_high": 0.78},
-    ])
+    summary = pd.DataFrame(
+        [
+            {
+                "seen_classes": 5,
+                "way": 5,
+                "embedding": "encoder",
+                "accuracy": 0.60,
+                "ci95_low": 0.58,
+                "ci95_high": 0.62,
+            },
+            {"seen_classes": 5, "way": 5, "embedding": "pixels", "accuracy": 0.40, "ci95_low": 0.38, "ci95_high": 0.42},
+            {
+                "seen_classes": 8,
+                "way": 2,
+                "embedding": "encoder",
+                "accuracy": 0.70,
+                "ci95_low": 0.60,
+                "ci95_high": 0.80,
+            },
+            {"seen_classes": 8, "way": 2, "embedding": "pixels", "accuracy": 0.69, "ci95_low": 0.60, "ci95_high": 0.78},
+        ]
+    )
     lines = findings.unseen_verdicts(summary, ["encoder"], ["pixels"])
     assert lines[0].startswith("encoder, 5 classes seen (5-way) (0.6000) beats every baseline")
     assert lines[1].startswith("encoder, 8 classes seen (2-way) (0.7000) beats no baseline")

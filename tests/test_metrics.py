@@ -34,7 +34,9 @@ def test_per_class_report_rows():
 
 
 def test_summarize_seeds_and_paper_comparison():
-    rows = pd.DataFrame({"model": ["simple"] * 3, "accuracy": [0.93, 0.94, 0.95], "precision": 0.9, "recall": 0.9, "f1": 0.9})
+    rows = pd.DataFrame(
+        {"model": ["simple"] * 3, "accuracy": [0.93, 0.94, 0.95], "precision": 0.9, "recall": 0.9, "f1": 0.9}
+    )
     summary = metrics.summarize_seeds(rows)
     assert summary.loc[0, "accuracy_mean"] == pytest.approx(0.94)
     assert summary.loc[0, "accuracy_std"] == pytest.approx(0.01)

@@ -31,3 +31,18 @@ def test_strip_keeps_only_checked_outputs():
     clean = nbtools.strip_notebook(nb)
     assert nbtools.problems(clean) == []
     assert clean.cells[1].outputs == [] and clean.cells[2].outputs[0]["text"] == "2\n"
+
+
+def code_lines(path) -> int:
+    """Non-blank, non-comment source lines of a notebook's code cells."""
+    cells = [c for c in nbtools.read(path).cells if c.cell_type == "code"]
+    return sum(1 for c in cells for line in c.source.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def test_chapters_stay_thin():
+    # Logic lives in kmnist_utils, tested; a chapter is parameters, prose and a few calls a section.
+    by_name = {p.name[:2]: code_lines(p) for p in SOURCES}
+    budget = max(by_name[n] for n in ("01", "02", "03", "04"))
+    assert budget <= 55, f"chapters 01-04 have grown to {budget} code lines"
+    fat = {n: lines for n, lines in by_name.items() if lines > budget}
+    assert not fat, f"chapters with more code than 01-04 ({budget} lines): {fat}; move the logic into kmnist_utils"

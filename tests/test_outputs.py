@@ -1,7 +1,6 @@
 """Atomic writes, results tables with provenance, and saved figures."""
 
 import json
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -71,15 +70,20 @@ def test_figure_has_provenance_metadata(smoke_ctx):
     assert PROVENANCE_KEYS <= set(meta) and meta["profile"] == "smoke"
 
 
-def test_hiragana_render_without_missing_glyphs(smoke_ctx):
+def test_the_style_covers_every_kana_of_the_class_names():
+    # Matplotlib draws a character with the first family of font.family whose file has its glyph.
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
     from kmnist_utils.data import class_labels
 
-    fig, ax = plt.subplots()
-    ax.set_title(" ".join(class_labels()))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*[Gg]lyph.*missing")
-        fig.canvas.draw()
-    plt.close(fig)
+    plots.apply_style()
+    fonts = [FT2Font(font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False))
+             for family in plt.rcParams["font.family"]]
+    kana = {ch for label in class_labels() for ch in label if ord(ch) > 0x3000}
+    assert len(kana) >= 10
+    missing = [ch for ch in sorted(kana) if not any(font.get_char_index(ord(ch)) for font in fonts)]
+    assert not missing, f"no configured font has {missing}: {plt.rcParams['font.family']}"
 
 
 def test_a_runs_own_products_do_not_make_the_commit_dirty(tmp_path, monkeypatch):

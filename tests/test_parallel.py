@@ -36,7 +36,9 @@ def test_workers_fill_the_cache_that_train_cached_reads(tmp_path):
         again = train_cached(jobs[0].spec, data, CheckpointStore(tmp_path / "fresh"), progress=False)
     finally:
         torch.set_num_threads(threads)
-    assert [h["train_loss"] for h in again.state.history] == pytest.approx([h["train_loss"] for h in loaded[0].state.history], rel=1e-5)
+    assert [h["train_loss"] for h in again.state.history] == pytest.approx(
+        [h["train_loss"] for h in loaded[0].state.history], rel=1e-5
+    )
 
 
 def test_a_failing_job_is_reported(tmp_path):
@@ -48,7 +50,11 @@ def test_a_failing_job_is_reported(tmp_path):
 def test_worker_count(monkeypatch):
     monkeypatch.delenv(parallel.WORKERS_ENV_VAR, raising=False)
     assert parallel.worker_count("cuda", 12) == 1
-    assert 1 <= parallel.worker_count("cpu", 12) <= 12
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 4)
+    assert parallel.worker_count("cpu", 12) == 4  # one worker per core
+    assert parallel.worker_count("cpu", 3) == 3  # never more workers than jobs
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: None)
+    assert parallel.worker_count("cpu", 12) == 1
     assert parallel.worker_count("cpu", 1) == 1
     monkeypatch.setenv(parallel.WORKERS_ENV_VAR, "3")
     assert parallel.worker_count("cpu", 12) == 3 and parallel.worker_count("cpu", 2) == 2
@@ -73,7 +79,11 @@ def test_same_inputs_give_identical_numbers_through_workers_and_in_process(tmp_p
     for name in ("first", "second"):
         spec_job = parallel.Job(job(tmp_path, 0).spec, arrays(), "cpu", tmp_path / name)
         parallel.run_jobs([spec_job, parallel.Job(job(tmp_path, 1).spec, arrays(), "cpu", tmp_path / name)], workers=2)
-        results.append(_weights_and_predictions(train_cached(spec_job.spec, data, CheckpointStore(tmp_path / name), progress=False), probe))
+        results.append(
+            _weights_and_predictions(
+                train_cached(spec_job.spec, data, CheckpointStore(tmp_path / name), progress=False), probe
+            )
+        )
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # what each of 2 workers uses
     try:

@@ -21,12 +21,18 @@ def make_notebook(path, body: str) -> None:
 def test_discovery_is_numeric_and_filters(tmp_path):
     for name in ["10_last.ipynb", "02_second.ipynb", "01_first.ipynb", "notes.ipynb", "3_bad.ipynb"]:
         make_notebook(tmp_path / name, "pass")
-    assert [p.name for p in report.discover_notebooks(tmp_path)] == ["01_first.ipynb", "02_second.ipynb", "10_last.ipynb"]
+    assert [p.name for p in report.discover_notebooks(tmp_path)] == [
+        "01_first.ipynb",
+        "02_second.ipynb",
+        "10_last.ipynb",
+    ]
     assert [p.name for p in report.discover_notebooks(tmp_path, only=["02"])] == ["02_second.ipynb"]
     with pytest.raises(report.PipelineError, match="None of"):
         report.discover_notebooks(tmp_path, only=["99"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(report.PipelineError, match="No numbered notebooks"):
-        report.discover_notebooks(tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else tmp_path)
+        report.discover_notebooks(empty)
 
 
 @pytest.mark.slow
@@ -77,10 +83,16 @@ def test_a_second_run_into_the_same_folders_is_refused_while_the_first_holds_the
     lock = out / report.LOCK_NAME
     lock.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time\n"
-         f"f = open({str(lock)!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX); f.write('pid 4242, profile paper'); f.flush()\n"
-         "print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            f"f = open({str(lock)!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "f.write('pid 4242, profile paper'); f.flush()\n"
+            "print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

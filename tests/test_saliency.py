@@ -105,8 +105,39 @@ def test_sanity_check_marks_methods_that_ignore_the_weights():
     torch.manual_seed(0)
     trained, random_model = SimpleCNN().eval(), SimpleCNN().eval()
     x = torch.rand(4, 1, 28, 28)
-    input_only = lambda m, images: images.amax(dim=1)  # the same map whatever the weights
-    table = saliency.sanity_check(trained, random_model, x, {"gradient": saliency.gradient_saliency, "input": input_only})
+
+    def input_only(model, images):
+        return images.amax(dim=1)  # the same map whatever the weights
+
+    table = saliency.sanity_check(
+        trained, random_model, x, {"gradient": saliency.gradient_saliency, "input": input_only}
+    )
     flags = dict(zip(table.method, table.passes))
     assert flags["input"] == False  # noqa: E712  (numpy bool)
     assert table.set_index("method").loc["input", "trained_vs_random_rho"] == pytest.approx(1.0)
+
+
+def test_methods_and_maps_for_figure_7(images):
+    model = Linear()
+    chosen = saliency.methods(seed=3)
+    assert list(chosen) == ["gradient", "SmoothGrad", "Integrated Gradients"]
+    maps = saliency.attribution_maps(model, images, chosen)
+    assert set(maps) == set(chosen) and all(m.shape == (4, 28, 28) and isinstance(m, np.ndarray) for m in maps.values())
+    assert np.array_equal(
+        maps["SmoothGrad"], saliency.attribution_maps(model, images, saliency.methods(seed=3))["SmoothGrad"]
+    )
+
+
+def test_sanity_findings_say_pass_or_fail():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "method": ["gradient", "IG"],
+            "trained_vs_random_rho": [0.1, 0.9],
+            "stroke_mass": [0.6, 0.5],
+            "stroke_pixels": [0.2, 0.2],
+        }
+    )
+    lines = saliency.sanity_findings(table)
+    assert len(lines) == 2 and "passes" in lines[0] and "FAILS" in lines[1]

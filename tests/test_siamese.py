@@ -11,6 +11,7 @@ def test_pairs_are_balanced_and_correctly_labelled():
     labels = np.repeat(np.arange(10), 30)
     pairs = siamese.sample_pairs(labels, 1000, seed=0)
     assert pairs.shape == (1000, 3) and pairs[:, 2].sum() == 500
+    assert 200 < pairs[:500, 2].sum() < 300  # shuffled: a batch of the first pairs holds both kinds
     same = labels[pairs[:, 0]] == labels[pairs[:, 1]]
     assert np.array_equal(same, pairs[:, 2] == 1)
     assert not np.any(pairs[pairs[:, 2] == 1, 0] == pairs[pairs[:, 2] == 1, 1])  # never an image with itself
@@ -76,7 +77,9 @@ def test_few_shot_draws_on_separable_features():
     test = centers[test_labels] + rng.normal(size=(50, 10))
     draws = siamese.few_shot_draws(train, train_labels, test, test_labels, shots=1, draws=3)
     assert draws.accuracy.tolist() == [1.0, 1.0, 1.0]
-    five_way = siamese.few_shot_draws(train, train_labels, test, test_labels, shots=5, draws=2, classes=np.arange(5, 10))
+    five_way = siamese.few_shot_draws(
+        train, train_labels, test, test_labels, shots=5, draws=2, classes=np.arange(5, 10)
+    )
     assert (five_way.f1_macro == 1.0).all()  # macro averages over the five classes in play only
 
 
@@ -100,7 +103,7 @@ def test_pairs_per_epoch_follow_the_number_of_training_images(smoke_ctx):
     s = smoke_ctx.profile.siamese
     spec_full = experiments.siamese_spec(smoke_ctx, full, seed=0).objective.describe()
     spec_half = experiments.siamese_spec(smoke_ctx, half, seed=0).objective.describe()
-    assert spec_full["pairs_per_epoch"] == round(1_000 * s["pairs_per_image"]) and spec_full["val_pairs"] == 200
+    assert spec_full["pairs_per_epoch"] == round(1_000 * s.pairs_per_image) and spec_full["val_pairs"] == 200
     assert spec_half["pairs_per_epoch"] == spec_full["pairs_per_epoch"] // 2 and spec_half["val_pairs"] == 100
 
 
@@ -135,7 +138,9 @@ def test_few_shot_draws_accept_a_metric_by_name_or_function():
     labels = np.repeat(np.arange(3), 10)
     features = np.eye(3)[labels] * 5 + rng.normal(size=(30, 3)) * 0.1
     by_name = siamese.few_shot_draws(features, labels, features, labels, shots=1, draws=2, metric="cosine")
-    by_function = siamese.few_shot_draws(features, labels, features, labels, shots=1, draws=2, metric=siamese.cosine_similarity)
+    by_function = siamese.few_shot_draws(
+        features, labels, features, labels, shots=1, draws=2, metric=siamese.cosine_similarity
+    )
     assert by_name.accuracy.tolist() == by_function.accuracy.tolist() == [1.0, 1.0]
 
 
@@ -164,8 +169,13 @@ def test_prototypical_objective_trains_the_encoder():
     data = make_tensor_split(x, y, x, y)
     objective = siamese.PrototypicalObjective(episodes_per_epoch=20, val_episodes=8, way=4, shot=1, query=5)
     torch.manual_seed(0)
-    state = fit(SiameseNet(embedding_dim=8), data, TrainConfig(3, 1, 1e-3, seed=0, precision="fp32"),
-                objective=objective, progress=False)
+    state = fit(
+        SiameseNet(embedding_dim=8),
+        data,
+        TrainConfig(3, 1, 1e-3, seed=0, precision="fp32"),
+        objective=objective,
+        progress=False,
+    )
     assert state.history[-1]["val_acc"] > 0.9 and state.history[-1]["val_loss"] < state.history[0]["val_loss"]
     assert objective.describe()["kind"] == "prototypical"
 
@@ -185,9 +195,13 @@ def test_mean_interval_and_unseen_summary():
     mean, low, high = siamese.mean_interval(np.array([0.4, 0.5, 0.6]))
     assert mean == pytest.approx(0.5) and low == pytest.approx(0.5 - 4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
     assert np.isnan(siamese.mean_interval(np.array([0.4]))[1])
-    rows = pd.DataFrame([{"seen_classes": 5, "way": 5, "split": s, "embedding": e, "accuracy": a}
-                         for s, (ours, pix) in enumerate([(0.6, 0.4), (0.62, 0.41), (0.58, 0.39)])
-                         for e, a in (("encoder", ours), ("pixels", pix))])
+    rows = pd.DataFrame(
+        [
+            {"seen_classes": 5, "way": 5, "split": s, "embedding": e, "accuracy": a}
+            for s, (ours, pix) in enumerate([(0.6, 0.4), (0.62, 0.41), (0.58, 0.39)])
+            for e, a in (("encoder", ours), ("pixels", pix))
+        ]
+    )
     summary = siamese.summarize_unseen(rows, ("encoder",), ("pixels",)).set_index("embedding")
     assert summary.loc["encoder", "accuracy"] == pytest.approx(0.6)
     assert summary.loc["encoder", "minus pixels"] == pytest.approx(0.2)
@@ -205,9 +219,50 @@ def test_seed_summary_separates_draw_and_seed_spread():
 
 
 def test_oneshot_vs_paper_table():
-    draws = pd.DataFrame({"seed": [0, 0, 1, 1], "draw": [0, 1, 0, 1], "accuracy": [0.6, 0.7, 0.8, 0.9],
-                          "f1_macro": [0.5, 0.6, 0.7, 0.8]})
+    draws = pd.DataFrame(
+        {"seed": [0, 0, 1, 1], "draw": [0, 1, 0, 1], "accuracy": [0.6, 0.7, 0.8, 0.9], "f1_macro": [0.5, 0.6, 0.7, 0.8]}
+    )
     table = siamese.oneshot_vs_paper(draws, {"accuracy": 0.74, "f1_macro": 0.73}).set_index("metric")
     assert table.loc["accuracy", "ours, first draw"] == 0.6 and table.loc["accuracy", "paper"] == 0.74
     assert table.loc["f1_macro", "ours, mean of draws"] == pytest.approx(0.65)
     assert table.loc["accuracy", "encoder seeds"] == 2
+
+
+def _metric_draws(seeds=(0, 1), draws=5):
+    rows = [
+        {"embedding": name, "seed": s, "draw": d, "accuracy": base + 0.01 * s + 0.001 * d}
+        for name, base in ((siamese.PROTOCOL_ROW, 0.85), ("Siamese encoder, cosine distance", 0.80))
+        for s in seeds
+        for d in range(draws)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_spread_and_kshot_summaries_per_embedding():
+    draws = _metric_draws()
+    spread = siamese.spread_by_embedding(draws)
+    assert list(spread.index) == [siamese.PROTOCOL_ROW, "Siamese encoder, cosine distance"]
+    assert spread.loc[siamese.PROTOCOL_ROW, "seed_std"] == pytest.approx(np.std([0.852, 0.862], ddof=1))
+    kshot = siamese.kshot_summary(draws.assign(shots=1))
+    assert list(kshot.embedding) == list(spread.index) and kshot["draws"].eq(10).all()
+
+
+def test_oneshot_findings_compare_every_metric_with_the_protocol():
+    lines = siamese.oneshot_findings(_metric_draws(), reference=0.7387, ambition=0.80)
+    assert len(lines) == 4
+    assert "above" in lines[0] and "meets the target" in lines[2]
+    assert "cosine" in lines[3]
+
+
+def test_history_summary_per_seed():
+    history = pd.DataFrame(
+        {
+            "seed": [0, 0, 1],
+            "epoch": [1, 2, 1],
+            "val_loss": [0.5, 0.4, 0.6],
+            "val_acc": [0.8, 0.85, 0.7],
+            "seconds": [60.0, 60.0, 30.0],
+        }
+    )
+    table = siamese.history_summary(history)
+    assert table.loc[0].tolist() == pytest.approx([2, 0.4, 0.85, 2.0]) and table.loc[1, "minutes"] == pytest.approx(0.5)

@@ -28,25 +28,93 @@ def results_ctx(smoke_ctx):
     write_table(vs_paper(["logreg"], 0.6), "logreg_vs_paper", ctx)
     write_table(vs_paper(["simple", "resnet", "improved"], 0.95), "cnn_vs_paper", ctx)
     write_table(vs_paper(["tuned"], 0.965), "tuned_vs_paper", ctx)
-    grid = pd.DataFrame([{"grid_index": i, "learning_rate": lr, "dropout": 0.4, "batch_size": bs, "val_acc": acc, "val_loss": 0.05}
-                         for i, (lr, bs, acc) in enumerate([(1e-3, 64, 0.98), (1e-3, 128, 0.99), (5e-4, 64, 0.985)])])
+    grid = pd.DataFrame(
+        [
+            {"grid_index": i, "learning_rate": lr, "dropout": 0.4, "batch_size": bs, "val_acc": acc, "val_loss": 0.05}
+            for i, (lr, bs, acc) in enumerate([(1e-3, 64, 0.98), (1e-3, 128, 0.99), (5e-4, 64, 0.985)])
+        ]
+    )
     write_table(grid, "tuning_grid", ctx)
-    write_table(pd.DataFrame([{"learning_rate": 1e-3, "dropout": 0.4, "batch_size": 128, "val_acc": 0.99, "same_as_paper": True}]),
-                "tuning_selected", ctx)
-    write_table(pd.DataFrame({"metric": ["accuracy", "f1_macro"], "paper": [0.7387, 0.7338], "ours, first draw": [0.7, 0.69],
-                              "ours, mean of draws": [0.68, 0.67], "ours, std of draws": [0.04, 0.04]}), "oneshot_siamese_vs_paper", ctx)
+    write_table(
+        pd.DataFrame(
+            [{"learning_rate": 1e-3, "dropout": 0.4, "batch_size": 128, "val_acc": 0.99, "same_as_paper": True}]
+        ),
+        "tuning_selected",
+        ctx,
+    )
+    write_table(
+        pd.DataFrame(
+            {
+                "metric": ["accuracy", "f1_macro"],
+                "paper": [0.7387, 0.7338],
+                "ours, first draw": [0.7, 0.69],
+                "ours, mean of draws": [0.68, 0.67],
+                "ours, std of draws": [0.04, 0.04],
+            }
+        ),
+        "oneshot_siamese_vs_paper",
+        ctx,
+    )
     accuracies = np.linspace(0.6, 0.79, 20)  # the paper's 0.7387 is above 14 of these 20 draws
-    write_table(pd.DataFrame({"embedding": "Siamese encoder", "shots": 1, "accuracy": accuracies}), "oneshot_draws", ctx)
-    kshot = pd.DataFrame([{"embedding": e, "shots": k, "mean": m + 0.01 * k, "std": 0.01, "ci95_low": m - 0.05,
-                           "ci95_high": m + 0.05, "min": m - 0.1, "max": m + 0.1, "draws": 20}
-                          for e, m in (("Siamese encoder", 0.695), ("raw pixels", 0.25)) for k in (1, 5)])
+    write_table(
+        pd.DataFrame({"embedding": "Siamese encoder", "shots": 1, "accuracy": accuracies}), "oneshot_draws", ctx
+    )
+    kshot = pd.DataFrame(
+        [
+            {
+                "embedding": e,
+                "shots": k,
+                "mean": m + 0.01 * k,
+                "std": 0.01,
+                "ci95_low": m - 0.05,
+                "ci95_high": m + 0.05,
+                "min": m - 0.1,
+                "max": m + 0.1,
+                "draws": 20,
+            }
+            for e, m in (("Siamese encoder", 0.695), ("raw pixels", 0.25))
+            for k in (1, 5)
+        ]
+    )
     write_table(kshot, "oneshot_kshot_summary", ctx)
-    write_table(pd.DataFrame([{"seen_classes": 5, "way": 5, "embedding": "raw pixels", "splits": 4, "accuracy": 0.35,
-                               "ci95_low": 0.25, "ci95_high": 0.45}]), "oneshot_unseen_classes", ctx)
-    write_table(pd.DataFrame([{"target_accuracy": 0.99, "threshold": 0.5, "val_coverage": 0.99, "val_accuracy": 0.99,
-                               "test_coverage": 0.98, "test_accuracy": 0.97, "test_routed_to_human": 0.02,
-                               "test_meets_target": False}]), "routing_thresholds", ctx)
-    write_table(pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [60.0, 120.0]}), "pipeline_timings", ctx)
+    write_table(
+        pd.DataFrame(
+            [
+                {
+                    "seen_classes": 5,
+                    "way": 5,
+                    "embedding": "raw pixels",
+                    "splits": 4,
+                    "accuracy": 0.35,
+                    "ci95_low": 0.25,
+                    "ci95_high": 0.45,
+                }
+            ]
+        ),
+        "oneshot_unseen_classes",
+        ctx,
+    )
+    write_table(
+        pd.DataFrame(
+            [
+                {
+                    "target_accuracy": 0.99,
+                    "threshold": 0.5,
+                    "val_coverage": 0.99,
+                    "val_accuracy": 0.99,
+                    "test_coverage": 0.98,
+                    "test_accuracy": 0.97,
+                    "test_routed_to_human": 0.02,
+                    "test_meets_target": False,
+                }
+            ]
+        ),
+        "routing_thresholds",
+        ctx,
+    )
+    write_table(
+        pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [60.0, 120.0]}), "pipeline_timings", ctx
+    )
     return ctx
 
 
@@ -103,7 +171,11 @@ def test_markdown_report_and_readme_section(results_ctx, tmp_path):
     readme.write_text(f"# title\n\n{summary.README_START}\nOLD-SECTION\n{summary.README_END}\n\n## after\n")
     assert summary.update_readme(readme, results) is True
     text = readme.read_text()
-    assert "OLD-SECTION" not in text and text.endswith("## after\n") and "| TunedImprovedCNN | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
+    assert (
+        "OLD-SECTION" not in text
+        and text.endswith("## after\n")
+        and "| TunedImprovedCNN | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
+    )
     assert summary.update_readme(readme, results) is False  # idempotent
     readme.write_text("# no markers\n")
     with pytest.raises(ValueError, match="no results markers"):
@@ -116,21 +188,65 @@ def test_markdown_table_escapes_pipes():
 
 
 def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
-    draws = pd.DataFrame({"embedding": "Siamese encoder", "shots": 1, "seed": np.repeat([0, 1, 2], 10),
-                          "accuracy": np.r_[np.full(10, 0.74), np.full(10, 0.76), np.full(10, 0.78)]})
+    draws = pd.DataFrame(
+        {
+            "embedding": "Siamese encoder",
+            "shots": 1,
+            "seed": np.repeat([0, 1, 2], 10),
+            "accuracy": np.r_[np.full(10, 0.74), np.full(10, 0.76), np.full(10, 0.78)],
+        }
+    )
     write_table(draws, "oneshot_draws", results_ctx)
-    write_table(pd.DataFrame([{"target_accuracy": 0.99, "splits": 100, "share_meeting_target": 0.99, "share_certified": 1.0,
-                               "coverage_mean": 0.9, "coverage_p05": 0.88, "coverage_p95": 0.92, "accuracy_mean": 0.995,
-                               "accuracy_p05": 0.992, "routed_to_human_mean": 0.1}]), "routing_certified", results_ctx, delta=0.05)
+    write_table(
+        pd.DataFrame(
+            [
+                {
+                    "target_accuracy": 0.99,
+                    "splits": 100,
+                    "share_meeting_target": 0.99,
+                    "share_certified": 1.0,
+                    "coverage_mean": 0.9,
+                    "coverage_p05": 0.88,
+                    "coverage_p95": 0.92,
+                    "accuracy_mean": 0.995,
+                    "accuracy_p05": 0.992,
+                    "routed_to_human_mean": 0.1,
+                }
+            ]
+        ),
+        "routing_certified",
+        results_ctx,
+        delta=0.05,
+    )
     results = summary.load_results(results_ctx.dirs.results)
     lines = summary.differences(results)
-    assert any("per encoder seed: 0.7600 ± 0.0200 (3 seeds)" in line and "inside the seed spread" in line for line in lines)
+    assert any(
+        "per encoder seed: 0.7600 ± 0.0200 (3 seeds)" in line and "inside the seed spread" in line for line in lines
+    )
     assert any(line.startswith("Target 99.0%: a threshold was certified in 100% of the splits") for line in lines)
     assert not any("threshold from validation" in line for line in lines)
     assert "## Certified routing" in summary.markdown_report(results)
     # A target certified in no split has no accuracy: JSON null must not break the table.
-    write_table(pd.DataFrame([{"target_accuracy": 0.999, "splits": 100, "share_meeting_target": 1.0, "share_certified": 0.0,
-                               "coverage_mean": 0.0, "coverage_p05": 0.0, "coverage_p95": 0.0, "accuracy_mean": np.nan,
-                               "accuracy_p05": np.nan, "routed_to_human_mean": 1.0}]), "routing_certified", results_ctx, delta=0.05)
+    write_table(
+        pd.DataFrame(
+            [
+                {
+                    "target_accuracy": 0.999,
+                    "splits": 100,
+                    "share_meeting_target": 1.0,
+                    "share_certified": 0.0,
+                    "coverage_mean": 0.0,
+                    "coverage_p05": 0.0,
+                    "coverage_p95": 0.0,
+                    "accuracy_mean": np.nan,
+                    "accuracy_p05": np.nan,
+                    "routed_to_human_mean": 1.0,
+                }
+            ]
+        ),
+        "routing_certified",
+        results_ctx,
+        delta=0.05,
+    )
     table = summary.certified_routing_table(summary.load_results(results_ctx.dirs.results))
     assert np.isnan(table.accuracy_mean.iloc[0]) and table.splits.iloc[0] == 100

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from kmnist_utils import config, tuning
+from kmnist_utils import config, selection, tuning
 
 
 def test_paper_grid_has_twelve_points_in_a_fixed_order():
@@ -11,7 +11,11 @@ def test_paper_grid_has_twelve_points_in_a_fixed_order():
     assert {p["dropout"] for p in points} == {0.3, 0.4, 0.5}
     assert {p["batch_size"] for p in points} == {64, 128}
     assert len({tuple(sorted(p.items())) for p in points}) == 12
-    assert points == tuning.grid_points(dict(config.PAPER.grid))
+    # scikit-learn's order: keys sorted, the last key (learning_rate) varying fastest
+    assert points[:3] == [{"batch_size": 64, "dropout": 0.3, "learning_rate": 1e-3},
+                          {"batch_size": 64, "dropout": 0.3, "learning_rate": 5e-4},
+                          {"batch_size": 64, "dropout": 0.4, "learning_rate": 1e-3}]
+    assert points[-1] == {"batch_size": 128, "dropout": 0.5, "learning_rate": 5e-4}
 
 
 def test_grid_needs_every_key():
@@ -23,7 +27,12 @@ def test_grid_spec_maps_the_point(tmp_path):
     ctx = config.setup("paper", output_root=tmp_path)
     spec = tuning.grid_spec(ctx, {"learning_rate": 5e-4, "dropout": 0.3, "batch_size": 128}, seed=2, epochs=3)
     assert spec.model == "improved" and spec.hparams == {"dropout": 0.3}
-    assert (spec.config.learning_rate, spec.config.batch_size, spec.config.epochs, spec.config.seed) == (5e-4, 128, 3, 2)
+    assert (spec.config.learning_rate, spec.config.batch_size, spec.config.epochs, spec.config.seed) == (
+        5e-4,
+        128,
+        3,
+        2,
+    )
     tuned = tuning.tuned_spec(ctx, {"learning_rate": 1e-3, "dropout": 0.4, "batch_size": 128}, seed=0)
     assert tuned.config.epochs == 10
 
@@ -34,17 +43,17 @@ def results(*rows):
 
 def test_selects_the_best_validation_accuracy():
     r = results((0, 1e-3, 0.3, 64, 0.95, 0.2), (1, 1e-3, 0.4, 128, 0.97, 0.1), (2, 5e-4, 0.5, 64, 0.96, 0.05))
-    assert tuning.select_best(r).grid_index == 1
+    assert selection.select_best(r).grid_index == 1
 
 
 def test_ties_go_to_lower_loss_then_earlier_point():
     r = results((0, 1e-3, 0.3, 64, 0.97, 0.2), (1, 1e-3, 0.4, 64, 0.97, 0.1), (2, 5e-4, 0.5, 64, 0.97, 0.1))
-    assert tuning.select_best(r).grid_index == 1
-    assert tuning.select_best(r.iloc[::-1]).grid_index == 1  # row order does not matter
-    ranked = tuning.ranked(r)
+    assert selection.select_best(r).grid_index == 1
+    assert selection.select_best(r.iloc[::-1]).grid_index == 1  # row order does not matter
+    ranked = selection.ranked(r)
     assert ranked.grid_index.tolist() == [1, 2, 0] and ranked.gap_to_best_pts.tolist() == [0, 0, 0]
 
 
 def test_empty_results_are_an_error():
     with pytest.raises(ValueError, match="no grid results"):
-        tuning.select_best(results())
+        selection.select_best(results())
