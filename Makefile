@@ -13,68 +13,70 @@ PROFILE ?= paper
 SEEDS ?=
 NB ?=
 
-# The data: $KMNIST_DATA if set; else ../shared/data when it holds the files; else ./data
-# (downloaded by torchvision on first use). Kernels run in notebooks/, so the path is made absolute.
-ifeq ($(strip $(KMNIST_DATA)),)
-  ifneq ($(wildcard ../shared/data/KMNIST/raw/train-images-idx3-ubyte.gz),)
-    KMNIST_DATA := $(abspath ../shared/data)
-  endif
-else
-  KMNIST_DATA := $(abspath $(KMNIST_DATA))
-endif
+# The data: the package looks in $KMNIST_DATA, then ../shared/data beside the project, then ./data
+# (downloaded on first use); see README, "Data". Kernels run in notebooks/, so a relative
+# KMNIST_DATA is made absolute here.
 ifneq ($(strip $(KMNIST_DATA)),)
-  export KMNIST_DATA
+  export KMNIST_DATA := $(abspath $(KMNIST_DATA))
 endif
+DATA_SOURCE = $(PY) -c "from kmnist_utils.data import find_data_root; print(find_data_root().source)"
 
-.PHONY: help venv report readme notebook test test-unit lint lab clean-notebooks check-notebooks lock clean-runs
+.PHONY: help venv report readme notebook test test-unit lint lab kernel clean-notebooks check-notebooks lock clean-runs
 
-help:
-	@sed -n '1,5p' Makefile
+help: ## list the targets
+	@sed -n '1,4p' Makefile
+	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@echo "  variables: PROFILE=paper|smoke  SEEDS=\"0 1 2\"  NB=03  VENV=.venv (or \$$CONDA_PREFIX)"
 
-venv: $(STAMP)
+venv: $(STAMP) ## create .venv and install the pinned environment (once; again when pyproject/constraints change)
 
+# A half-made .venv (interrupted creation: no working pip) is rebuilt, not patched; an environment
+# passed as VENV=... (conda) is never deleted.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@echo ">> setting up $(VENV) with $(PYTHON) (pinned versions from $(CONSTRAINTS))"
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || { [ "$(VENV)" = .venv ] || { echo "no working pip in $(VENV)"; exit 1; }; \
+	  rm -rf .venv; $(PYTHON) -m venv .venv; }
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	@touch $(STAMP)
 	@echo ">> environment ready"
 
-report: venv
-	@echo ">> running the notebook series, profile=$(PROFILE) data=$${KMNIST_DATA:-./data}"
+report: venv ## run the whole series (PROFILE=paper by default) -> reports/ figures/ results/
+	@echo ">> running the notebook series, profile=$(PROFILE) data=$$($(DATA_SOURCE))"
 	$(PY) -m kmnist_utils.report --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS))
 
-# Regenerate the README's Results section from results/ (make report does it after a full paper run)
-readme: venv
+readme: venv ## regenerate the README's Results section from results/
 	$(PY) -m kmnist_utils.summary
 
-# One notebook, e.g. `make notebook NB=01 PROFILE=smoke`
-notebook: venv
+notebook: venv ## run one notebook through the pipeline, e.g. make notebook NB=01 PROFILE=smoke
 	$(PY) -m kmnist_utils.report --profile $(PROFILE) --only $(NB) $(if $(SEEDS),--seeds $(SEEDS))
 
-test: venv
-	@echo ">> lint, unit tests and nbval notebook tests (smoke profile) data=$${KMNIST_DATA:-./data}"
+test: venv ## ruff, unit tests and nbval notebook tests (smoke profile): what CI runs
+	@echo ">> lint, unit tests and nbval notebook tests (smoke profile) data=$$($(DATA_SOURCE))"
 	$(VENV)/bin/ruff check .
 	KMNIST_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
 
-lint: venv
+lint: venv ## ruff only
 	$(VENV)/bin/ruff check .
 
-test-unit: venv
+test-unit: venv ## the fast unit tests only
 	KMNIST_PROFILE=smoke $(PY) -m pytest tests -m 'not slow'
 
-lab: venv
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+lab: venv ## JupyterLab at the project root; notebooks use PROFILE (make lab PROFILE=smoke)
+	@echo ">> JupyterLab, profile=$(PROFILE) for every notebook whose parameters cell says profile = None"
+	KMNIST_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=.
 
-check-notebooks: venv
+kernel: venv ## register this environment as the Jupyter kernel "kmnist-report" (existing Lab, VS Code)
+	$(PY) -m ipykernel install --user --name kmnist-report --display-name "Python (kmnist-report)"
+
+check-notebooks: venv ## fail if a source notebook carries outputs nbval does not check
 	$(PY) -m kmnist_utils.nbtools check notebooks/[0-9][0-9]_*.ipynb
 
-clean-notebooks: venv
+clean-notebooks: venv ## strip those outputs
 	$(PY) -m kmnist_utils.nbtools strip notebooks/[0-9][0-9]_*.ipynb
 
-lock: venv
+lock: venv ## rewrite requirements/constraints.txt from the installed environment
 	@{ sed -n '1,3p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | grep -v '^kmnist'; } > $(CONSTRAINTS).new
 	@mv $(CONSTRAINTS).new $(CONSTRAINTS) && echo ">> wrote $(CONSTRAINTS)"
 
-clean-runs:
+clean-runs: ## delete runs/ (smoke and test outputs) and kept failed notebooks
 	rm -rf runs .cache/failed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -49,12 +50,16 @@ def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     return Path(target)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete temporaries that a killed run left in ``folder`` (hidden ``.*.tmp*`` files)."""
+def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = 0.0) -> list[Path]:
+    """Delete temporaries that a killed run left in ``folder`` (hidden ``.*.tmp*`` files).
+
+    ``older_than_s`` spares the temporaries of a process still writing (a folder other runs share).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.glob(".*.tmp*") if p.is_file()]
+    cutoff = time.time() - older_than_s
+    stale = [p for p in folder.glob(".*.tmp*") if p.is_file() and p.stat().st_mtime <= cutoff]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -14,9 +14,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
+import sys
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -84,6 +87,21 @@ class TrainedModel:
     from_cache: bool
 
 
+def verify_zip(path: Path) -> None:
+    """Check every entry of a checkpoint (a zip file) against its stored CRC-32.
+
+    ``torch.load`` does not, so without this one flipped bit inside a weight would be loaded
+    silently; CRC-32 detects every single-bit (and every burst up to 32 bits) error.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"it is not a readable zip archive ({exc})") from exc
+    if bad is not None:
+        raise ValueError(f"its entry {bad} fails the CRC check: the file is damaged")
+
+
 class CheckpointStore:
     """``<root>/<model>-<key>.pt`` for finished runs, ``.partial.pt`` for interrupted ones."""
 
@@ -96,8 +114,16 @@ class CheckpointStore:
 
     def save(self, meta: dict[str, Any], state: FitState, partial: bool = False) -> Path:
         target = self.path(meta, partial)
-        with atomic_path(target) as tmp:
-            torch.save({"meta": meta, "state": state.to_dict()}, tmp)
+        try:
+            with atomic_path(target) as tmp:
+                torch.save({"meta": meta, "state": state.to_dict()}, tmp)
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as "unexpected pos ..."
+            free = shutil.disk_usage(self.root).free / 2**20
+            raise OSError(
+                f"Could not write checkpoint {target} ({exc}). The disk holding {self.root} has {free:.0f} MiB "
+                "free; a checkpoint needs about 30 MiB. Free some space (or set KMNIST_CACHE_DIR to a roomier "
+                "disk) and run again: finished checkpoints are kept."
+            ) from exc
         return target
 
     def load(self, meta: dict[str, Any], partial: bool = False) -> FitState | None:
@@ -106,12 +132,14 @@ class CheckpointStore:
         if not path.is_file():
             return None
         try:
+            verify_zip(path)
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload["meta"] != meta:
                 raise ValueError("its metadata does not match the requested run")
             return FitState.from_dict(payload["state"])
         except Exception as exc:  # any unreadable checkpoint is handled the same way: retrain
-            print(f"Checkpoint {path.name} is unusable ({exc}); deleting it and training again.")
+            # stderr as well as the notebook: the pipeline streams it to the terminal.
+            print(f"WARNING: checkpoint {path} is unusable ({exc}); deleting it and training again.", file=sys.stderr)
             path.unlink(missing_ok=True)
             return None
 
@@ -140,11 +168,13 @@ def train_cached(
     progress: bool = True,
     verbose: bool = True,
     milestones: tuple[int, ...] = (),
+    epoch_log: Callable[[FitState], None] | None = None,
 ) -> TrainedModel:
     """Load the finished run for ``spec`` if cached; else train (resuming a partial or shorter run) and cache it.
 
     ``milestones``: epoch counts at which the run is also stored as a finished shorter run (the
     grid search's 3-epoch runs are the first epochs of a 10-epoch run with the same settings).
+    ``epoch_log`` is called after every epoch (worker processes print a line: they have no progress bar).
     """
     meta = spec.meta(data)
     device = str(data.x_train.device)
@@ -166,6 +196,8 @@ def train_cached(
         store.save(meta, state, partial=True)
         if state.epoch in milestones and state.epoch < spec.config.epochs:
             store.save(with_epochs(meta, state.epoch), state)
+        if epoch_log is not None:
+            epoch_log(state)
 
     state = fit(
         model,

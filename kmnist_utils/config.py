@@ -8,8 +8,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from kmnist_utils import runlock
 from kmnist_utils.device import pick_device
-from kmnist_utils.paths import CACHE_DIR, OutputDirs, output_dirs
+from kmnist_utils.paths import CACHE_DIR, OutputDirs, committed_dirs, output_dirs
 from kmnist_utils.seeding import seed_everything
 
 PROFILE_ENV_VAR = "KMNIST_PROFILE"
@@ -171,11 +172,15 @@ def setup(
     seeds: Sequence[int] | int | None = None,
     device: str = "auto",
     output_root: str | os.PathLike | None = None,
+    lock: bool = True,
 ) -> RunContext:
     """Resolve a notebook's parameters into a run context and seed everything (chapters that draw
     call ``plots.apply_style()`` themselves, so the run context needs no plotting stack).
 
-    ``seeds=None`` takes the profile's seeds; ``output_root=None`` the profile's folders.
+    ``seeds=None`` takes the profile's seeds; ``output_root=None`` the profile's folders (a relative
+    one is taken from the project root). ``lock`` takes the output folders' run lock for this
+    process, so that a notebook, a test run and the pipeline never write into the same folders
+    at once (a kernel started by the pipeline writes under the pipeline's lock).
     """
     chosen = get_profile(profile)
     seed_tuple = chosen.seeds if seeds is None else _check_seeds(seeds)
@@ -188,5 +193,10 @@ def setup(
         dirs=output_dirs(chosen.name, output_root).create(),
         cache_dir=CACHE_DIR,
     )
+    if lock:
+        runlock.acquire(ctx.dirs.reports.parent, f"a notebook or script with profile {chosen.name}")
+        if ctx.dirs == committed_dirs() and not os.environ.get(runlock.HELD_ENV_VAR):
+            print(f"PAPER PROFILE: this run writes into the committed folders {ctx.dirs.figures}, {ctx.dirs.results} "
+                  "and reports/. Set profile = \"smoke\" (or output_root) in the parameters cell for a try-out.")
     seed_everything(ctx.seed)
     return ctx

@@ -24,6 +24,7 @@ IMAGE_SIDE = 28
 N_CLASSES = 10
 DATA_ENV_VAR = "KMNIST_DATA"
 DEFAULT_DATA_ROOT = PROJECT_ROOT / "data"
+SHARED_DATA_ROOT = (PROJECT_ROOT.parent / "shared" / "data").resolve()
 
 # md5 of each official gzip file, as published by CODH and checked by torchvision.
 OFFICIAL_MD5 = {
@@ -90,14 +91,36 @@ class Split:
 # --------------------------------------------------------------------------- locating
 
 
-def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$KMNIST_DATA``, else ``./data`` in the project."""
+@dataclass(frozen=True)
+class DataRoot:
+    """Where the data comes from: the folder, how it was chosen, and whether we may download into it."""
+
+    path: Path
+    source: str
+    downloads: bool  # only ./data in the project is ever downloaded into
+
+
+def find_data_root(root: str | os.PathLike | None = None) -> DataRoot:
+    """The data root, in this order (the one lookup every entry point uses, with or without make):
+
+    1. ``root``, when a caller passes one;
+    2. ``$KMNIST_DATA``;
+    3. ``../shared/data`` beside the project, when it holds the four files (this project's machines);
+    4. ``./data`` in the project, downloaded into on first use.
+    """
     if root is not None:
-        return Path(root).expanduser()
+        return DataRoot(Path(root).expanduser().resolve(), f"the data root {root}", downloads=False)
     env = os.environ.get(DATA_ENV_VAR)
     if env:
-        return Path(env).expanduser()
-    return DEFAULT_DATA_ROOT
+        return DataRoot(Path(env).expanduser().resolve(), f"{DATA_ENV_VAR}={env}", downloads=False)
+    if not missing_files(SHARED_DATA_ROOT):
+        return DataRoot(SHARED_DATA_ROOT, f"{SHARED_DATA_ROOT} (beside the project)", downloads=False)
+    return DataRoot(DEFAULT_DATA_ROOT, f"{DEFAULT_DATA_ROOT} (the project's download folder)", downloads=True)
+
+
+def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder of :func:`find_data_root`."""
+    return find_data_root(root).path
 
 
 def raw_dir(root: Path) -> Path:
@@ -107,6 +130,12 @@ def raw_dir(root: Path) -> Path:
 def missing_files(root: Path) -> list[str]:
     folder = raw_dir(root)
     return [name for name in OFFICIAL_MD5 if not (folder / name).is_file()]
+
+
+def _how_to_supply(folder: Path) -> str:
+    names = ", ".join(OFFICIAL_MD5)
+    return (f"Copy the four official files ({names}; http://codh.rois.ac.jp/kmnist/) into {folder}, "
+            f"or set {DATA_ENV_VAR} to a folder that holds them in <root>/KMNIST/raw/.")
 
 
 def download_kmnist(root: Path) -> None:
@@ -119,37 +148,41 @@ def download_kmnist(root: Path) -> None:
         TorchvisionKMNIST(str(root), train=False, download=True)
     except Exception as exc:  # network errors come in many types; all mean the same here
         raise KMNISTDataError(
-            f"Could not download KMNIST into {raw_dir(root)}: {exc}. Without internet, copy the "
-            f"four official *-ubyte.gz files there, or set {DATA_ENV_VAR} to a folder that holds "
-            "them in <root>/KMNIST/raw/."
+            f"Could not download KMNIST into {raw_dir(root)} ({type(exc).__name__}: {exc}); is the network "
+            f"reachable? {_how_to_supply(raw_dir(root))}"
         ) from exc
 
 
-def locate_raw_files(root: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Return the folder holding the four official files, downloading only into ./data.
+def locate_raw_files(root: str | os.PathLike | DataRoot | None = None, download: bool = True) -> Path:
+    """Return the folder holding the four official files (see :func:`find_data_root` for the order).
 
     A root named explicitly (argument or ``$KMNIST_DATA``) is never downloaded into: a missing
     folder or file there is an error, since the user pointed us at it.
     """
-    explicit = root is not None or bool(os.environ.get(DATA_ENV_VAR))
-    data_root = resolve_data_root(root)
-    source = f"{DATA_ENV_VAR}={data_root}" if explicit else str(data_root)
-    if explicit and not data_root.is_dir():
+    where = root if isinstance(root, DataRoot) else find_data_root(root)
+    if not where.downloads and not where.path.is_dir():
         raise KMNISTDataError(
-            f"KMNIST data root {source} does not exist. Point {DATA_ENV_VAR} at the folder that "
-            "contains KMNIST/raw/*-ubyte.gz, or unset it to download into ./data."
+            f"KMNIST data root {where.source} does not exist. Point {DATA_ENV_VAR} at the folder that "
+            "contains KMNIST/raw/*-ubyte.gz, or unset it to use ../shared/data or download into ./data."
         )
-    missing = missing_files(data_root)
-    if missing and download and not explicit:
-        download_kmnist(data_root)
-        missing = missing_files(data_root)
+    missing = missing_files(where.path)
+    if missing and download and where.downloads:
+        download_kmnist(where.path)
+        missing = missing_files(where.path)
     if missing:
-        names = ", ".join(missing)
         raise KMNISTDataError(
-            f"Missing KMNIST file(s) in {raw_dir(data_root)}: {names}. Copy the official files "
-            f"there (see README, 'Data'), or set {DATA_ENV_VAR} to a root that has them."
+            f"Missing KMNIST file(s) in {raw_dir(where.path)} ({where.source}): {', '.join(missing)}. "
+            + _how_to_supply(raw_dir(where.path))
         )
-    return raw_dir(data_root)
+    return raw_dir(where.path)
+
+
+def _replace_advice(path: Path) -> str:
+    """What to do about a bad file: only ./data is ours to download into again."""
+    if path.resolve().is_relative_to(DEFAULT_DATA_ROOT.resolve()):
+        return "Delete it; the next run downloads it again."
+    return (f"Replace it with the official file (we never download into {path.parent}, "
+            f"since {DATA_ENV_VAR} or ../shared/data points there).")
 
 
 # --------------------------------------------------------------------------- verifying
@@ -163,13 +196,25 @@ def file_md5(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+EMPTY_MD5 = hashlib.md5(b"").hexdigest()
+
+
 def verify_md5(path: Path, expected: str) -> None:
     actual = file_md5(path)
-    if actual != expected:
+    if actual == expected:
+        return
+    if actual == EMPTY_MD5:
+        raise KMNISTDataError(f"{path} is empty (0 bytes): an interrupted copy or download? {_replace_advice(path)}")
+    other = next((name for name, md5 in OFFICIAL_MD5.items() if md5 == actual), None)
+    if other is not None:
         raise KMNISTDataError(
-            f"md5 mismatch for {path}: expected {expected}, got {actual}. The file is damaged or "
-            "not the official release; delete it and download it again."
+            f"{path} is the official {other}, not {path.name}: two files look swapped or misnamed. "
+            f"Give each file its official name."
         )
+    raise KMNISTDataError(
+        f"md5 mismatch for {path}: expected {expected}, got {actual}. The file is damaged or "
+        f"not the official release. {_replace_advice(path)}"
+    )
 
 
 # --------------------------------------------------------------------------- decoding
@@ -181,18 +226,24 @@ def _read_gzip(path: Path) -> bytes:
             return handle.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise KMNISTDataError(
-            f"{path} is not a readable gzip file ({exc}); it is truncated or corrupt. Delete it and download it again."
+            f"{path} is not a readable gzip file ({exc}); it is truncated or corrupt. {_replace_advice(path)}"
         ) from exc
 
 
 def _idx_header(payload: bytes, path: Path, magic: int, ndim: int) -> tuple[int, ...]:
     header_len = 4 + 4 * ndim
     found = int.from_bytes(payload[:4], "big") if len(payload) >= 4 else None
+    wanted, other = ("image", "label") if magic == IMAGES_MAGIC else ("label", "image")
+    if found in (IMAGES_MAGIC, LABELS_MAGIC) and found != magic:
+        raise KMNISTDataError(
+            f"{path} holds {other}s where {wanted}s were expected: the images and labels files look swapped."
+        )
     if found is not None and found != magic:
         raise KMNISTDataError(
-            f"{path} has IDX magic number {found}, expected {magic}; it is not a KMNIST "
-            f"{'image' if magic == IMAGES_MAGIC else 'label'} file (are two files swapped?)."
+            f"{path} has IDX magic number {found}, expected {magic}; it is not a KMNIST {wanted} file."
         )
+    if not payload:
+        raise KMNISTDataError(f"{path} holds no data (it unpacks to 0 bytes). {_replace_advice(path)}")
     if len(payload) < header_len:
         raise KMNISTDataError(f"{path} is too short ({len(payload)} bytes) to hold an IDX header.")
     return tuple(int.from_bytes(payload[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
@@ -205,7 +256,7 @@ def _idx_body(payload: bytes, path: Path, shape: tuple[int, ...], ndim: int) -> 
     if found != expected:
         raise KMNISTDataError(
             f"{path} declares shape {shape} ({expected} bytes of data) but holds {found}; "
-            "the file is truncated or corrupt. Delete it and download it again."
+            f"the file is truncated or corrupt. {_replace_advice(path)}"
         )
     return np.frombuffer(payload, dtype=np.uint8, offset=offset).reshape(shape)
 
@@ -244,7 +295,7 @@ def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.
 
 
 def load_kmnist(
-    root: str | os.PathLike | None = None,
+    root: str | os.PathLike | DataRoot | None = None,
     download: bool = True,
     checksums: dict[str, str] | None = OFFICIAL_MD5,
 ) -> KMNIST:
@@ -262,13 +313,13 @@ def load_kmnist(
 
 
 @lru_cache(maxsize=2)
-def _cached_official(root: str) -> KMNIST:
-    return load_kmnist(root)
+def _cached_official(where: DataRoot) -> KMNIST:
+    return load_kmnist(where)
 
 
 def load_official(root: str | os.PathLike | None = None) -> KMNIST:
     """``load_kmnist`` with md5 checks, memoised per process: notebooks call it freely."""
-    return _cached_official(str(resolve_data_root(root)))
+    return _cached_official(find_data_root(root))
 
 
 # --------------------------------------------------------------------------- splitting
@@ -293,6 +344,33 @@ def train_val_split(labels: np.ndarray, seed: int, val_fraction: float = 0.2) ->
     train_idx = rng.permutation(np.concatenate(train_parts))
     val_idx = rng.permutation(np.concatenate(val_parts))
     return Split(train_idx=train_idx, val_idx=val_idx, seed=seed)
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity, so it can key a tensor cache
+class Parts:
+    """uint8 images and int64 labels of the three parts the project uses."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def split_parts(data: KMNIST, split: Split, train_size: int | None = None, val_size: int | None = None,
+                test_size: int | None = None, test_seed: int = 0) -> Parts:
+    """Training, validation and test parts; a size (None: all) keeps a seeded random subset of a part.
+
+    The split's indices are already a seeded permutation, so their first ``size`` are a random subset.
+    """
+    train_idx = split.train_idx if train_size is None else split.train_idx[:train_size]
+    val_idx = split.val_idx if val_size is None else split.val_idx[:val_size]
+    test_idx = np.arange(len(data.y_test))
+    if test_size is not None:
+        test_idx = np.sort(np.random.default_rng(test_seed).permutation(test_idx)[:test_size])
+    return Parts(data.x_train[train_idx], data.y_train[train_idx], data.x_train[val_idx], data.y_train[val_idx],
+                 data.x_test[test_idx], data.y_test[test_idx])
 
 
 def to_unit_float(images: np.ndarray) -> np.ndarray:

@@ -8,22 +8,18 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from kmnist_utils.data import KMNIST, N_CLASSES, Split, class_labels, to_unit_float
+from kmnist_utils.data import N_CLASSES, Parts, class_labels, to_unit_float
 
 
-def split_parts(data: KMNIST, split: Split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The three parts the project uses, as (images, labels) pairs."""
-    return {
-        "train": (data.x_train[split.train_idx], data.y_train[split.train_idx]),
-        "validation": (data.x_train[split.val_idx], data.y_train[split.val_idx]),
-        "test": (data.x_test, data.y_test),
-    }
+def _named_parts(parts: Parts) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {"train": (parts.x_train, parts.y_train), "validation": (parts.x_val, parts.y_val),
+            "test": (parts.x_test, parts.y_test)}
 
 
-def dataset_summary(data: KMNIST, split: Split) -> pd.DataFrame:
+def dataset_summary(parts: Parts) -> pd.DataFrame:
     """Size, shape and pixel statistics of each part (pixels on the [0, 1] scale)."""
     rows = []
-    for name, (images, labels) in split_parts(data, split).items():
+    for name, (images, labels) in _named_parts(parts).items():
         pixels = to_unit_float(images)
         rows.append(
             {
@@ -38,11 +34,11 @@ def dataset_summary(data: KMNIST, split: Split) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("part")
 
 
-def class_counts(data: KMNIST, split: Split) -> pd.DataFrame:
+def class_counts(parts: Parts) -> pd.DataFrame:
     """Images per class (rows, labelled romaji + hiragana) for each part (columns)."""
     counts = {
         name: np.bincount(labels, minlength=N_CLASSES)
-        for name, (_, labels) in split_parts(data, split).items()
+        for name, (_, labels) in _named_parts(parts).items()
     }
     return pd.DataFrame(counts, index=pd.Index(class_labels(), name="class"))
 

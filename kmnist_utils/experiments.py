@@ -20,43 +20,19 @@ from kmnist_utils import parallel, saliency, siamese
 from kmnist_utils.baselines import fit_logistic_regression, flatten
 from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached
 from kmnist_utils.config import RunContext
-from kmnist_utils.data import load_official, train_val_split
+from kmnist_utils.data import Parts, load_official, split_parts, train_val_split
 from kmnist_utils.metrics import classification_metrics
 from kmnist_utils.models import Features, build_model
 from kmnist_utils.seeding import derived_seed
 from kmnist_utils.training import TensorSplit, TrainConfig, make_tensor_split, predict_logits, to_tensor_images
 
 
-@dataclass(frozen=True, eq=False)  # hashed by identity, so it can key the tensor cache
-class Parts:
-    """uint8 images and int64 labels of the three parts, subset as the profile says."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-def _head(indices: np.ndarray, size: int | None) -> np.ndarray:
-    # Split indices are already a seeded permutation, so the first ``size`` are a random subset.
-    return indices if size is None else indices[:size]
-
-
 def load_parts(ctx: RunContext) -> Parts:
+    """The official data, split and subset as the run's profile says: every chapter's one way in."""
     profile = ctx.profile
     data = load_official()
-    split = train_val_split(data.y_train, seed=profile.split_seed)
-    train_idx, val_idx = _head(split.train_idx, profile.train_subset), _head(split.val_idx, profile.val_subset)
-    test_idx = np.arange(len(data.y_test))
-    if profile.test_subset is not None:
-        test_idx = np.sort(np.random.default_rng(profile.split_seed).permutation(test_idx)[: profile.test_subset])
-    return Parts(
-        data.x_train[train_idx], data.y_train[train_idx],
-        data.x_train[val_idx], data.y_train[val_idx],
-        data.x_test[test_idx], data.y_test[test_idx],
-    )
+    return split_parts(data, train_val_split(data.y_train, seed=profile.split_seed), profile.train_subset,
+                       profile.val_subset, profile.test_subset, test_seed=profile.split_seed)
 
 
 @lru_cache(maxsize=2)

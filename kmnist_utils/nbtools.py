@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 import nbformat
+import zmq
+from traitlets.config import Config
 
 from kmnist_utils.atomic import write_text
 from kmnist_utils.config import PROFILE_ENV_VAR
@@ -88,6 +90,11 @@ def write(nb: nbformat.NotebookNode, path: Path) -> None:
     write_text(path, nbformat.writes(nb) + "\n")
 
 
+def quiet_kernel_config() -> Config:
+    """Encrypted kernel transport where the kernel supports it: no plain-TCP warning on every notebook."""
+    return Config({"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}})
+
+
 def refresh(path: Path) -> None:
     """Execute ``path`` under the smoke profile and keep the new outputs of its checked cells."""
     import papermill as pm  # here, not at the top: checking notebooks must not pay for jupyter's stack
@@ -95,7 +102,8 @@ def refresh(path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         executed_path = Path(tmp) / path.name
         os.environ[PROFILE_ENV_VAR] = "smoke"
-        pm.execute_notebook(str(path), str(executed_path), cwd=str(path.parent), progress_bar=True)
+        pm.execute_notebook(str(path), str(executed_path), cwd=str(path.parent), progress_bar=True,
+                            config=quiet_kernel_config())
         executed = read(executed_path)
     source = read(path)
     by_source = {c.source: c for c in executed.cells if c.cell_type == "code"}

@@ -49,7 +49,9 @@ def output_dirs(profile: str, output_root: str | os.PathLike | None = None) -> O
         if profile == COMMITTED_PROFILE:
             return committed_dirs()
         output_root = PROJECT_ROOT / "runs" / profile
-    root = Path(output_root).expanduser().resolve()
+    root = Path(output_root).expanduser()
+    # Relative to the project, not the current folder: kernels run in notebooks/, the pipeline at the root.
+    root = (root if root.is_absolute() else PROJECT_ROOT / root).resolve()
     dirs = OutputDirs(figures=root / "figures", results=root / "results", reports=root / "reports")
     if profile != COMMITTED_PROFILE and dirs == committed_dirs():
         raise ValueError(

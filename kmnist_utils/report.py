@@ -13,8 +13,8 @@ the output folders stops a second run from writing into the same folders at the 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -22,22 +22,25 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, TextIO
 
 import pandas as pd
 import papermill as pm
 
-from kmnist_utils import summary
+from kmnist_utils import runlock, summary
 from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
 from kmnist_utils.config import PROFILES, RunContext, setup
 from kmnist_utils.data import DATA_ENV_VAR
+from kmnist_utils.nbtools import quiet_kernel_config
 from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs
-from kmnist_utils.results import TIMINGS_TABLE, write_table
+from kmnist_utils.results import TIMINGS_TABLE, read_table_file, write_table
 
+# Checkpoints of a paper-profile run (3 seeds: about 150 runs of about 30 MB) plus notebooks and figures.
+NEEDED_GIB = 6
+# A temporary file untouched this long was left by a killed process, not one still writing it.
+STALE_AFTER_S = 15 * 60
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[\w-]+\.ipynb$")
-LOCK_NAME = ".kmnist-report.lock"
 
 
 class PipelineError(RuntimeError):
@@ -102,66 +105,128 @@ def work_copy(notebook: Path, ctx: RunContext) -> Path:
     return ctx.cache_dir / "running" / tag / notebook.name
 
 
+class Interrupted(RuntimeError):
+    """Ctrl-C during a notebook; the message says where its partial copy is."""
+
+
+class PrefixedStream(io.TextIOBase):
+    """Writes each line of a kernel's output to ``target`` behind ``prefix`` (which notebook said it)."""
+
+    def __init__(self, target: TextIO, prefix: str) -> None:
+        self.target, self.prefix, self.pending = target, prefix, ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text.replace("\r", "\n")).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.target.write(f"{self.prefix}{line}\n")
+        self.target.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending.strip():
+            self.target.write(f"{self.prefix}{self.pending}\n")
+            self.target.flush()
+        self.pending = ""
+
+
+@contextmanager
+def _descriptors_to(path: Path) -> Iterator[None]:
+    """Send file descriptors 1 and 2 to ``path`` for the block. A kernel started inside inherits them,
+    so what it writes outside its cells (its log, the echo of captured output, shutdown noise after a
+    Ctrl-C) lands in a log file; the cells' output reaches the terminal once, through papermill."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with open(path, "ab") as log:
+        for fd in saved:
+            os.dup2(log.fileno(), fd)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _keep_partial(running: Path, ctx: RunContext, notebook: Path) -> Path:
+    failed = failed_dir(ctx) / notebook.name
+    failed.parent.mkdir(parents=True, exist_ok=True)
+    if running.exists():
+        shutil.move(running, failed)
+    log = running.with_suffix(".kernel.log")
+    if log.exists() and log.stat().st_size:
+        shutil.move(log, failed.with_suffix(".kernel.log"))
+    return failed
+
+
+DISK_ERRORS = ("No space left", "unexpected pos", "Read-only file system", "Permission denied", "Errno 28", "Errno 30",
+               "Errno 13", "Disk quota")
+
+
+def disk_hint(exc: BaseException, ctx: RunContext) -> str:
+    """For a failure that looks like a full or read-only disk: how much room the run's folders have."""
+    text = f"{getattr(exc, 'evalue', '')} {exc}"
+    if not any(marker in text for marker in DISK_ERRORS):
+        return ""
+    where = free_space_note(ctx.cache_dir, ctx.dirs.reports.parent)
+    return f" This looks like a full or read-only disk (or a folder this user may not write): {where}."
+
+
+def free_space_note(cache_dir: Path, output_root: Path) -> str:
+    """Free space where the run writes, against what it needs (checkpoints about 30 MB each)."""
+    notes = []
+    for label, folder in (("checkpoints", cache_dir), ("outputs", output_root)):
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+        free = shutil.disk_usage(existing).free / 2**30
+        notes.append(f"{label} in {folder}: {free:.1f} GiB free")
+    return "; ".join(notes) + f" (a paper-profile run needs about {NEEDED_GIB:g} GiB)"
+
+
 def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name: str | None = None) -> NotebookRun:
     """Execute one notebook into the reports folder; on failure keep the partial copy for debugging."""
     target = ctx.dirs.reports / notebook.name
     running = work_copy(notebook, ctx)
     running.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    kernel_log = running.with_suffix(".kernel.log")
+    sys.stdout.flush()
+    terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", closefd=True)
+    stream = PrefixedStream(terminal, f"  {notebook.name[:2]} | ")
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(running),
-            parameters=parameters,
-            cwd=str(notebook.parent),
-            kernel_name=kernel_name,
-            progress_bar=True,
-            report_mode=False,
-        )
+        with _descriptors_to(kernel_log):  # the kernel process's own log and echo, not its cells' output
+            pm.execute_notebook(
+                str(notebook),
+                str(running),
+                parameters=parameters,
+                cwd=str(notebook.parent),
+                kernel_name=kernel_name,
+                progress_bar=False,  # the cells' output is streamed instead: epochs, cache hits, warnings
+                stdout_file=stream,
+                stderr_file=stream,
+                report_mode=False,
+                config=quiet_kernel_config(),
+            )
+    except KeyboardInterrupt:
+        kept = _keep_partial(running, ctx, notebook)
+        raise Interrupted(f"interrupted during {notebook.name}; its partial notebook is at {kept}") from None
     except Exception as exc:
-        failed = failed_dir(ctx) / notebook.name
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if running.exists():
-            shutil.move(running, failed)
+        kept = _keep_partial(running, ctx, notebook)
         raise PipelineError(
-            f"{_describe_failure(notebook, exc)}\nThe executed notebook up to the failure is at {failed}."
+            f"{_describe_failure(notebook, exc)}.{disk_hint(exc, ctx)} The executed notebook up to the failure "
+            f"is at {kept}."
         ) from exc
+    finally:
+        stream.flush()
+        terminal.close()
     with atomic_path(target, suffix=".tmp.ipynb") as tmp:
         shutil.copyfile(running, tmp)
     running.unlink()
+    kernel_log.unlink(missing_ok=True)
     return NotebookRun(notebook.name, time.perf_counter() - start, target)
-
-
-@contextmanager
-def exclusive_run(ctx: RunContext) -> Iterator[Path]:
-    """Hold a lock on the output folders for the whole run, or fail at once naming the holder.
-
-    ``flock`` locks die with their process, so a killed run never leaves a stale lock behind.
-    """
-    path = ctx.dirs.reports.parent / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "holder unknown"
-        handle.close()
-        raise PipelineError(
-            f"Another kmnist-report run is writing to {ctx.dirs.reports.parent} ({holder}). Two runs "
-            "into the same folders would overwrite each other's notebooks, figures and tables: wait "
-            "for it to finish (or stop it), or give this run another --output-root."
-        ) from None
-    try:
-        handle.seek(0)
-        handle.truncate()
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        handle.write(f"pid {os.getpid()}, started {started}, profile {ctx.profile.name}\n")
-        handle.flush()
-        yield path
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
 
 
 def run_pipeline(
@@ -174,27 +239,36 @@ def run_pipeline(
     kernel_name: str | None = None,
 ) -> pd.DataFrame:
     """Run the series and return a table of per-notebook wall times."""
-    # Kernels run with the notebooks folder as their cwd: a relative data path must not change meaning.
+    # Kernels run with the notebooks folder as their cwd: relative paths are resolved here, once.
     if os.environ.get(DATA_ENV_VAR):
         os.environ[DATA_ENV_VAR] = str(Path(os.environ[DATA_ENV_VAR]).expanduser().resolve())
-    ctx = setup(profile, seeds=seeds, device=device, output_root=output_root)
+    if output_root is not None:
+        output_root = str(Path(output_root).expanduser().resolve())
+    ctx = setup(profile, seeds=seeds, device=device, output_root=output_root, lock=False)
     notebooks = discover_notebooks(Path(notebooks_dir), only)
     params = notebook_parameters(ctx, seeds is not None, device, output_root)
-    with exclusive_run(ctx):
-        for folder in (ctx.dirs.reports, ctx.dirs.figures, ctx.dirs.results):
-            for stale in remove_stale_temporaries(folder):
-                print(f"removed a temporary file left by an interrupted run: {stale}")
-        shutil.rmtree(work_copy(notebooks[0], ctx).parent, ignore_errors=True)  # copies of a killed run
-        timings = _run_all(notebooks, ctx, params, kernel_name, full=only is None)
+    try:
+        with runlock.holding(ctx.dirs.reports.parent, f"kmnist-report pipeline, profile {ctx.profile.name}"):
+            for folder in (ctx.dirs.reports, ctx.dirs.figures, ctx.dirs.results):
+                for stale in remove_stale_temporaries(folder):
+                    print(f"removed a temporary file left by an interrupted run: {stale}")
+            # The checkpoint cache is shared by every output folder: only old temporaries are stale there.
+            for stale in remove_stale_temporaries(ctx.cache_dir / "checkpoints", older_than_s=STALE_AFTER_S):
+                print(f"removed a checkpoint temporary left by an interrupted run: {stale}")
+            shutil.rmtree(work_copy(notebooks[0], ctx).parent, ignore_errors=True)  # copies of a killed run
+            timings = _run_all(notebooks, ctx, params, kernel_name, full=only is None)
+    except runlock.OutputInUse as exc:
+        raise PipelineError(str(exc)) from None
     return timings
 
 
 def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: str | None, full: bool) -> pd.DataFrame:
     print(f"kmnist-report: {len(notebooks)} notebook(s), {ctx.describe()}", flush=True)
+    expected = last_timings(ctx)
     runs: list[NotebookRun] = []
     total_start = time.perf_counter()
     for i, notebook in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)
+        print(f"[{i}/{len(notebooks)}] {notebook.name} ...{eta_text(expected, notebooks[i - 1 :])}", flush=True)
         run = run_notebook(notebook, ctx, params, kernel_name)
         runs.append(run)
         print(f"[{i}/{len(notebooks)}] {notebook.name} done in {run.seconds:.1f} s -> {run.output}", flush=True)
@@ -210,6 +284,26 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
     print(timings.to_string(index=False))
     print(f"total: {total:.1f} s", flush=True)
     return timings
+
+
+def last_timings(ctx: RunContext) -> dict[str, float]:
+    """Seconds per notebook of the last full run into these folders with the same profile and seeds."""
+    path = ctx.dirs.results / f"{TIMINGS_TABLE}.json"
+    table = read_table_file(path) if path.is_file() else None
+    if table is None:
+        return {}
+    rows, provenance = table
+    if provenance.get("profile") != ctx.profile.name or list(provenance.get("seeds", [])) != list(ctx.seeds):
+        return {}
+    return dict(zip(rows.notebook, rows.wall_time_s))
+
+
+def eta_text(expected: dict[str, float], remaining: Sequence[Path]) -> str:
+    """' (last run: 2.1 min; about 40 min left in all)', or nothing without a comparable last run."""
+    if not remaining or remaining[0].name not in expected:
+        return ""
+    left = sum(expected.get(p.name, 0.0) for p in remaining)
+    return f" (last run: {expected[remaining[0].name] / 60:.1f} min; about {left / 60:.0f} min left in all)"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -231,6 +325,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_pipeline(args.profile, args.seeds, args.device, args.only, output_root=args.output_root)
     except (PipelineError, ValueError) as exc:
         print(f"kmnist-report: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted) as exc:
+        where = f" {exc};" if str(exc) else ""
+        print(f"kmnist-report: stopped by Ctrl-C;{where} finished notebooks, tables, figures and checkpoints are kept, "
+              "and the same command resumes from them.", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        what = f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)
+        out = Path(args.output_root).expanduser().resolve() if args.output_root else PROJECT_ROOT
+        print(f"kmnist-report: could not write: {what}. {free_space_note(CACHE_DIR, out)}. Partial notebooks, if any, "
+              f"are under {CACHE_DIR / 'running'}.", file=sys.stderr)
         return 1
     return 0
 

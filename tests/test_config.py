@@ -105,3 +105,37 @@ def test_seed_everything_repeats_all_generators():
     assert draw() == first
     with pytest.raises(ValueError, match="non-negative integer"):
         seed_everything(-1)
+
+
+def test_a_relative_output_root_is_taken_from_the_project(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # wherever the kernel or the shell happens to be
+    dirs = paths.output_dirs("smoke", "runs/elsewhere")
+    assert dirs.results == paths.PROJECT_ROOT / "runs" / "elsewhere" / "results"
+
+
+def test_every_writer_takes_the_output_lock(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from kmnist_utils import runlock
+
+    root = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom kmnist_utils import runlock\n"
+         f"runlock.acquire(Path({str(root)!r}), 'kmnist-report pipeline, profile smoke')\n"
+         "print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(runlock.OutputInUse, match="Another process is writing to .*kmnist-report pipeline"):
+            config.setup("smoke", output_root=root)
+        # A kernel started by that pipeline writes under the pipeline's lock.
+        monkeypatch.setenv(runlock.HELD_ENV_VAR, str(root.resolve()))
+        assert config.setup("smoke", output_root=root).dirs.results == root.resolve() / "results"
+    finally:
+        holder.kill()
+        holder.wait()
+    monkeypatch.delenv(runlock.HELD_ENV_VAR)
+    config.setup("smoke", output_root=root)  # the holder died: its lock went with it
+    assert root.resolve() in runlock._held
+    runlock.release(root)

@@ -43,13 +43,19 @@ def test_explicit_root_never_downloads(fake_root, monkeypatch):
         data.locate_raw_files(fake_root, download=True)
 
 
-def test_existing_files_never_touch_the_network(fake_root, monkeypatch):
+@pytest.fixture
+def no_shared(tmp_path, monkeypatch):
+    """No ../shared/data beside the project, as in a user's clone."""
+    monkeypatch.setattr(data, "SHARED_DATA_ROOT", tmp_path / "no-shared")
+
+
+def test_existing_files_never_touch_the_network(fake_root, monkeypatch, no_shared):
     monkeypatch.setattr(data, "DEFAULT_DATA_ROOT", fake_root)
     monkeypatch.setattr(data, "download_kmnist", lambda root: pytest.fail("must not download"))
     assert data.locate_raw_files() == data.raw_dir(fake_root)
 
 
-def test_default_root_downloads_when_files_are_absent(tmp_path, monkeypatch):
+def test_default_root_downloads_when_files_are_absent(tmp_path, monkeypatch, no_shared):
     monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
     monkeypatch.setattr(data, "DEFAULT_DATA_ROOT", tmp_path / "data")
     calls = []
@@ -89,8 +95,11 @@ def test_corrupt_gzip(fake_root):
 
 def test_wrong_magic_suggests_swapped_files(tmp_path):
     path = write_gz(tmp_path / "x.gz", idx_bytes(np.zeros(5), data.LABELS_MAGIC))
-    with pytest.raises(KMNISTDataError, match="magic number 2049, expected 2051.*swapped"):
+    with pytest.raises(KMNISTDataError, match="holds labels where images were expected.*look swapped"):
         data.read_idx_images(path)
+    other = write_gz(tmp_path / "y.gz", idx_bytes(np.zeros(5), 1234))
+    with pytest.raises(KMNISTDataError, match="magic number 1234, expected 2049"):
+        data.read_idx_labels(other)
 
 
 def test_wrong_image_shape(tmp_path):
@@ -168,3 +177,67 @@ def test_real_data_is_the_official_release(real_kmnist):
     assert data.to_unit_float(real_kmnist.x_test).mean() == pytest.approx(0.1846, abs=1e-4)
     split = data.train_val_split(real_kmnist.y_train, seed=0)
     assert (len(split.train_idx), len(split.val_idx)) == (48000, 12000)
+
+
+def test_a_users_clone_downloads_into_data_through_load_official(tmp_path, monkeypatch, no_shared):
+    # The path every notebook takes: load_official() with nothing configured.
+    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "DEFAULT_DATA_ROOT", tmp_path / "data")
+    data._cached_official.cache_clear()
+    calls = []
+    monkeypatch.setattr(data, "download_kmnist", lambda root: calls.append(root) or make_fake_kmnist(root))
+    with pytest.raises(KMNISTDataError, match="md5 mismatch.*Delete it; the next run downloads it again"):
+        data.load_official()  # synthetic files fail the official md5s, after the download
+    assert calls == [tmp_path / "data"]
+    data._cached_official.cache_clear()
+
+
+def test_without_network_the_error_says_where_to_put_the_files(tmp_path, monkeypatch, no_shared):
+    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "DEFAULT_DATA_ROOT", tmp_path / "data")
+    data._cached_official.cache_clear()
+
+    def offline(url, *args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    monkeypatch.setattr("urllib.request.OpenerDirector.open", lambda self, *a, **k: offline(None))
+    with pytest.raises(KMNISTDataError) as error:
+        data.load_official()
+    message = str(error.value)
+    assert "Could not download KMNIST" in message and "network" in message
+    assert f"into {data.raw_dir(tmp_path / 'data')}" in message and "train-images-idx3-ubyte.gz" in message
+    assert "KMNIST_DATA=" not in message  # the user never set it
+    data._cached_official.cache_clear()
+
+
+def test_shared_data_beside_the_project_is_found_without_make(fake_root, monkeypatch):
+    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "SHARED_DATA_ROOT", fake_root)
+    where = data.find_data_root()
+    assert where.path == fake_root and not where.downloads and "beside the project" in where.source
+
+
+def test_empty_and_swapped_files_are_named(fake_root, monkeypatch):
+    folder = data.raw_dir(fake_root)
+    sums = fake_checksums(folder)
+    monkeypatch.setattr(data, "OFFICIAL_MD5", sums)
+    train, test = folder / "train-labels-idx1-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"
+    a, b = train.read_bytes(), test.read_bytes()
+    train.write_bytes(b)
+    test.write_bytes(a)
+    with pytest.raises(KMNISTDataError, match="is the official t10k-labels-idx1-ubyte.gz, not train-labels.*swapped"):
+        data.load_kmnist(fake_root, download=False, checksums=sums)
+    train.write_bytes(b"")
+    with pytest.raises(KMNISTDataError, match=r"train-labels-idx1-ubyte.gz is empty \(0 bytes\)"):
+        data.load_kmnist(fake_root, download=False, checksums=sums)
+
+
+def test_advice_depends_on_whether_we_download_there(fake_root, monkeypatch, tmp_path):
+    path = data.raw_dir(fake_root) / "train-images-idx3-ubyte.gz"
+    path.write_bytes(b"not gzip")
+    with pytest.raises(KMNISTDataError, match="Replace it with the official file"):
+        data.read_idx_images(path)
+    monkeypatch.setattr(data, "DEFAULT_DATA_ROOT", fake_root)
+    with pytest.raises(KMNISTDataError, match="Delete it; the next run downloads it again"):
+        data.read_idx_images(path)

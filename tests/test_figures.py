@@ -230,3 +230,43 @@ def test_the_checker_sees_a_legend_over_bars():
     problems = layout.layout_problems(fig)
     plt.close(fig)
     assert any("covers a bar" in p for p in problems)
+
+
+def _texts(fig):
+    """Every axes' title, x-label and y-label, and the figure's suptitle."""
+    axes = fig.get_axes()
+    return ([a.get_title() for a in axes], [a.get_xlabel() for a in axes], [a.get_ylabel() for a in axes],
+            fig._suptitle.get_text() if fig._suptitle else "")
+
+
+def test_figure_content_titles_labels_and_panels():
+    # What each figure must say, so that a title moved into a label or a lost panel turns a test red.
+    fig = CASES["plot_confusions"]()
+    titles, xlabels, ylabels, _ = _texts(fig)
+    first_lines = [t.split("\n")[0] for t in titles if t][:2]
+    assert first_lines == ["Simple CNN (seed 0), test set", "Improved CNN (seed 0), test set"]
+    assert not any("seed 0" in x for x in xlabels) and any("predicted" in x.lower() for x in xlabels)
+    plt.close(fig)
+
+    fig = CASES["plot_pca"]()
+    titles, xlabels, ylabels, _ = _texts(fig)
+    assert any(t.startswith("PCA of 2,000 training images") for t in titles)
+    assert any(t.startswith("Explained variance of the first") for t in titles)
+    assert any(x.startswith("PC 1 (") for x in xlabels) and any(y.startswith("PC 2 (") for y in ylabels)
+    plt.close(fig)
+
+    fig = CASES["plot_image_grid"]()
+    titles, xlabels, _, suptitle = _texts(fig)
+    assert suptitle == "Misclassified test images" and titles[:32] == _titles(32) and not any(xlabels[:32])
+    assert sum(1 for a in fig.get_axes() if a.get_images()) == 32
+    plt.close(fig)
+
+    fig = CASES["plot_learning_curves"]()
+    titles, xlabels, _, _ = _texts(fig)
+    assert sum(1 for a in fig.get_axes() if a.get_lines()) >= 2 and all("epoch" in x for x in xlabels if x)
+    plt.close(fig)
+
+    fig = CASES["plot_errors"]()
+    titles, _, _, suptitle = _texts(fig)
+    assert suptitle == "The 16 most confident errors" and all(t.startswith("true ") for t in titles[:16])
+    plt.close(fig)

@@ -110,3 +110,16 @@ def test_a_runs_own_products_do_not_make_the_commit_dirty(tmp_path, monkeypatch)
         assert provenance.git_commit().endswith("-dirty")
     finally:
         provenance.git_commit.cache_clear()
+
+
+def test_only_old_temporaries_are_stale_in_a_shared_folder(tmp_path):
+    import os
+    import time
+
+    old, fresh = tmp_path / ".a.pt.x1.tmp", tmp_path / ".b.pt.x2.tmp"
+    old.write_text("left by a killed run")
+    fresh.write_text("being written right now")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    assert atomic.remove_stale_temporaries(tmp_path, older_than_s=900) == [old]
+    assert fresh.exists() and not old.exists()

@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from kmnist_utils import report
+from kmnist_utils import report, runlock
 
 PARAMS = "profile = None\nseeds = None\ndevice = 'auto'\noutput_root = None"
 
@@ -55,6 +55,115 @@ def test_pipeline_runs_in_order_and_stops_at_the_first_failure(tmp_path):
 
 
 @pytest.mark.slow
+def test_kernel_output_reaches_the_terminal_and_a_relative_root_is_one_folder(tmp_path, monkeypatch, capfd):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    body = ("import sys\nfrom kmnist_utils import config\n"
+            "ctx = config.setup(profile, output_root=output_root)\n"
+            "(ctx.dirs.results / 'from_kernel.txt').write_text(str(ctx.dirs.results))\n"
+            "print('epoch 1/3 done')\nprint('WARNING: planted', file=sys.stderr)")
+    make_notebook(nbs / "01_a.ipynb", body)
+    monkeypatch.chdir(tmp_path)
+    report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root="rel/out")
+    out = capfd.readouterr().out
+    assert "01 | epoch 1/3 done" in out and "01 | WARNING: planted" in out  # streamed, labelled
+    assert "without encryption" not in out
+    results = tmp_path / "rel" / "out" / "results"
+    assert (results / "from_kernel.txt").read_text() == str(results)  # the kernel wrote where the pipeline did
+    assert not (nbs / "rel").exists() and (tmp_path / "rel" / "out" / "reports" / "01_a.ipynb").is_file()
+
+
+def test_prefixed_stream_labels_whole_lines():
+    import io
+
+    target = io.StringIO()
+    stream = report.PrefixedStream(target, "03 | ")
+    stream.write("epoch 1")
+    stream.write(" done\nepoch 2\rbar\n\n")
+    stream.write("tail")
+    stream.flush()
+    assert target.getvalue() == "03 | epoch 1 done\n03 | epoch 2\n03 | bar\n03 | tail\n"
+
+
+def test_eta_from_the_last_comparable_run(tmp_path):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from kmnist_utils import config
+    from kmnist_utils.results import TIMINGS_TABLE, write_table
+
+    ctx = config.setup("smoke", output_root=tmp_path)
+    assert report.last_timings(ctx) == {}
+    timings = pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [60.0, 240.0]})
+    write_table(timings, TIMINGS_TABLE, ctx)
+    expected = report.last_timings(ctx)
+    assert expected == {"01_a.ipynb": 60.0, "02_b.ipynb": 240.0}
+    eta = report.eta_text(expected, [Path("01_a.ipynb"), Path("02_b.ipynb")])
+    assert eta == " (last run: 1.0 min; about 5 min left in all)"
+    assert report.eta_text(expected, [Path("03_new.ipynb")]) == ""
+    other_seeds = config.setup("smoke", seeds=[1, 2], output_root=tmp_path)
+    assert report.last_timings(other_seeds) == {}  # another run shape: no estimate rather than a wrong one
+
+
+def test_ctrl_c_and_a_full_disk_end_in_one_line(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise report.Interrupted("interrupted during 03_cnns.ipynb; its partial notebook is at /x/03_cnns.ipynb")
+
+    monkeypatch.setattr(report, "run_pipeline", interrupted)
+    assert report.main(["--profile", "smoke"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Ctrl-C" in err and "/x/03_cnns.ipynb" in err and "resumes" in err
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", "/data/results/table1.csv")
+
+    monkeypatch.setattr(report, "run_pipeline", full)
+    assert report.main(["--profile", "smoke"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "No space left on device (/data/results/table1.csv)" in err and "GiB free" in err
+
+
+def test_a_kernel_failure_from_a_full_disk_says_so(tmp_path):
+    from kmnist_utils import config
+
+    ctx = config.setup("smoke", output_root=tmp_path)
+
+    class KernelError(Exception):
+        evalue = "[enforce fail at inline_container.cc:664] . unexpected pos 8896 vs 8790"
+
+    hint = report.disk_hint(KernelError(), ctx)
+    assert "full or read-only disk" in hint and "GiB free" in hint and "needs about" in hint
+    assert report.disk_hint(ValueError("planted"), ctx) == ""
+
+
+def test_make_help_lists_every_target_and_lab_honours_profile():
+    import re
+    import subprocess
+
+    from kmnist_utils.paths import PROJECT_ROOT
+
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M))
+    shown = subprocess.run(["make", "-s", "help"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    assert targets <= {line.split()[1] for line in shown.splitlines() if line.startswith("  make ")}
+    lab = subprocess.run(["make", "-n", "lab", "PROFILE=smoke"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    lab = lab.stdout
+    assert "KMNIST_PROFILE=smoke" in lab and "--notebook-dir=." in lab
+
+
+def test_papermill_sees_a_type_for_every_parameter():
+    import papermill as pm
+
+    from kmnist_utils.paths import NOTEBOOKS_DIR
+
+    for path in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        params = pm.inspect_notebook(str(path))
+        assert set(params) == {"profile", "seeds", "device", "output_root"}, path.name
+        assert all(p["inferred_type_name"] not in ("None", "", None) for p in params.values()), path.name
+
+
+@pytest.mark.slow
 def test_full_run_writes_a_timing_table(tmp_path):
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     nbs.mkdir()
@@ -80,7 +189,7 @@ def test_a_second_run_into_the_same_folders_is_refused_while_the_first_holds_the
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     nbs.mkdir()
     make_notebook(nbs / "01_a.ipynb", "x = 1")
-    lock = out / report.LOCK_NAME
+    lock = out / runlock.LOCK_NAME
     lock.parent.mkdir(parents=True)
     holder = subprocess.Popen(
         [
@@ -96,7 +205,7 @@ def test_a_second_run_into_the_same_folders_is_refused_while_the_first_holds_the
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(report.PipelineError, match="Another kmnist-report run is writing to .*pid 4242"):
+        with pytest.raises(report.PipelineError, match="Another process is writing to .*pid 4242"):
             report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=str(out))
         assert not (out / "reports" / "01_a.ipynb").exists()
     finally:
@@ -105,3 +214,34 @@ def test_a_second_run_into_the_same_folders_is_refused_while_the_first_holds_the
     # The holder died without unlocking: flock locks die with their process, so no stale lock remains.
     report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=str(out))
     assert (out / "reports" / "01_a.ipynb").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_one_line_and_keeps_the_partial_notebook(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    make_notebook(nbs / "01_slow.ipynb", "import time\nprint('sleeping', flush=True)\ntime.sleep(120)")
+    script = ("import sys\nfrom pathlib import Path\nfrom kmnist_utils import report\n"
+              "run = report.run_pipeline\n"
+              f"report.run_pipeline = lambda *a, **k: run(*a, notebooks_dir=Path({str(nbs)!r}), **k)\n"
+              f"sys.exit(report.main(['--profile', 'smoke', '--output-root', {str(out)!r}]))")
+    # A terminal's Ctrl-C: SIGINT to the whole foreground process group (which the kernel is not in).
+    run = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for line in run.stdout:
+            if "sleeping" in line:
+                break
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130
+    assert err.strip().count("\n") == 0 and "stopped by Ctrl-C" in err and "resumes" in err, err
+    assert (out / ".failed" / "01_slow.ipynb").is_file() and not (out / "reports" / "01_slow.ipynb").exists()

@@ -153,8 +153,31 @@ def test_corrupt_checkpoint_is_reported_and_retrained(tmp_path, capsys):
     path = store.path(trained.meta)
     path.write_bytes(b"garbage")
     again = train_cached(spec(), data, store, progress=False)
-    assert not again.from_cache and "unusable" in capsys.readouterr().out
+    assert not again.from_cache and "unusable" in capsys.readouterr().err
     assert path.is_file()
+
+
+def test_a_flipped_bit_inside_the_weights_is_detected(tmp_path, capsys):
+    import zipfile
+
+    data, store = toy_split(), CheckpointStore(tmp_path)
+    trained = train_cached(spec(), data, store, progress=False)
+    path = store.path(trained.meta)
+    with zipfile.ZipFile(path) as archive:  # the largest entry is a weight tensor
+        entry = max(archive.infolist(), key=lambda info: info.file_size)
+    raw = bytearray(path.read_bytes())
+    # The entry's data starts after its 30-byte local header, name and extra field.
+    name_len = int.from_bytes(raw[entry.header_offset + 26 : entry.header_offset + 28], "little")
+    extra_len = int.from_bytes(raw[entry.header_offset + 28 : entry.header_offset + 30], "little")
+    start = entry.header_offset + 30 + name_len + extra_len
+    raw[start + entry.file_size // 2] ^= 0x04  # one bit of one weight
+    path.write_bytes(bytes(raw))
+    assert torch.load(path, weights_only=True)  # torch alone reads the damaged file without complaint
+    again = train_cached(spec(), data, store, progress=False)
+    err = capsys.readouterr().err
+    assert not again.from_cache and "fails the CRC check" in err and "training again" in err
+    for name, tensor in trained.model.state_dict().items():  # retrained to the same weights
+        assert torch.equal(tensor, again.model.state_dict()[name])
 
 
 def test_mismatched_checkpoint_is_retrained(tmp_path, capsys):
@@ -164,7 +187,7 @@ def test_mismatched_checkpoint_is_retrained(tmp_path, capsys):
     payload["meta"]["engine"] = -1
     torch.save(payload, store.path(trained.meta))
     assert not train_cached(spec(), data, store, progress=False).from_cache
-    assert "does not match" in capsys.readouterr().out
+    assert "does not match" in capsys.readouterr().err
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path):
@@ -252,3 +275,16 @@ def test_patience_is_part_of_the_key_only_when_set():
     assert "patience" not in plain["config"]
     patient = TrainSpec("simple", TrainConfig(3, 16, 1e-3, seed=0, patience=2)).meta(data)
     assert patient["config"]["patience"] == 2 and key_of(plain) != key_of(patient)
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_clear_error(tmp_path, monkeypatch):
+    data, store = toy_split(), CheckpointStore(tmp_path)
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 8896 vs 8790")
+
+    monkeypatch.setattr(torch, "save", full)
+    message = r"Could not write checkpoint .*unexpected pos.*MiB free.*finished checkpoints are kept"
+    with pytest.raises(OSError, match=message):
+        train_cached(spec(epochs=1), data, store, progress=False)
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary left behind
