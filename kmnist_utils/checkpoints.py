@@ -161,6 +161,26 @@ class CheckpointStore:
         return self.path(meta).is_file()
 
 
+def epoch_saver(
+    store: CheckpointStore,
+    meta: dict[str, Any],
+    spec: TrainSpec,
+    milestones: tuple[int, ...] = (),
+    epoch_log: Callable[[FitState], None] | None = None,
+) -> Callable[[FitState], None]:
+    """What happens after every epoch of a cached run: a partial checkpoint (to resume from), a finished
+    shorter run at each milestone, and an optional log line."""
+
+    def on_epoch_end(state: FitState) -> None:
+        store.save(meta, state, partial=True)
+        if state.epoch in milestones and state.epoch < spec.config.epochs:
+            store.save(with_epochs(meta, state.epoch), state)
+        if epoch_log is not None:
+            epoch_log(state)
+
+    return on_epoch_end
+
+
 def train_cached(
     spec: TrainSpec,
     data: TensorSplit,
@@ -191,20 +211,12 @@ def train_cached(
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:
         print(f"{spec.model} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")
-
-    def on_epoch_end(state: FitState) -> None:
-        store.save(meta, state, partial=True)
-        if state.epoch in milestones and state.epoch < spec.config.epochs:
-            store.save(with_epochs(meta, state.epoch), state)
-        if epoch_log is not None:
-            epoch_log(state)
-
     state = fit(
         model,
         data,
         spec.config,
         state=resume,
-        on_epoch_end=on_epoch_end,
+        on_epoch_end=epoch_saver(store, meta, spec, milestones, epoch_log),
         progress=progress,
         desc=f"{spec.model} seed {spec.config.seed}",
         objective=spec.objective,

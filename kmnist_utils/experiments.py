@@ -6,6 +6,7 @@ function and gets it from the checkpoint cache instead of retraining.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +17,7 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 
-from kmnist_utils import parallel, saliency, siamese
+from kmnist_utils import batched, parallel, saliency, siamese
 from kmnist_utils.baselines import fit_logistic_regression, flatten
 from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached
 from kmnist_utils.config import RunContext
@@ -85,6 +86,44 @@ def milestones(ctx: RunContext, spec: TrainSpec) -> tuple[int, ...]:
     return (ctx.profile.grid_epochs,) if spec.model == "improved" else ()
 
 
+BATCHED_ENV_VAR = "KMNIST_BATCHED"
+
+
+def batched_training(device: str) -> bool:
+    """Whether independent runs of one architecture train as one batched model (``batched``).
+
+    ``$KMNIST_BATCHED`` = 1 or 0 decides; unset, only on CUDA, where a step of these small CNNs is
+    kernel-launch bound. On the project's 2-core CPU it did not pay (the worker processes do):
+    ``benchmarks/batched_speed.py``.
+    """
+    chosen = os.environ.get(BATCHED_ENV_VAR, "")
+    if chosen not in {"", "0", "1"}:
+        raise ValueError(f"${BATCHED_ENV_VAR} must be 1 or 0 (or unset), got {chosen!r}")
+    return chosen == "1" if chosen else torch.device(device).type == "cuda"
+
+
+def _train_groups(ctx: RunContext, todo: list[tuple[TrainSpec, Parts]]) -> list[tuple[TrainSpec, Parts]]:
+    """Train the groupable runs together, one group per (architecture, epochs, batch size, precision,
+    data); return the runs left for the usual path."""
+    groups: dict[tuple, list[tuple[TrainSpec, Parts]]] = {}
+    left = []
+    for spec, parts in todo:
+        if batched.groupable(spec):
+            config = spec.config
+            groups.setdefault((spec.model, config.epochs, config.batch_size, config.precision, id(parts)), []).append(
+                (spec, parts))
+        else:
+            left.append((spec, parts))
+    for members in groups.values():
+        if len(members) == 1:
+            left.extend(members)
+            continue
+        specs, parts = [spec for spec, _ in members], members[0][1]
+        print(f"training {len(specs)} {specs[0].model} run(s) as one batched model", flush=True)
+        batched.train_group_cached(specs, tensor_split(ctx, parts), checkpoint_store(ctx), lambda s: milestones(ctx, s))
+    return left
+
+
 def pretrain(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]], workers: int | None = None) -> None:
     """Train every (spec, parts) not finished in the cache yet, several at once where that is faster.
 
@@ -98,11 +137,14 @@ def pretrain(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]], workers: 
         if path in seen or store.is_finished(meta):
             continue
         seen.add(path)
-        arrays = (parts.x_train, parts.y_train, parts.x_val, parts.y_val)
-        todo.append(parallel.Job(spec, arrays, ctx.device, store.root, milestones(ctx, spec)))
-    workers = parallel.worker_count(ctx.device, len(todo)) if workers is None else workers
-    if len(todo) > 1 and workers > 1:
-        parallel.run_jobs(todo, workers)
+        todo.append((spec, parts))
+    if batched_training(ctx.device):
+        todo = _train_groups(ctx, todo)
+    runs = [parallel.Job(spec, (parts.x_train, parts.y_train, parts.x_val, parts.y_val), ctx.device, store.root,
+                         milestones(ctx, spec)) for spec, parts in todo]
+    workers = parallel.worker_count(ctx.device, len(runs)) if workers is None else workers
+    if len(runs) > 1 and workers > 1:
+        parallel.run_jobs(runs, workers)
         for path in seen:
             mark_trained_now(path)
     # One run (or one worker) trains in this process, with its progress bar.

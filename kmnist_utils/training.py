@@ -162,7 +162,7 @@ def predict_logits(
     return torch.cat(parts)
 
 
-def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     # Derived from (seed, epoch) alone, so a resumed run shuffles exactly like an uninterrupted one.
     return torch.randperm(n, generator=torch.Generator().manual_seed(derived_seed(seed, epoch)))
 
@@ -192,7 +192,7 @@ class Classification:
         return None  # the default objective adds nothing to checkpoint keys
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
-        return _epoch_permutation(len(data.x_train), seed, epoch).to(data.x_train.device)
+        return epoch_permutation(len(data.x_train), seed, epoch).to(data.x_train.device)
 
     def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss of one batch and its number of correct predictions (a device tensor)."""

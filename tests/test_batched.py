@@ -1,0 +1,162 @@
+"""N runs trained as one batched model give what N separate runs give (same inits, same data order).
+
+Tolerances: the grouped kernels sum in another order than the plain ones, so outputs agree to about
+1e-5; over two epochs of Adam that grows, so the check is on what a run reports (per-epoch losses
+within 1e-3 relative, validation accuracies equal) and on weights within 0.05 (Adam's normalised
+step turns a 1e-7 gradient difference into a visible one in weights whose gradient is near zero).
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from kmnist_utils import batched, experiments
+from kmnist_utils.checkpoints import CheckpointStore, TrainSpec, train_cached
+from kmnist_utils.models import SiameseEncoder, build_model
+from kmnist_utils.training import TrainConfig, fit, make_tensor_split
+
+ARCHITECTURES = (("simple", {}), ("resnet", {}), ("improved", {"dropout": 0.0}))
+
+
+def toy(seed=0, n_train=160, n_val=64):
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(y):
+            x[i, label * 2 : label * 2 + 6, 5:20] = 220  # a bar whose height says the class
+        return x, y
+
+    return (*make(n_train), *make(n_val))
+
+
+def seeded(name, hparams, seed):
+    torch.manual_seed(seed)
+    return build_model(name, **hparams)
+
+
+@pytest.mark.parametrize("name,hparams", ARCHITECTURES)
+def test_grouped_forward_equals_each_model(name, hparams):
+    models = [seeded(name, hparams, seed) for seed in (0, 1, 2)]
+    grouped = batched.group(models)
+    x = torch.rand(5, 3, 28, 28)  # model n sees channel n
+    for mode in ("eval", "train"):  # train mode: batch statistics per model
+        for m in (*models, grouped):
+            getattr(m, mode)()
+        out = grouped(x).reshape(5, 3, -1)
+        for i, model in enumerate(models):
+            assert torch.allclose(out[:, i], model(x[:, i : i + 1]), atol=1e-5), (name, mode, i)
+
+
+def test_grouped_batch_norm_keeps_separate_running_statistics():
+    encoders = [SiameseEncoder(8) for _ in range(2)]
+    grouped = batched.group(encoders).train()
+    x = torch.rand(6, 2, 28, 28)
+    grouped(x)
+    batched.write_back(grouped)
+    reference = SiameseEncoder(8)
+    reference.load_state_dict(encoders[1].state_dict() | {k: v for k, v in SiameseEncoder(8).state_dict().items()
+                                                          if "running" in k or "num_batches" in k})
+    reference.train()(x[:, 1:2])
+    for (key, value), expected in zip(encoders[1].state_dict().items(), reference.state_dict().values()):
+        assert torch.allclose(value.float(), expected.float(), atol=1e-6), key
+
+
+def test_dropout_rate_per_model():
+    torch.manual_seed(0)
+    drop = batched.GroupedDropout([0.0, 0.5, 0.9]).train()
+    kept = (drop(torch.ones(2000, 3 * 10)).reshape(2000, 3, 10) != 0).float().mean(dim=(0, 2))
+    assert kept.tolist() == pytest.approx([1.0, 0.5, 0.1], abs=0.02)
+    assert torch.equal(drop.eval()(torch.ones(4, 30)), torch.ones(4, 30))
+
+
+def test_grouping_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="one architecture"):
+        batched.group([build_model("simple"), build_model("resnet")])
+
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(1))
+            self.inner = nn.LayerNorm(4)
+
+    with pytest.raises(TypeError, match="cannot group layer inner of type LayerNorm"):
+        batched.group([Odd(), Odd()])
+    with pytest.raises(ValueError, match="same epochs, batch size and precision"):
+        batched.fit_batched([build_model("simple")] * 2, make_tensor_split(*toy(), "cpu"),
+                            [TrainConfig(1, 32, 1e-3, seed=0), TrainConfig(2, 32, 1e-3, seed=1)])
+
+
+@pytest.mark.parametrize("name,hparams", [ARCHITECTURES[0], ARCHITECTURES[2]])
+def test_a_batched_run_matches_separate_runs(name, hparams):
+    data = make_tensor_split(*toy(n_train=256), "cpu")
+    configs = [TrainConfig(2, 32, lr, seed=seed, precision="fp32") for seed, lr in ((0, 1e-3), (1, 5e-4), (2, 1e-3))]
+    separate = []
+    for config in configs:
+        model = seeded(name, hparams, config.seed)
+        separate.append((model, fit(model, data, config, progress=False)))
+    models = [seeded(name, hparams, c.seed) for c in configs]
+    states = batched.fit_batched(models, data, configs)
+    for (alone, alone_state), together, state in zip(separate, models, states):
+        for key in ("train_loss", "val_loss"):
+            assert [h[key] for h in state.history] == pytest.approx([h[key] for h in alone_state.history],
+                                                                    rel=1e-3, abs=1e-5)
+        assert [h["val_acc"] for h in state.history] == [h["val_acc"] for h in alone_state.history]
+        assert state.epoch == 2
+        for key, value in alone_state.model.items():  # the last epoch's weights (the best may tie)
+            assert torch.allclose(state.model[key].float(), value.float(), atol=0.05), key
+
+
+def test_group_checkpoints_are_what_train_cached_loads(tmp_path):
+    data = make_tensor_split(*toy(n_train=128, n_val=64), "cpu")
+    store = CheckpointStore(tmp_path)
+    specs = [TrainSpec("improved", TrainConfig(1, 32, 1e-3, seed=s, precision="fp32"), {"dropout": d})
+             for s, d in ((0, 0.3), (0, 0.5))]
+    written = batched.train_group_cached(specs, data, store)
+    assert len(written) == 2 and all(p.is_file() for p in written)
+    assert batched.train_group_cached(specs, data, store) == []  # finished: nothing to do
+    loaded = [train_cached(spec, data, store, progress=False) for spec in specs]
+    assert [t.from_cache for t in loaded] == [False, False]  # trained by this process, not an earlier run
+    assert loaded[0].state.history[0]["val_loss"] != loaded[1].state.history[0]["val_loss"]  # two dropout rates
+
+
+def test_pretrain_groups_runs_when_asked(smoke_ctx, monkeypatch, capsys, tmp_path):
+    import dataclasses
+
+    smoke_ctx = dataclasses.replace(smoke_ctx, cache_dir=tmp_path / "cache")  # nothing trained yet
+    monkeypatch.setenv(experiments.BATCHED_ENV_VAR, "1")
+    x, y, xv, yv = toy(n_train=128, n_val=64)
+    parts = experiments.Parts(x, y, xv, yv, xv[:10], yv[:10])
+    specs = [experiments.cnn_spec(smoke_ctx, "simple", seed) for seed in (0, 1)]
+    experiments.pretrain(smoke_ctx, [(spec, parts) for spec in specs])
+    assert "training 2 simple run(s) as one batched model" in capsys.readouterr().out
+    store = experiments.checkpoint_store(smoke_ctx)
+    assert all(store.is_finished(spec.meta(experiments.tensor_split(smoke_ctx, parts))) for spec in specs)
+
+
+def test_batched_training_is_chosen_by_device_unless_set(monkeypatch):
+    monkeypatch.delenv(experiments.BATCHED_ENV_VAR, raising=False)
+    assert experiments.batched_training("cuda") and not experiments.batched_training("cpu")
+    monkeypatch.setenv(experiments.BATCHED_ENV_VAR, "0")
+    assert not experiments.batched_training("cuda")
+    monkeypatch.setenv(experiments.BATCHED_ENV_VAR, "yes")
+    with pytest.raises(ValueError, match="must be 1 or 0"):
+        experiments.batched_training("cpu")
+
+
+def test_the_protocol_script_needs_no_font_package(monkeypatch, tmp_path, real_kmnist):
+    # The GPU image has no matplotlib-fontja: a timing script must not import it.
+    import json
+    import runpy
+    import sys
+
+    from kmnist_utils.paths import PROJECT_ROOT
+
+    monkeypatch.setitem(sys.modules, "matplotlib_fontja", None)  # any import of it now fails
+    out = tmp_path / "protocol.json"
+    monkeypatch.setattr(sys, "argv", ["paper_protocol.py", "--profile", "smoke", "--device", "cpu", "--out", str(out),
+                                      "--skip", "simple", "resnet", "improved", "grid", "tuned", "fp32"])
+    runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "paper_protocol.py"), run_name="__main__")
+    assert [s["stage"] for s in json.loads(out.read_text())["stages"]] == ["logreg seed 0"]
