@@ -68,13 +68,13 @@ def test_only_paper_writes_committed_folders(tmp_path):
 
 def test_device_choice(monkeypatch):
     assert pick_device("cpu") == "cpu"
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert pick_device("auto") == "cuda"  # cuda first where it exists
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert pick_device("auto") == "cpu"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == "cuda"  # cuda first where it exists, even beside mps
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert pick_device("auto") == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == "cpu"
     with pytest.raises(ValueError, match="Unknown device 'gpu0'"):
         pick_device("gpu0")
     with pytest.raises(ValueError, match="must be a string"):
