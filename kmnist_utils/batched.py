@@ -116,9 +116,9 @@ class GroupedDropout(nn.Module):
         if not self.training or bool((self.keep == 1).all()):
             return x
         per_model = x.reshape(len(x), len(self.keep), -1)
-        keep = self.keep.to(per_model.dtype)
-        mask = torch.rand_like(per_model) < keep
-        return (per_model * mask / keep).reshape(x.shape)
+        # Draw in float32 whatever the activations' dtype: bf16 random numbers would round the rates.
+        mask = torch.rand(per_model.shape, device=x.device) < self.keep
+        return (per_model * (mask / self.keep).to(per_model.dtype)).reshape(x.shape)
 
 
 # Layers with parameters or per-model settings, and their grouped form; every other layer (ReLU,
