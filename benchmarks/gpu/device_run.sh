@@ -5,22 +5,7 @@
 # fresh checkpoint cache, and the batched-vs-one-by-one group timings. A local dry run of the same
 # steps: `PYTHON=.venv/bin/python DEVICE=cpu PROFILE=smoke OUT=/tmp/out bash benchmarks/gpu/device_run.sh`.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python3}
-DEVICE=${DEVICE:-cuda}
-PROFILE=${PROFILE:-paper}
-OUT=${OUT:?set OUT}
-export PYTHONUNBUFFERED=1
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1 && [ "$PYTHON" = python3 ]; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-[ -d .gpu/data/KMNIST/raw ] && export KMNIST_DATA=$PWD/.gpu/data
-mkdir -p "$OUT"
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || true; \
-  "$PYTHON" -c "import torch; print('torch', torch.__version__)"; } | tee "$OUT/machine.txt"
+source "$(dirname "$0")/common.sh"
 for mode in 0 1; do
   echo "== paper protocol, KMNIST_BATCHED=$mode"
   KMNIST_BATCHED=$mode KMNIST_CACHE_DIR=/tmp/kmnist-cache-$mode timeout 230 \
