@@ -10,6 +10,7 @@ Writes ``siamese_seed<N>.json`` (history, test 1-shot summaries per metric, prov
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -51,7 +52,7 @@ def main() -> None:
         "best_epoch": trained.state.best_epoch,
         "history": trained.state.history,
         "test_1shot": results,
-        "settings": dict(S),
+        "settings": dataclasses.asdict(S),
         "provenance": provenance(ctx),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -266,3 +266,18 @@ def test_history_summary_per_seed():
     )
     table = siamese.history_summary(history)
     assert table.loc[0].tolist() == pytest.approx([2, 0.4, 0.85, 2.0]) and table.loc[1, "minutes"] == pytest.approx(0.5)
+
+
+def test_the_one_encoder_benchmark_runs(tmp_path, monkeypatch, real_kmnist):
+    import json
+    import runpy
+    import sys
+
+    from kmnist_utils.paths import PROJECT_ROOT
+
+    monkeypatch.setattr(sys, "argv", ["siamese_one_encoder.py", "--profile", "smoke", "--device", "cpu",
+                                      "--out", str(tmp_path)])
+    runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "siamese_one_encoder.py"), run_name="__main__")
+    payload = json.loads((tmp_path / "siamese_seed0.json").read_text())
+    assert payload["settings"]["head"] == "euclidean" and set(payload["test_1shot"]) == {"euclidean", "cosine",
+                                                                                        "learned head"}
