@@ -35,7 +35,6 @@ from kmnist_utils.training import (
     autocast_context,
     epoch_permutation,
     resolve_precision,
-    snapshot,
 )
 
 
@@ -235,20 +234,15 @@ def fit_batched(
         write_back(grouped)
         seconds = time.perf_counter() - start
         for i, (model, optimizer, state) in enumerate(zip(models, optimizers, states)):
-            val_loss = F.cross_entropy(val_logits[:, i], val_y).item()
             record = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum[i].item() / n,
                 "train_acc": correct[i].item() / n,
-                "val_loss": val_loss,
+                "val_loss": F.cross_entropy(val_logits[:, i], val_y).item(),
                 "val_acc": (val_logits[:, i].argmax(1) == val_y).float().mean().item(),
                 "seconds": seconds / n_models,  # each run's share of the group's epoch
             }
-            state.history.append(record)
-            if val_loss < state.best_val_loss:
-                state.best_val_loss, state.best_epoch, state.best_model = val_loss, epoch + 1, snapshot(model)
-            state.epoch = epoch + 1
-            state.model, state.optimizer, state.rng = snapshot(model), snapshot(optimizer), torch.get_rng_state()
+            state.end_epoch(record, model, optimizer)
             if on_epoch_end is not None:
                 on_epoch_end[i](state)
     for model, state in zip(models, states):
@@ -284,8 +278,8 @@ def train_group_cached(
         torch.manual_seed(spec.config.seed)  # the initial weights train_cached would give this run
         models.append(build_model(spec.model, **spec.hparams))
     savers = [epoch_saver(store, meta, spec, milestones(spec), lambda state, spec=spec: print(
-        f"{spec.model} seed {spec.config.seed} (batched): epoch {state.epoch}/{spec.config.epochs}, "
-        f"val_acc {state.history[-1]['val_acc']:.4f}", flush=True)) for spec, meta in todo]
+        state.line(f"{spec.model} seed {spec.config.seed} (batched)", spec.config.epochs), flush=True))
+        for spec, meta in todo]
     states = fit_batched(models, data, [spec.config for spec, _ in todo], savers)
     written = []
     for (spec, meta), state in zip(todo, states):

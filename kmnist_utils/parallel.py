@@ -79,15 +79,9 @@ def run_job(job: Job) -> float:
     start = time.perf_counter()
     data = make_tensor_split(*job.arrays, device=job.device)
     train_cached(job.spec, data, CheckpointStore(job.store_root), progress=False, verbose=False,
-                 milestones=job.milestones, epoch_log=lambda state: print(epoch_line(job, state), flush=True))
+                 milestones=job.milestones,
+                 epoch_log=lambda state: print(state.line(job.label(), job.spec.config.epochs), flush=True))
     return time.perf_counter() - start
-
-
-def epoch_line(job: Job, state) -> str:
-    """One line per finished epoch of a worker's run, so a long silent training cell says how far it is."""
-    last = state.history[-1]
-    return (f"{job.label()}: epoch {state.epoch}/{job.spec.config.epochs}, val_loss {last['val_loss']:.4f}, "
-            f"val_acc {last['val_acc']:.4f}, {last['seconds']:.0f} s")
 
 
 def _run_indexed(item: tuple[int, Job]) -> tuple[int, float]:

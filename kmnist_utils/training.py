@@ -127,6 +127,20 @@ class FitState:
     rng: torch.Tensor | None = None
     scores: dict = field(default_factory=dict)  # evaluations of the restored weights, computed once
 
+    def end_epoch(self, record: dict, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Record a finished epoch: its history line, the best weights so far, and what a resume needs."""
+        self.history.append(record)
+        if record["val_loss"] < self.best_val_loss:
+            self.best_val_loss, self.best_epoch, self.best_model = record["val_loss"], record["epoch"], snapshot(model)
+        self.epoch = record["epoch"]
+        self.model, self.optimizer, self.rng = snapshot(model), snapshot(optimizer), torch.get_rng_state()
+
+    def line(self, label: str, epochs: int) -> str:
+        """'label: epoch 3/10, val_loss ..., val_acc ..., 41 s': one line per epoch where no progress bar runs."""
+        last = self.history[-1]
+        return (f"{label}: epoch {self.epoch}/{epochs}, val_loss {last['val_loss']:.4f}, "
+                f"val_acc {last['val_acc']:.4f}, {last['seconds']:.0f} s")
+
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
@@ -275,12 +289,8 @@ def fit(
             "val_acc": val_acc,
             "seconds": time.perf_counter() - start,
         }
-        state.history.append(record)
+        state.end_epoch(record, model, optimizer)
         bar.set_postfix(train_loss=f"{record['train_loss']:.3f}", val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.4f}")
-        if val_loss < state.best_val_loss:
-            state.best_val_loss, state.best_epoch, state.best_model = val_loss, epoch + 1, snapshot(model)
-        state.epoch = epoch + 1
-        state.model, state.optimizer, state.rng = snapshot(model), snapshot(optimizer), torch.get_rng_state()
         if on_epoch_end is not None:
             on_epoch_end(state)
         if config.stops_after(state):

@@ -288,3 +288,10 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_clear_error(tmp_path, monk
     with pytest.raises(OSError, match=message):
         train_cached(spec(epochs=1), data, store, progress=False)
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary left behind
+
+
+def test_epoch_line_for_runs_without_a_progress_bar():
+    state = fit(simple_model(), toy_split(), TrainConfig(1, 32, 1e-3, seed=0, precision="fp32"), progress=False)
+    last = state.history[-1]
+    assert state.line("simple seed 0", 5) == (f"simple seed 0: epoch 1/5, val_loss {last['val_loss']:.4f}, "
+                                              f"val_acc {last['val_acc']:.4f}, {last['seconds']:.0f} s")
