@@ -17,6 +17,7 @@ kernels), and dropout masks (one random stream for the group instead of one per 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,16 +26,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from kmnist_utils.augment import augment_batch
 from kmnist_utils.checkpoints import CheckpointStore, TrainSpec, epoch_saver, mark_trained_now
 from kmnist_utils.models import build_model
 from kmnist_utils.training import (
     EVAL_BATCH,
+    Classification,
     FitState,
     TensorSplit,
     TrainConfig,
+    augment_generator,
     autocast_context,
     epoch_permutation,
+    learning_rate_at,
+    make_optimizer,
     resolve_precision,
+    set_learning_rate,
+    uses_channels_last,
 )
 
 
@@ -167,9 +175,10 @@ def write_back(grouped: nn.Module) -> None:
 
 
 def _check_configs(configs: Sequence[TrainConfig]) -> None:
-    shared = {(c.epochs, c.batch_size, c.precision) for c in configs}
+    shared = {(c.epochs, c.batch_size, c.precision, c.channels_last) for c in configs}
     if len(shared) != 1:
-        raise ValueError(f"runs trained together need the same epochs, batch size and precision, got {sorted(shared)}")
+        raise ValueError("runs trained together need the same epochs, batch size, precision and memory format, "
+                         f"got {sorted(shared)}")
     if any(c.patience is not None for c in configs):
         raise ValueError("runs with early stopping end at different epochs: train them one by one")
 
@@ -192,36 +201,46 @@ def fit_batched(
     data: TensorSplit,
     configs: Sequence[TrainConfig],
     on_epoch_end: Sequence[Callable[[FitState], None]] | None = None,
+    objective: Classification | None = None,
 ) -> list[FitState]:
-    """Train ``models`` (one architecture, freshly initialised) side by side with cross-entropy, as the
-    engine's ``fit`` would train each alone: Adam with each run's learning rate, each run's own data
-    order, best-validation-loss weights restored. Returns one ``FitState`` per run."""
+    """Train ``models`` (one architecture, freshly initialised) side by side on ``objective`` (default:
+    the paper's cross-entropy), as the engine's ``fit`` would train each alone: each run's optimizer,
+    learning rate and schedule, each run's own data order, best-validation-loss weights restored.
+    Augmentation draws from one random stream for the group (seeded by the first run's seed).
+    Returns one ``FitState`` per run."""
     _check_configs(configs)
+    objective = objective or Classification()
     n_models, config = len(models), configs[0]
     device = str(data.x_train.device)
     precision = resolve_precision(config.precision, device)
     for model in models:
         model.to(device)
     grouped = group(models).to(device)
-    if precision == "bf16":
+    if uses_channels_last(config, precision):
         grouped.to(memory_format=torch.channels_last)
-    fused = torch.device(device).type in {"cpu", "cuda"}
-    optimizers = [torch.optim.Adam(m.parameters(), lr=c.learning_rate, fused=fused) for m, c in zip(models, configs)]
+    optimizers = [make_optimizer(m.parameters(), c, device) for m, c in zip(models, configs)]
     states = [FitState() for _ in models]
     n = len(data.x_train)
+    batches = -(-n // config.batch_size)
     for epoch in range(config.epochs):
         start = time.perf_counter()
         grouped.train()
         order = torch.stack([epoch_permutation(n, c.seed, epoch) for c in configs]).to(device)  # (N, n)
+        generator = augment_generator(config.seed, epoch, device)
         loss_sum = torch.zeros(n_models, device=device)
         correct = torch.zeros(n_models, device=device)
-        for lo in range(0, n, config.batch_size):
+        for step, lo in enumerate(range(0, n, config.batch_size)):
+            for optimizer, c in zip(optimizers, configs):
+                if c.lr_schedule != "constant":
+                    set_learning_rate(optimizer, learning_rate_at(c, epoch * batches + step, c.epochs * batches))
             index = order[:, lo : lo + config.batch_size]  # (N, b): each run's own batch
             x = data.x_train[index].flatten(1, 2).transpose(0, 1)  # (b, N, H, W): run n in channel n
+            if objective.augment is not None:  # every image of every run its own transform
+                x = augment_batch(x.reshape(-1, 1, *x.shape[2:]), objective.augment, generator).reshape(x.shape)
             y = data.y_train[index].T  # (b, N)
             with autocast_context(precision, device):
                 logits = grouped(x).reshape(len(x), n_models, -1)
-            losses = F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none").mean(0)  # (N,)
+            losses = objective.loss(logits.transpose(1, 2), y, reduction="none").mean(0)  # (N,)
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # the runs share no parameter: each gets its own loss's gradient
@@ -251,8 +270,8 @@ def fit_batched(
 
 
 def groupable(spec: TrainSpec) -> bool:
-    """Runs the batched engine can train: classifiers of the paper (cross-entropy, a fixed number of epochs)."""
-    return spec.objective is None and spec.config.patience is None
+    """Runs the batched engine can train: classifiers (cross-entropy, a fixed number of epochs)."""
+    return (spec.objective is None or type(spec.objective) is Classification) and spec.config.patience is None
 
 
 def train_group_cached(
@@ -280,7 +299,10 @@ def train_group_cached(
     savers = [epoch_saver(store, meta, spec, milestones(spec), lambda state, spec=spec: print(
         state.line(f"{spec.model} seed {spec.config.seed} (batched)", spec.config.epochs), flush=True))
         for spec, meta in todo]
-    states = fit_batched(models, data, [spec.config for spec, _ in todo], savers)
+    objectives = {json.dumps(spec.objective and spec.objective.describe(), sort_keys=True) for spec, _ in todo}
+    if len(objectives) != 1:
+        raise ValueError(f"runs trained together need one objective, got {sorted(objectives)}")
+    states = fit_batched(models, data, [spec.config for spec, _ in todo], savers, todo[0][0].objective)
     written = []
     for (spec, meta), state in zip(todo, states):
         written.append(store.save(meta, state))

@@ -29,6 +29,8 @@ from kmnist_utils.models import build_model
 from kmnist_utils.training import FitState, Objective, TensorSplit, TrainConfig, evaluate, fit, resolve_precision
 
 ENGINE_VERSION = 1  # bump when a change to the engine makes old checkpoints wrong
+LATER_DEFAULTS = {"patience": None, "optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant",
+                  "channels_last": False}
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,10 @@ class TrainSpec:
         """Everything the trained weights depend on (precision resolved for the data's device)."""
         config = asdict(self.config)
         config["precision"] = resolve_precision(self.config.precision, str(data.x_train.device))
-        if config["patience"] is None:  # runs without early stopping keep the keys they always had
-            del config["patience"]
+        # Settings added after the first runs are left out at their defaults: older runs keep their keys.
+        for name, default in LATER_DEFAULTS.items():
+            if config[name] == default:
+                del config[name]
         meta = {
             "model": self.model,
             "hparams": dict(sorted(self.hparams.items())),
@@ -147,7 +151,13 @@ class CheckpointStore:
         self.path(meta, partial=True).unlink(missing_ok=True)
 
     def longest_prefix(self, meta: dict[str, Any]) -> FitState | None:
-        """The finished run of the same spec with the most epochs below ``meta``'s, if it can be continued."""
+        """The finished run of the same spec with the most epochs below ``meta``'s, if it can be continued.
+
+        Only a run at a constant learning rate is the start of a longer one: a schedule such as one-cycle
+        depends on the total number of epochs, so its shorter runs are different computations.
+        """
+        if meta["config"].get("lr_schedule", "constant") != "constant":
+            return None
         for epochs in range(meta["config"]["epochs"] - 1, 0, -1):
             shorter = with_epochs(meta, epochs)
             if self.path(shorter).is_file():
@@ -173,7 +183,7 @@ def epoch_saver(
 
     def on_epoch_end(state: FitState) -> None:
         store.save(meta, state, partial=True)
-        if state.epoch in milestones and state.epoch < spec.config.epochs:
+        if state.epoch in milestones and state.epoch < spec.config.epochs and spec.config.lr_schedule == "constant":
             store.save(with_epochs(meta, state.epoch), state)
         if epoch_log is not None:
             epoch_log(state)

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from kmnist_utils import runlock
+from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.device import pick_device
 from kmnist_utils.paths import CACHE_DIR, OutputDirs, committed_dirs, output_dirs
 from kmnist_utils.seeding import seed_everything
@@ -48,6 +49,71 @@ class SiameseSettings:
     unseen_draws: int = 100
 
 
+CHANNELS_LAST_MIN_WIDTH = 8
+
+
+@dataclass(frozen=True)
+class BeyondSchedule:
+    """Settings of chapter 07 (beyond the paper): the network, the training recipe and its length.
+
+    The schedule is a parameter of the chapter (``schedule``), written into every result's
+    provenance; the profile only names the default, and nothing switches it by device.
+    """
+
+    name: str
+    description: str
+    widths: tuple[int, ...]
+    blocks: int  # pre-activation blocks per stage
+    epochs: int
+    batch_size: int
+    learning_rate: float  # the one-cycle schedule's peak (SGD, Nesterov momentum 0.9)
+    weight_decay: float
+    label_smoothing: float
+    augment: AugmentSettings
+    # The ablation ladder's runs (one seed) train this many epochs; equal to ``epochs``, its last rung
+    # is the first seed's final run, trained once.
+    ablation_epochs: int
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        # torch 2.14.1's CPU convolutions corrupt memory (double free, segfault) with channels_last and
+        # 4-channel layers; 8 and more ran clean (tests/test_beyond.py trains the smoke schedule).
+        if self.channels_last and min(self.widths) < CHANNELS_LAST_MIN_WIDTH:
+            raise ValueError(f"schedule {self.name!r}: channels_last needs widths of at least "
+                             f"{CHANNELS_LAST_MIN_WIDTH} channels, got {self.widths}")
+
+
+BEYOND_AUGMENT = AugmentSettings(rotate_deg=10.0, scale=0.1, shift_px=2.0, cutout_px=8)
+BEYOND_SCHEDULES: Mapping[str, BeyondSchedule] = _frozen({s.name: s for s in (
+    BeyondSchedule(
+        name="full",
+        description="The full schedule for one GPU: PreAct ResNet (64-128-256, 2 blocks a stage), 30 epochs.",
+        widths=(64, 128, 256), blocks=2, epochs=30, batch_size=256, learning_rate=0.1, weight_decay=5e-4,
+        label_smoothing=0.1, augment=BEYOND_AUGMENT, ablation_epochs=10,
+    ),
+    BeyondSchedule(
+        name="short",
+        description="The short schedule for a 2-core CPU (under 15 minutes): PreAct ResNet (16-32-64, 1 block a "
+        "stage), 2 epochs.",
+        widths=(16, 32, 64), blocks=1, epochs=2, batch_size=128, learning_rate=0.1, weight_decay=5e-4,
+        label_smoothing=0.1, augment=BEYOND_AUGMENT, ablation_epochs=2, channels_last=True,
+    ),
+    BeyondSchedule(
+        name="smoke",
+        description="Tests only: the short schedule's network at half its width, 2 epochs of small batches.",
+        widths=(8, 16, 32), blocks=1, epochs=2, batch_size=32, learning_rate=0.05, weight_decay=5e-4,
+        label_smoothing=0.1, augment=BEYOND_AUGMENT, ablation_epochs=2, channels_last=True,
+    ),
+)})
+
+
+def get_schedule(name: str) -> BeyondSchedule:
+    if name not in BEYOND_SCHEDULES:
+        raise ValueError(f"Unknown schedule {name!r}; choose one of: {', '.join(BEYOND_SCHEDULES)} (the notebook "
+                         "parameter `schedule`, or `--schedule` of the report).")
+    return BEYOND_SCHEDULES[name]
+
+
 @dataclass(frozen=True)
 class Profile:
     """Every setting that differs between a real run and a quick test run.
@@ -74,6 +140,8 @@ class Profile:
     siamese: SiameseSettings = field(default_factory=SiameseSettings)
     # Random calibration/evaluation splits of the test set for certified routing (notebook 05).
     routing_splits: int = 200
+    # Chapter 07's schedule when its parameter ``schedule`` is None: the CPU one for the paper profile.
+    beyond_schedule: str = "short"
 
 
 PAPER = Profile(
@@ -114,6 +182,7 @@ SMOKE = replace(
     siamese=replace(SiameseSettings(), pairs_per_image=2.0, epochs=1, patience=None, draws=5, episode=(5, 1, 5),
                     unseen_seen_counts=(5,), unseen_splits=2, unseen_epochs=1, unseen_draws=5),
     routing_splits=10,
+    beyond_schedule="smoke",
 )
 
 PROFILES: Mapping[str, Profile] = _frozen({p.name: p for p in (PAPER, SMOKE)})

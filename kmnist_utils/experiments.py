@@ -6,6 +6,7 @@ function and gets it from the checkpoint cache instead of retraining.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -104,14 +105,16 @@ def batched_training(device: str) -> bool:
 
 def _train_groups(ctx: RunContext, todo: list[tuple[TrainSpec, Parts]]) -> list[tuple[TrainSpec, Parts]]:
     """Train the groupable runs together, one group per (architecture, epochs, batch size, precision,
-    data); return the runs left for the usual path."""
+    memory format, objective, data); return the runs left for the usual path."""
     groups: dict[tuple, list[tuple[TrainSpec, Parts]]] = {}
     left = []
     for spec, parts in todo:
         if batched.groupable(spec):
             config = spec.config
-            groups.setdefault((spec.model, config.epochs, config.batch_size, config.precision, id(parts)), []).append(
-                (spec, parts))
+            objective = json.dumps(spec.objective and spec.objective.describe(), sort_keys=True)
+            key = (spec.model, json.dumps(spec.hparams, sort_keys=True), config.epochs, config.batch_size,
+                   config.precision, config.channels_last, objective, id(parts))
+            groups.setdefault(key, []).append((spec, parts))
         else:
             left.append((spec, parts))
     for members in groups.values():

@@ -14,6 +14,8 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -84,27 +86,49 @@ def run_job(job: Job) -> float:
     return time.perf_counter() - start
 
 
-def _run_indexed(item: tuple[int, Job]) -> tuple[int, float]:
-    index, job = item
-    return index, run_job(job)
+class WorkerDied(RuntimeError):
+    """A worker process ended without an answer (killed, or crashed in native code)."""
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    # shutdown() waits for the runs in progress; a failed or interrupted batch must stop them now.
+    for process in list(getattr(pool, "_processes", {}).values()):  # private, but the only handle there is
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_jobs(jobs: Sequence[Job], workers: int) -> None:
-    """Run ``jobs`` on ``workers`` spawned processes, longest first; the first failure stops them all."""
+    """Run ``jobs`` on ``workers`` spawned processes, longest first; the first failure stops them all.
+
+    A worker that dies (a crash in native code, the OOM killer) raises ``WorkerDied`` naming the runs
+    in flight, instead of leaving the caller waiting for an answer that never comes.
+    """
     threads = max(1, (os.cpu_count() or 1) // workers)
     # Longest first keeps the workers evenly loaded (epochs x images is a fair proxy for the cost).
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i].spec.config.epochs * len(jobs[i].arrays[1]))
     print(f"training {len(jobs)} run(s) on {workers} worker processes x {threads} thread(s)", flush=True)
     start = time.perf_counter()
-    pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads, os.getpid()))
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(threads, os.getpid()))
     try:
-        for done, (index, seconds) in enumerate(pool.imap_unordered(_run_indexed, [(i, jobs[i]) for i in order]), 1):
+        futures = {pool.submit(run_job, jobs[i]): i for i in order}
+        for done, future in enumerate(as_completed(futures), 1):
+            index = futures[future]
+            try:
+                seconds = future.result()
+            except BrokenProcessPool:
+                running = [jobs[i].label() for f, i in futures.items() if not f.done() or f is future]
+                raise WorkerDied(
+                    "a worker process died without finishing its run (a crash in native code or the system "
+                    f"killing it, e.g. out of memory). Runs in flight: {'; '.join(running)}. Finished runs are "
+                    f"cached; rerun to continue, or set ${WORKERS_ENV_VAR}=1 to train in this process."
+                ) from None
             print(
                 f"  [{done}/{len(jobs)}] {jobs[index].label()} - {seconds:.0f} s "
                 f"(elapsed {time.perf_counter() - start:.0f} s)",
                 flush=True,
             )
-        pool.close()
-    finally:
-        pool.terminate()  # on an error or an interrupt, stop the other runs now
-        pool.join()
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)

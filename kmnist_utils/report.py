@@ -30,7 +30,7 @@ import papermill as pm
 
 from kmnist_utils import runlock, summary
 from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
-from kmnist_utils.config import PROFILES, RunContext, setup
+from kmnist_utils.config import BEYOND_SCHEDULES, PROFILES, RunContext, get_schedule, setup
 from kmnist_utils.data import DATA_ENV_VAR
 from kmnist_utils.nbtools import quiet_kernel_config
 from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs
@@ -70,14 +70,26 @@ def discover_notebooks(folder: Path = NOTEBOOKS_DIR, only: Sequence[str] | None 
     return found
 
 
-def notebook_parameters(ctx: RunContext, seeds_given: bool, device: str, output_root: str | None) -> dict:
-    """What papermill injects after each notebook's ``parameters`` cell."""
-    return {
+def notebook_parameters(ctx: RunContext, seeds_given: bool, device: str, output_root: str | None,
+                        schedule: str | None = None) -> dict:
+    """What papermill injects after each notebook's ``parameters`` cell (``schedule`` only where one was
+    chosen, and only into the notebooks that declare it: see ``declared_parameters``)."""
+    params = {
         "profile": ctx.profile.name,
         "seeds": list(ctx.seeds) if seeds_given else None,
         "device": device,
         "output_root": output_root,
     }
+    if schedule is not None:
+        params["schedule"] = get_schedule(schedule).name  # an unknown name fails here, before any notebook runs
+    return params
+
+
+def declared_parameters(notebook: Path, params: dict) -> dict:
+    """The entries of ``params`` that ``notebook``'s parameters cell declares (papermill would warn about
+    the others)."""
+    declared = pm.inspect_notebook(str(notebook))
+    return {name: value for name, value in params.items() if name in declared}
 
 
 def _describe_failure(notebook: Path, exc: Exception) -> str:
@@ -201,7 +213,7 @@ def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name:
             pm.execute_notebook(
                 str(notebook),
                 str(running),
-                parameters=parameters,
+                parameters=declared_parameters(notebook, parameters),
                 cwd=str(notebook.parent),
                 kernel_name=kernel_name,
                 progress_bar=False,  # the cells' output is streamed instead: epochs, cache hits, warnings
@@ -237,8 +249,10 @@ def run_pipeline(
     notebooks_dir: Path = NOTEBOOKS_DIR,
     output_root: str | None = None,
     kernel_name: str | None = None,
+    schedule: str | None = None,
 ) -> pd.DataFrame:
-    """Run the series and return a table of per-notebook wall times."""
+    """Run the series and return a table of per-notebook wall times (``schedule``: chapter 07's, by name;
+    None leaves it to the profile)."""
     # Kernels run with the notebooks folder as their cwd: relative paths are resolved here, once.
     if os.environ.get(DATA_ENV_VAR):
         os.environ[DATA_ENV_VAR] = str(Path(os.environ[DATA_ENV_VAR]).expanduser().resolve())
@@ -246,7 +260,7 @@ def run_pipeline(
         output_root = str(Path(output_root).expanduser().resolve())
     ctx = setup(profile, seeds=seeds, device=device, output_root=output_root, lock=False)
     notebooks = discover_notebooks(Path(notebooks_dir), only)
-    params = notebook_parameters(ctx, seeds is not None, device, output_root)
+    params = notebook_parameters(ctx, seeds is not None, device, output_root, schedule)
     try:
         with runlock.holding(ctx.dirs.reports.parent, f"kmnist-report pipeline, profile {ctx.profile.name}"):
             for folder in (ctx.dirs.reports, ctx.dirs.figures, ctx.dirs.results):
@@ -316,13 +330,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
     parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks (number such as 03, or name)")
     parser.add_argument("--output-root", default=None, help="write figures/results/reports under this folder instead")
+    parser.add_argument("--schedule", default=None, choices=sorted(BEYOND_SCHEDULES),
+                        help="chapter 07's schedule (default: the profile's, 'short' for paper: the CPU one)")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run_pipeline(args.profile, args.seeds, args.device, args.only, output_root=args.output_root)
+        run_pipeline(args.profile, args.seeds, args.device, args.only, output_root=args.output_root,
+                     schedule=args.schedule)
     except (PipelineError, ValueError) as exc:
         print(f"kmnist-report: {exc}", file=sys.stderr)
         return 1

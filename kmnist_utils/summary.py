@@ -1,6 +1,6 @@
 """The assembled report: tables built from the results folder alone (nothing is trained here).
 
-Notebook 07 shows them, writes them as CSV plus one Markdown report, and the README's Results
+Notebook 08 shows them, writes them as CSV plus one Markdown report, and the README's Results
 section is rendered from the same functions, so README and results cannot drift apart unnoticed
 (``tests/test_readme.py``).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kmnist_utils import findings, paper
+from kmnist_utils import anchors, findings, paper
 from kmnist_utils.atomic import write_text
 from kmnist_utils.config import PAPER
 from kmnist_utils.metrics import mean_std_text
@@ -117,11 +117,13 @@ def provenance_sentence(results: Results) -> str:
 
 
 def table1(results: Results) -> pd.DataFrame:
-    """Table I: per model and metric, the paper's value, ours (mean ± std over seeds) and the difference."""
-    long = pd.concat([results[name] for name in TABLE1_SOURCES], ignore_index=True)
+    """Table I: per model and metric, the paper's value, ours (mean ± std over seeds) and the difference;
+    then chapter 07's rows (beyond the paper: no paper value), where the run has them."""
+    sources = [*TABLE1_SOURCES, *([anchors.BEYOND_TABLE1] if anchors.BEYOND_TABLE1 in results.tables else [])]
+    long = pd.concat([results[name] for name in sources], ignore_index=True)
     return pd.DataFrame(
         {
-            "model": long.model.map(DISPLAY_NAMES),
+            "model": long.model.map(lambda name: DISPLAY_NAMES.get(name, name)),
             "metric": long.metric,
             "paper": long.paper,
             "ours_mean": long.ours_mean,
@@ -140,7 +142,8 @@ def table1_display(
     for metric in metrics:
         part = table[table.metric == metric].set_index("model")
         shown[metric] = [
-            f"{mean_std_text(r.ours_mean, r.ours_std)} (paper {r.paper:.3f}, {r.difference_pts:+.2f} pt)"
+            f"{mean_std_text(r.ours_mean, r.ours_std)} "
+            + (f"(paper {r.paper:.3f}, {r.difference_pts:+.2f} pt)" if pd.notna(r.paper) else "(not in the paper)")
             for r in part.itertuples()
         ]
         index = part.index
@@ -296,6 +299,9 @@ def markdown_table(frame: pd.DataFrame, index: bool = False) -> str:
     return "\n".join(lines)
 
 
+NOT_IN_PAPER = "—"
+
+
 def _accuracy_rows(results: Results) -> pd.DataFrame:
     table = table1(results)
     acc, f1 = (
@@ -305,10 +311,10 @@ def _accuracy_rows(results: Results) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "model": acc.model,
-            "accuracy, paper": acc.paper.map("{:.3f}".format),
+            "accuracy, paper": acc.paper.map(lambda v: f"{v:.3f}" if pd.notna(v) else NOT_IN_PAPER),
             "accuracy, ours": [mean_std_text(m, s) for m, s in zip(acc.ours_mean, acc.ours_std)],
-            "difference": acc.difference_pts.map("{:+.2f} pt".format),
-            "F1, paper": f1.paper.map("{:.3f}".format),
+            "difference": acc.difference_pts.map(lambda v: f"{v:+.2f} pt" if pd.notna(v) else NOT_IN_PAPER),
+            "F1, paper": f1.paper.map(lambda v: f"{v:.3f}" if pd.notna(v) else NOT_IN_PAPER),
             "F1, ours": [mean_std_text(m, s) for m, s in zip(f1.ours_mean, f1.ours_std)],
             "seeds": acc.seeds,
         }
@@ -331,7 +337,7 @@ def _oneshot_rows(results: Results) -> pd.DataFrame:
 def differences(results: Results) -> list[str]:
     """Sentences on how far each headline number is from the paper's, each computed by ``findings``."""
     table = table1(results)
-    acc = table[table.metric == "accuracy"]
+    acc = table[(table.metric == "accuracy") & table.paper.notna()]
     lines = [
         findings.versus_reference_summary(
             f"{row.model}, test accuracy", row.ours_mean, row.ours_std, int(row.seeds), row.paper
@@ -395,6 +401,10 @@ def differences(results: Results) -> list[str]:
             )
             for r in results["routing_thresholds"].itertuples()
         ]
+    if anchors.BEYOND_TEST in results.tables and "tuned_seeds" in results.tables:
+        schedule = results.provenance[anchors.BEYOND_TEST].get("schedule", "unknown")
+        lines += [f"Beyond the paper (chapter 07, {schedule} schedule): {line}"
+                  for line in anchors.test_findings(results[anchors.BEYOND_TEST], results["tuned_seeds"])]
     return [findings.no_nan(line) for line in lines]
 
 
@@ -404,6 +414,13 @@ def _is_improved_default(chosen: pd.Series) -> bool:
         PAPER.dropout,
         PAPER.batch_size,
     ) and PAPER.tuned_epochs == PAPER.epochs["improved"]
+
+
+def _beyond_note(results: Results) -> str:
+    if anchors.BEYOND_TABLE1 not in results.tables:
+        return ""
+    return (f" Rows with {NOT_IN_PAPER} in the paper's columns go beyond the paper (chapter 07,\n"
+            "`notebooks/07_beyond_paper.ipynb`); the schedule that produced them is in their name.")
 
 
 def readme_section(results: Results, figures_prefix: str = "figures") -> str:
@@ -419,7 +436,7 @@ Seeds: mean ± sample std over the seeds listed (no ± with one seed). Test set:
 {markdown_table(_accuracy_rows(results))}
 
 Precision, recall and F1 are weighted averages, as in the paper; all four metrics are in
-`results/report_table1.csv` and `results/REPORT.md`.
+`results/report_table1.csv` and `results/REPORT.md`.{_beyond_note(results)}
 
 ### One-shot recognition (10-way, supports from the training split)
 
@@ -436,7 +453,7 @@ Precision, recall and F1 are weighted averages, as in the paper; all four metric
 
 
 def markdown_report(results: Results) -> str:
-    """Everything of notebook 07 as one Markdown document."""
+    """Everything of notebook 08 as one Markdown document."""
     sections = [
         "# kmnist-report: assembled results",
         provenance_sentence(results),

@@ -84,7 +84,7 @@ def test_grouping_refuses_what_it_cannot_do():
 
     with pytest.raises(TypeError, match="cannot group layer inner of type LayerNorm"):
         batched.group([Odd(), Odd()])
-    with pytest.raises(ValueError, match="same epochs, batch size and precision"):
+    with pytest.raises(ValueError, match="same epochs, batch size, precision and memory format"):
         batched.fit_batched([build_model("simple")] * 2, make_tensor_split(*toy(), "cpu"),
                             [TrainConfig(1, 32, 1e-3, seed=0), TrainConfig(2, 32, 1e-3, seed=1)])
 

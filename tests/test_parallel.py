@@ -96,3 +96,17 @@ def test_same_inputs_give_identical_numbers_through_workers_and_in_process(tmp_p
         assert weights.keys() == reference_weights.keys()
         assert all(torch.equal(weights[k], reference_weights[k]) for k in weights)
         assert torch.equal(logits, reference_logits)
+
+
+class ExitOnUnpickle:
+    """Ends the process that unpickles it: a stand-in for a worker killed mid-run."""
+
+    def __reduce__(self):
+        return os._exit, (3,)
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path):
+    x, y, x_val, y_val = arrays()
+    dying = parallel.Job(job(tmp_path, 0).spec, (ExitOnUnpickle(), y, x_val, y_val), "cpu", tmp_path / "store")
+    with pytest.raises(parallel.WorkerDied, match="died without finishing its run"):
+        parallel.run_jobs([dying, job(tmp_path, 1)], workers=2)

@@ -5,6 +5,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from kmnist_utils import report, runlock
+from kmnist_utils.config import setup
 
 PARAMS = "profile = None\nseeds = None\ndevice = 'auto'\noutput_root = None"
 
@@ -159,8 +160,26 @@ def test_papermill_sees_a_type_for_every_parameter():
 
     for path in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
         params = pm.inspect_notebook(str(path))
-        assert set(params) == {"profile", "seeds", "device", "output_root"}, path.name
+        # Every chapter takes the run's four; chapter 07 also its schedule (``--schedule``).
+        extra = {"schedule"} if path.name.startswith("07_") else set()
+        assert set(params) == {"profile", "seeds", "device", "output_root"} | extra, path.name
         assert all(p["inferred_type_name"] not in ("None", "", None) for p in params.values()), path.name
+
+
+def test_schedule_reaches_only_the_notebooks_that_declare_it(tmp_path):
+    plain, scheduled = tmp_path / "01_a.ipynb", tmp_path / "07_b.ipynb"
+    make_notebook(plain, "x = 1")
+    make_notebook(scheduled, "x = 1")
+    nb = nbformat.read(scheduled, as_version=4)
+    nb.cells[0].source += '\nschedule = None  # type: Optional[str]'
+    nbformat.write(nb, scheduled)
+    ctx = setup("smoke", device="cpu", output_root=str(tmp_path / "out"), lock=False)
+    params = report.notebook_parameters(ctx, False, "cpu", None, schedule="full")
+    assert "schedule" not in report.declared_parameters(plain, params)
+    assert report.declared_parameters(scheduled, params)["schedule"] == "full"
+    assert "schedule" not in report.notebook_parameters(ctx, False, "cpu", None)  # None: the profile decides
+    with pytest.raises(ValueError, match="Unknown schedule 'fastest'"):
+        report.notebook_parameters(ctx, False, "cpu", None, schedule="fastest")
 
 
 @pytest.mark.slow

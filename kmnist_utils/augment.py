@@ -1,0 +1,90 @@
+"""Data augmentation of whole batches on the device, with random parameters drawn per image.
+
+torchvision's v2 transforms applied to a batch tensor draw one set of parameters for the whole
+batch (every image rotated by the same angle); here every image gets its own rotation, scale,
+shift and cutout square, in two tensor operations for the batch (``affine_grid`` + ``grid_sample``
+and one mask), so augmentation costs no per-image Python and runs wherever the batch lives. A
+library such as kornia does the same; these 40 lines keep the GPU machine's environment to the
+packages it has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Ranges of the random per-image transforms; zero everywhere is the identity.
+
+    An image is rotated by an angle uniform in ±``rotate_deg``, scaled by a factor uniform in
+    1 ± ``scale``, shifted by up to ±``shift_px`` pixels along each axis (the background, 0, fills
+    in), then a ``cutout_px`` x ``cutout_px`` square centred on a uniform random pixel is set to 0
+    (DeVries and Taylor, 2017; it may hang over the border, as in the original).
+    """
+
+    rotate_deg: float = 0.0
+    scale: float = 0.0
+    shift_px: float = 0.0
+    cutout_px: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.rotate_deg <= 180 and 0 <= self.scale < 1 and self.shift_px >= 0 and self.cutout_px >= 0):
+            raise ValueError(
+                "augmentation ranges must be rotate_deg in [0, 180], scale in [0, 1), shift_px >= 0 and "
+                f"cutout_px >= 0, got {self}"
+            )
+
+    @property
+    def is_identity(self) -> bool:
+        return self.rotate_deg == 0 and self.scale == 0 and self.shift_px == 0 and self.cutout_px == 0
+
+    @property
+    def has_affine(self) -> bool:
+        return self.rotate_deg > 0 or self.scale > 0 or self.shift_px > 0
+
+
+def _uniform(n: int, half_width: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    return (torch.rand(n, generator=generator, device=device) * 2 - 1) * half_width
+
+
+def random_affine(x: torch.Tensor, settings: AugmentSettings, generator: torch.Generator) -> torch.Tensor:
+    """Rotate, scale and shift every image of ``x`` (B, C, H, W) by its own random parameters."""
+    n, _, height, width = x.shape
+    angle = _uniform(n, math.radians(settings.rotate_deg), generator, x.device)
+    zoom = 1 + _uniform(n, settings.scale, generator, x.device)
+    # affine_grid works in [-1, 1] coordinates: a shift of one pixel is 2 / size.
+    shift = torch.stack([_uniform(n, settings.shift_px * 2 / width, generator, x.device),
+                         _uniform(n, settings.shift_px * 2 / height, generator, x.device)], dim=1)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero a ``size`` x ``size`` square at a random centre of every image of ``x`` (B, C, H, W)."""
+    n, _, height, width = x.shape
+    centre_y = torch.randint(0, height, (n, 1, 1), generator=generator, device=x.device)
+    centre_x = torch.randint(0, width, (n, 1, 1), generator=generator, device=x.device)
+    rows = torch.arange(height, device=x.device).view(1, height, 1)
+    cols = torch.arange(width, device=x.device).view(1, 1, width)
+    low = size // 2  # the square spans [centre - size // 2, centre - size // 2 + size)
+    inside = ((rows >= centre_y - low) & (rows < centre_y - low + size)
+              & (cols >= centre_x - low) & (cols < centre_x - low + size))
+    return x.masked_fill(inside.unsqueeze(1), 0.0)
+
+
+def augment_batch(x: torch.Tensor, settings: AugmentSettings, generator: torch.Generator) -> torch.Tensor:
+    """``x`` (B, C, H, W) with every image transformed by its own random draw from ``settings``."""
+    if x.dim() != 4:
+        raise ValueError(f"augment_batch needs a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+    if settings.has_affine:
+        x = random_affine(x, settings, generator)
+    if settings.cutout_px > 0:
+        x = cutout(x, settings.cutout_px, generator)
+    return x

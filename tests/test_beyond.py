@@ -1,0 +1,282 @@
+"""Chapter 07: batch augmentation, the pre-activation ResNet, SGD with a one-cycle schedule, and the
+chapter's tables (synthetic data)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kmnist_utils import anchors, batched, beyond, config
+from kmnist_utils.augment import AugmentSettings, augment_batch, cutout
+from kmnist_utils.checkpoints import CheckpointStore, key_of, train_cached
+from kmnist_utils.models import PreActResNet, build_model
+from kmnist_utils.training import Classification, TrainConfig, fit, learning_rate_at, make_tensor_split
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def images(n: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=generator(seed))
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def test_identity_settings_change_nothing():
+    x = images()
+    assert torch.equal(augment_batch(x, AugmentSettings(), generator()), x)
+
+
+def test_augmentation_is_seeded_and_per_image():
+    x = images(1).expand(8, -1, -1, -1).contiguous()  # the same image 8 times
+    settings = AugmentSettings(rotate_deg=15, scale=0.1, shift_px=2, cutout_px=6)
+    a, b = augment_batch(x, settings, generator(3)), augment_batch(x, settings, generator(3))
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert not torch.equal(a, augment_batch(x, settings, generator(4)))
+    # Per-image parameters: copies of one image come out different from each other.
+    assert len({tuple(img.flatten()[:784:7].tolist()) for img in a}) == 8
+
+
+def test_cutout_zeroes_one_square_of_the_given_size():
+    x = torch.ones(64, 1, 28, 28)
+    out = cutout(x, 6, generator(1))
+    zeros = (out == 0).sum(dim=(1, 2, 3))
+    assert int(zeros.max()) == 36 and int(zeros.min()) >= 1  # a full square inside, or part of it at a border
+    for image in out[zeros == 36]:
+        rows, cols = torch.nonzero(image[0] == 0, as_tuple=True)
+        assert int(rows.max() - rows.min()) == 5 and int(cols.max() - cols.min()) == 5
+
+
+def test_small_shift_moves_a_dot_by_at_most_the_range():
+    x = torch.zeros(32, 1, 28, 28)
+    x[:, 0, 14, 14] = 1.0
+    out = augment_batch(x, AugmentSettings(shift_px=2), generator(0))
+    centres = [torch.nonzero(img[0] > 0.2).float().mean(0) for img in out]
+    assert all(float((c - 14).abs().max()) <= 2.5 for c in centres)
+
+
+@pytest.mark.parametrize("bad", [dict(rotate_deg=-1), dict(scale=1.0), dict(shift_px=-2), dict(cutout_px=-1)])
+def test_bad_augmentation_ranges_are_refused(bad):
+    with pytest.raises(ValueError, match="augmentation ranges"):
+        AugmentSettings(**bad)
+
+
+def test_augment_batch_needs_a_batch():
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        augment_batch(torch.rand(28, 28), AugmentSettings(cutout_px=4), generator())
+
+
+# --------------------------------------------------------------------------- the network
+
+
+@pytest.mark.parametrize("widths,blocks", [((4, 8, 16), 1), ((8, 16), 2)])
+def test_preact_resnet_shapes(widths, blocks):
+    model = PreActResNet(widths, blocks)
+    assert model(images(3)).shape == (3, 10)
+    assert model.features(images(3)).shape == (3, widths[-1])
+
+
+def test_preact_resnet_is_in_the_registry_and_checks_its_arguments():
+    assert isinstance(build_model("preact_resnet", widths=[4, 8], blocks=1), PreActResNet)
+    with pytest.raises(ValueError, match="positive widths"):
+        PreActResNet((), 1)
+
+
+def test_preact_resnet_groups_like_separate_models():
+    torch.manual_seed(0)
+    members = [PreActResNet((4, 8), 1) for _ in range(3)]
+    grouped = batched.group(members).eval()
+    for m in members:
+        m.eval()
+    x = images(5)
+    out = batched.batched_logits(grouped, x, 3, "fp32")
+    for i, m in enumerate(members):
+        torch.testing.assert_close(out[:, i], m(x), atol=1e-5, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- optimizer and schedule
+
+
+def test_one_cycle_warms_up_then_anneals_to_zero():
+    config_ = TrainConfig(3, 32, 0.1, seed=0, optimizer="sgd", lr_schedule="onecycle")
+    rates = [learning_rate_at(config_, step, 100) for step in range(100)]
+    peak = int(np.argmax(rates))
+    assert rates[0] == pytest.approx(0.1 / 25) and max(rates) == pytest.approx(0.1, rel=1e-2)
+    assert 15 <= peak <= 25 and rates[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a <= b for a, b in zip(rates[:peak], rates[1 : peak + 1]))
+    assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1 :]))
+    assert learning_rate_at(dataclasses.replace(config_, lr_schedule="constant"), 50, 100) == 0.1
+    with pytest.raises(ValueError, match="step must be in"):
+        learning_rate_at(config_, 100, 100)
+
+
+def test_bad_optimizer_or_schedule_is_refused():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainConfig(1, 32, 0.1, seed=0, optimizer="lamb")
+    with pytest.raises(ValueError, match="lr_schedule one of"):
+        TrainConfig(1, 32, 0.1, seed=0, lr_schedule="step")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        Classification(label_smoothing=1.0)
+
+
+def toy_data(n: int = 256):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, n)
+    x = (rng.random((n, 28, 28)) * 40).astype(np.uint8)
+    for i, label in enumerate(y):  # a learnable bright bar whose row is the label
+        x[i, 2 + 2 * label, 4:24] = 255
+    return make_tensor_split(x[: n * 3 // 4], y[: n * 3 // 4], x[n * 3 // 4 :], y[n * 3 // 4 :])
+
+
+def test_augmented_one_cycle_training_resumes_exactly(tmp_path):
+    data = toy_data()
+    schedule = config.get_schedule("smoke")
+    spec = beyond.spec(schedule, beyond.ladder(schedule)[-1], seed=0, epochs=2)
+    whole = train_cached(spec, data, CheckpointStore(tmp_path / "a"), progress=False, verbose=False)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(state):
+        raise Interrupt
+
+    torch.manual_seed(0)
+    model = build_model(spec.model, **spec.hparams)
+    saved = []
+    with pytest.raises(Interrupt):
+        fit(model, data, spec.config, progress=False, objective=Classification(0.1, schedule.augment),
+            on_epoch_end=lambda state: (saved.append(dataclasses.replace(state)), stop_after_first(state)))
+    resumed = fit(model, data, spec.config, state=saved[0], progress=False,
+                  objective=Classification(0.1, schedule.augment))
+    assert [h["train_loss"] for h in resumed.history] == pytest.approx([h["train_loss"] for h in whole.state.history])
+    for name, tensor in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.best_model[name], tensor)
+
+
+def test_a_shorter_one_cycle_run_is_not_continued(tmp_path):
+    # One-cycle depends on the total epochs: a finished 1-epoch run is not the start of a 2-epoch run.
+    data, store = toy_data(), CheckpointStore(tmp_path)
+    schedule = config.get_schedule("smoke")
+    short = beyond.spec(schedule, beyond.ladder(schedule)[0], seed=0, epochs=1)
+    train_cached(short, data, store, progress=False, verbose=False)
+    longer = dataclasses.replace(short, config=dataclasses.replace(short.config, epochs=2))
+    assert store.longest_prefix(longer.meta(data)) is None
+    constant = dataclasses.replace(longer, config=dataclasses.replace(longer.config, lr_schedule="constant"))
+    train_cached(dataclasses.replace(constant, config=dataclasses.replace(constant.config, epochs=1)), data, store,
+                 progress=False, verbose=False)
+    assert store.longest_prefix(constant.meta(data)).epoch == 1
+
+
+def test_ingredients_change_the_checkpoint_key():
+    data = toy_data(64)
+    schedule = config.get_schedule("smoke")
+    keys = {key_of(beyond.spec(schedule, rung, 0).meta(data)) for rung in beyond.ladder(schedule)}
+    assert len(keys) == len(beyond.ladder(schedule))
+
+
+def test_batched_engine_trains_the_recipe():
+    data = toy_data()
+    schedule = config.get_schedule("smoke")
+    specs = [beyond.spec(schedule, beyond.ladder(schedule)[-1], seed, epochs=2) for seed in (0, 1)]
+    assert all(batched.groupable(s) for s in specs)
+    torch.manual_seed(0)
+    models = [build_model(s.model, **s.hparams) for s in specs]
+    states = batched.fit_batched(models, data, [s.config for s in specs], objective=specs[0].objective)
+    assert [s.epoch for s in states] == [2, 2]
+    assert all(math.isfinite(h["train_loss"]) for s in states for h in s.history)
+    assert states[0].history != states[1].history  # own seeds: own initial weights and data order
+
+
+# --------------------------------------------------------------------------- the chapter's tables
+
+
+def test_ladder_adds_one_ingredient_per_rung_and_ends_at_the_recipe():
+    schedule = config.get_schedule("short")
+    rungs = beyond.ladder(schedule)
+    assert rungs[0].augment is None and rungs[0].label_smoothing == 0
+    assert rungs[-1].augment == schedule.augment and rungs[-1].label_smoothing == schedule.label_smoothing
+    assert rungs[1].augment.cutout_px == 0 and rungs[2].augment.cutout_px == schedule.augment.cutout_px
+
+
+def test_choose_takes_the_best_validation_accuracy_and_the_simpler_on_ties():
+    schedule = config.get_schedule("short")
+    table = pd.DataFrame({"val_acc": [0.97, 0.98, 0.98, 0.975]})
+    assert beyond.choose(table, schedule) == beyond.ladder(schedule)[1]
+
+
+def scores(seeds=(0, 1, 2)) -> beyond.TestScores:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 200)
+    logits = []
+    for s in seeds:
+        z = rng.normal(size=(200, 10))
+        z[np.arange(200), y] += 2.0 + s  # better models for larger seeds
+        logits.append(z)
+    return beyond.TestScores(tuple(seeds), logits, [z[:50] for z in logits], y)
+
+
+def test_test_table_and_table1_rows():
+    s = scores()
+    table = s.table()
+    assert list(table.model) == ["single"] * 3 + ["ensemble"]
+    assert table.accuracy.iloc[0] < table.accuracy.iloc[2]
+    assert table.accuracy.iloc[3] == pytest.approx(float((s.ensemble_pred == s.y_test).mean()))
+    rows = beyond.table1_rows(table, config.get_schedule("short"))
+    single = rows[(rows.metric == "accuracy") & (rows.seeds == 3)].iloc[0]
+    assert single.ours_mean == pytest.approx(table.accuracy.iloc[:3].mean(), abs=1e-4)
+    assert single.ours_std == pytest.approx(table.accuracy.iloc[:3].std(ddof=1), abs=1e-4)
+    assert rows.paper.isna().all() and "short schedule" in single.model
+
+
+def test_findings_follow_the_numbers():
+    test = pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "accuracy": [0.995, 0.996, 0.994, 0.9961]})
+    tuned = pd.DataFrame({"accuracy": [0.972, 0.971, 0.973]})
+    lines = anchors.test_findings(test, tuned)
+    assert "meets the target 0.994" in lines[0] and "meets the target 0.995" in lines[2]
+    assert "above the best published single model's" in lines[1]
+    assert "PreAct ResNet is better" in lines[4]
+    low = test.assign(accuracy=[0.98, 0.981, 0.979, 0.982])
+    lines = anchors.test_findings(low, tuned)
+    assert "misses the target 0.994 by 1.40 pt" in lines[0] and "misses the target 0.995" in lines[2]
+
+
+def test_error_overlap_and_pairs():
+    overlap = beyond.error_overlap(np.array([1, 2, 3]), np.array([2, 3, 4, 5]), "old")
+    assert dict(zip(overlap.errors, overlap.images)) == {"old only": 2, "both": 2, "new model only": 1}
+    assert "fixes 2 (50%)" in beyond.overlap_finding(overlap, "old")
+    old = pd.DataFrame({"class_a": ["a", "b"], "class_b": ["c", "d"], "total": [9, 4]})
+    new = pd.DataFrame({"class_a": ["a", "e"], "class_b": ["c", "f"], "total": [3, 5]})
+    both = beyond.pairs_beside(new, old, "old")
+    assert list(both.columns) == ["class_a", "class_b", "old", "new model"]
+    assert both.iloc[0].tolist() == ["a", "c", 9, 3] and len(both) == 3
+
+
+def test_calibration_check_fits_a_temperature_per_model():
+    s = scores()
+    y_val = s.y_test[:50]
+    table, temperatures = beyond.calibration_check(s, y_val)
+    assert set(table.model) == set(temperatures) and len(table) == 8
+    assert all(t > 0 for t in temperatures.values())
+    panels = beyond.reliability_panels(s, temperatures)
+    assert len(panels) == 4 and all(0 <= ece <= 1 for _, ece in panels.values())
+
+
+def test_schedules_are_named_and_unknown_ones_refused():
+    assert config.PAPER.beyond_schedule == "short" and config.SMOKE.beyond_schedule == "smoke"
+    assert config.get_schedule("full").epochs > config.get_schedule("short").epochs
+    with pytest.raises(ValueError, match="Unknown schedule 'fast'"):
+        config.get_schedule("fast")
+
+
+def test_channels_last_schedules_refuse_the_widths_that_crash_torch():
+    short = config.get_schedule("short")
+    with pytest.raises(ValueError, match="channels_last needs widths of at least 8"):
+        dataclasses.replace(short, widths=(4, 8, 16))
+    assert dataclasses.replace(short, widths=(4, 8, 16), channels_last=False).widths == (4, 8, 16)
