@@ -6,13 +6,17 @@ import json
 
 import pytest
 
-from kmnist_utils import config, eda, experiments, paper
+from kmnist_utils import beyond, config, eda, experiments, paper
+from kmnist_utils.checkpoints import CheckpointStore, train_cached
 from kmnist_utils.paths import committed_dirs
 
 # Smoke profile (1,024 training images, split seed 0), measured with this code on the project's CPU.
 # PCA is deterministic up to floating-point order: 0.002 covers BLAS differences.
 SMOKE_PCA_CUMULATIVE = {1: 0.1102, 2: 0.1642, 10: 0.3847, 50: 0.7343}
 SMOKE_LOGREG_ACCURACY = 0.572  # lbfgs on 1,000 images; 1 pt covers solver noise across machines
+# Chapter 07's smoke schedule, full recipe, seed 0: validation accuracy after its 2 epochs. Augmentation,
+# label smoothing and one-cycle all move it; 3 pt covers thread counts and CPU kernels.
+SMOKE_BEYOND_VAL_ACCURACY = 0.283
 # The committed run must stay within this many points of each Table I accuracy of the paper.
 TABLE1_MARGIN_PTS = 1.5
 
@@ -35,6 +39,15 @@ def test_smoke_logistic_regression_accuracy(smoke):
     ctx, parts = smoke
     run = experiments.logistic_regression_run(ctx, parts, ctx.seed)
     assert run.metrics["accuracy"] == pytest.approx(SMOKE_LOGREG_ACCURACY, abs=0.01)
+
+
+def test_smoke_beyond_recipe_validation_accuracy(smoke, tmp_path):
+    ctx, parts = smoke
+    schedule = config.get_schedule(ctx.profile.beyond_schedule)
+    spec = beyond.spec(schedule, beyond.ladder(schedule)[-1], ctx.seed)
+    trained = train_cached(spec, experiments.tensor_split(ctx, parts), CheckpointStore(tmp_path), progress=False)
+    val_acc = trained.state.history[-1]["val_acc"]
+    assert val_acc == pytest.approx(SMOKE_BEYOND_VAL_ACCURACY, abs=0.03)
 
 
 def test_committed_table1_is_within_the_stated_margin_of_the_paper():
