@@ -9,6 +9,7 @@ the ensemble. Only then is the test set scored.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec, train_cached
 from kmnist_utils.config import BeyondSchedule, RunContext
 from kmnist_utils.data import Parts
-from kmnist_utils.experiments import checkpoint_store, logits_of, pretrain, tensor_split
+from kmnist_utils.experiments import checkpoint_store, logits_of, pretrain, tensor_split, training_summary
 from kmnist_utils.training import Classification, TrainConfig
 
 MODEL = "preact_resnet"
@@ -63,16 +64,8 @@ def _train(ctx: RunContext, parts: Parts, specs: list[TrainSpec]) -> list[Traine
     return [train_cached(s, tensor_split(ctx, parts), checkpoint_store(ctx), progress=False) for s in specs]
 
 
-def _run_summary(trained: TrainedModel) -> dict:
-    state = trained.state
-    return {
-        "best_epoch": state.best_epoch,
-        "epochs": state.epoch,
-        "val_loss": state.best_val_loss,
-        "val_acc": state.history[state.best_epoch - 1]["val_acc"],
-        "train_seconds": round(sum(h["seconds"] for h in state.history), 1),
-        "from_cache": trained.from_cache,
-    }
+def _summary(trained: TrainedModel) -> dict:
+    return {"epochs": trained.state.epoch, **training_summary(trained)}
 
 
 def ablation(ctx: RunContext, parts: Parts, schedule: BeyondSchedule) -> pd.DataFrame:
@@ -80,14 +73,14 @@ def ablation(ctx: RunContext, parts: Parts, schedule: BeyondSchedule) -> pd.Data
     only: one row per rung with its validation accuracy and what it adds to the rung before."""
     rungs = ladder(schedule)
     trained = _train(ctx, parts, [spec(schedule, r, ctx.seed, schedule.ablation_epochs) for r in rungs])
-    table = pd.DataFrame([{"step": r.name, "seed": ctx.seed, **_run_summary(t)} for r, t in zip(rungs, trained)])
-    table["adds_val_acc"] = table.val_acc.diff()
+    table = pd.DataFrame([{"step": r.name, "seed": ctx.seed, **_summary(t)} for r, t in zip(rungs, trained)])
+    table["adds_val_acc"] = table.val_acc_at_best.diff()
     return table
 
 
 def choose(table: pd.DataFrame, schedule: BeyondSchedule) -> Rung:
     """The rung with the best validation accuracy (the simpler one on a tie)."""
-    best = table.val_acc.to_numpy().argmax()  # first maximum: the earlier, simpler rung
+    best = table.val_acc_at_best.to_numpy().argmax()  # first maximum: the earlier, simpler rung
     return ladder(schedule)[int(best)]
 
 
@@ -98,7 +91,7 @@ def train_seeds(ctx: RunContext, parts: Parts, schedule: BeyondSchedule, rung: R
 
 def seed_rows(ctx: RunContext, trained: list[TrainedModel]) -> pd.DataFrame:
     """Validation-side summary of every seed's run (nothing on the test set)."""
-    return pd.DataFrame([{"seed": seed, **_run_summary(t)} for seed, t in zip(ctx.seeds, trained)])
+    return pd.DataFrame([{"seed": seed, **_summary(t)} for seed, t in zip(ctx.seeds, trained)])
 
 
 @dataclass
@@ -110,11 +103,11 @@ class TestScores:
     val_logits: list[np.ndarray]
     y_test: np.ndarray
 
-    @property
+    @cached_property
     def probs(self) -> list[np.ndarray]:
         return [calibration.softmax(z) for z in self.logits]
 
-    @property
+    @cached_property
     def ensemble_probs(self) -> np.ndarray:
         return np.mean(self.probs, axis=0)
 
@@ -210,12 +203,6 @@ def reliability_panels(scores: TestScores, temperatures: dict[str, float]) -> di
         **calibration.reliability_panels(ensemble_logits(scores.probs), scores.y_test, temperatures[ensemble],
                                          name="ensemble"),
     }
-
-
-def histories(ctx: RunContext, trained: list[TrainedModel], label: str) -> pd.DataFrame:
-    """Every seed's per-epoch history, labelled for the learning-curve figure."""
-    return pd.concat([pd.DataFrame(t.state.history).assign(model=label, seed=seed)
-                      for seed, t in zip(ctx.seeds, trained)], ignore_index=True)
 
 
 TABLE1_METRICS = ("accuracy", "precision", "recall", "f1")

@@ -180,30 +180,33 @@ def train_and_test(ctx: RunContext, parts: Parts, spec: TrainSpec, progress: boo
     return CNNRun(spec.config.seed, trained, y_pred, classification_metrics(parts.y_test, y_pred))
 
 
+def training_summary(trained: TrainedModel) -> dict:
+    """Best epoch, its validation loss and accuracy, training time, precision and whether it came from the cache."""
+    state = trained.state
+    return {
+        "best_epoch": state.best_epoch,
+        "best_val_loss": state.best_val_loss,
+        "val_acc_at_best": state.history[state.best_epoch - 1]["val_acc"],
+        "train_seconds": round(sum(h["seconds"] for h in state.history), 1),
+        "precision_mode": trained.meta["config"]["precision"],
+        "from_cache": trained.from_cache,
+    }
+
+
 def run_rows(label: str, runs: list[CNNRun]) -> pd.DataFrame:
     """One row per seed: metrics, best epoch, training time and whether it came from the cache."""
-    rows = []
-    for run in runs:
-        state = run.trained.state
-        rows.append(
-            {
-                "model": label,
-                "seed": run.seed,
-                **run.metrics,
-                "best_epoch": state.best_epoch,
-                "best_val_loss": state.best_val_loss,
-                "val_acc_at_best": state.history[state.best_epoch - 1]["val_acc"],
-                "train_seconds": round(sum(h["seconds"] for h in state.history), 1),
-                "precision_mode": run.trained.meta["config"]["precision"],
-                "from_cache": run.trained.from_cache,
-            }
-        )
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"model": label, "seed": run.seed, **run.metrics, **training_summary(run.trained)}
+                         for run in runs])
+
+
+def seed_histories(seeds: Sequence[int], trained: Sequence[TrainedModel], **columns) -> pd.DataFrame:
+    """Every run's per-epoch history, one run per seed, with ``columns`` (e.g. ``model=``) and its seed added."""
+    return pd.concat([pd.DataFrame(t.state.history).assign(**columns, seed=seed) for seed, t in zip(seeds, trained)],
+                     ignore_index=True)
 
 
 def histories(label: str, runs: list[CNNRun]) -> pd.DataFrame:
-    frames = [pd.DataFrame(r.trained.state.history).assign(model=label, seed=r.seed) for r in runs]
-    return pd.concat(frames, ignore_index=True)
+    return seed_histories([r.seed for r in runs], [r.trained for r in runs], model=label)
 
 
 # Index of the randomised twin's seed in the derived-seed sequence of a run seed; far from the
@@ -349,9 +352,7 @@ def siamese_metric_draws(
 
 def siamese_history(ctx: RunContext, encoders: Sequence[TrainedModel]) -> pd.DataFrame:
     """The per-epoch history of every encoder, one per seed of the run."""
-    return pd.concat(
-        [pd.DataFrame(t.state.history).assign(seed=seed) for seed, t in zip(ctx.seeds, encoders)], ignore_index=True
-    )
+    return seed_histories(ctx.seeds, encoders)
 
 
 def oneshot_features(

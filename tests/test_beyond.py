@@ -207,7 +207,7 @@ def test_ladder_adds_one_ingredient_per_rung_and_ends_at_the_recipe():
 
 def test_choose_takes_the_best_validation_accuracy_and_the_simpler_on_ties():
     schedule = config.get_schedule("short")
-    table = pd.DataFrame({"val_acc": [0.97, 0.98, 0.98, 0.975]})
+    table = pd.DataFrame({"val_acc_at_best": [0.97, 0.98, 0.98, 0.975]})
     assert beyond.choose(table, schedule) == beyond.ladder(schedule)[1]
 
 
