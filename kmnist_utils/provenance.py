@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import subprocess
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,10 +40,30 @@ def git_commit() -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
+# The /proc/cpuinfo flags that decide which kernels (and so which speed and which rounding) a CPU run gets.
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """'AMD EPYC [avx2 fma avx512f avx512_bf16]': the CPU's model name and the flags of ``CPU_FLAGS`` it
+    has, from /proc/cpuinfo (Linux); elsewhere ``platform``'s processor or machine name."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    flags_line = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = set(flags_line.group(1).split()) if flags_line else set()
+    name = model.group(1).strip() if model else (platform.processor() or platform.machine())
+    return f"{name} [{' '.join(f for f in CPU_FLAGS if f in flags) or 'no vector flags listed'}]"
+
+
 def device_name(device: str) -> str:
+    """The accelerator's name, or the CPU's model and flags with the threads this process uses."""
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    return f"{cpu_model()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
 def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) -> dict[str, Any]:
@@ -51,6 +74,7 @@ def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) 
         "split_seed": ctx.profile.split_seed,
         "device": ctx.device,
         "device_name": device_name(ctx.device),
+        "cpu": cpu_model(),
         "git_commit": git_commit(),
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
