@@ -12,6 +12,7 @@ CONSTRAINTS := requirements/constraints.txt
 PROFILE ?= paper
 SEEDS ?=
 SCHEDULE ?=
+PRECISION ?=
 NB ?=
 
 # The data: the package looks in $KMNIST_DATA, then ../shared/data beside the project, then ./data
@@ -27,7 +28,7 @@ DATA_SOURCE = $(PY) -c "from kmnist_utils.data import find_data_root; print(find
 help: ## list the targets
 	@sed -n '1,4p' Makefile
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=paper|smoke  SEEDS=\"0 1 2\"  SCHEDULE=short|full (chapter 07)  NB=03  VENV=.venv (or \$$CONDA_PREFIX)"
+	@echo "  variables: PROFILE=paper|smoke  SEEDS=\"0 1 2\"  SCHEDULE=short|full (chapter 07)  PRECISION=fp32|bf16|auto  NB=03  VENV=.venv (or \$$CONDA_PREFIX)"
 
 venv: $(STAMP) ## create .venv and install the pinned environment (once; again when pyproject/constraints change)
 
@@ -43,14 +44,15 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 report: venv ## run the whole series (PROFILE=paper by default) -> reports/ figures/ results/
 	@echo ">> running the notebook series, profile=$(PROFILE) data=$$($(DATA_SOURCE))"
-	$(PY) -m kmnist_utils.report --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SCHEDULE),--schedule $(SCHEDULE))
+	$(PY) -m kmnist_utils.report --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SCHEDULE),--schedule $(SCHEDULE)) \
+	  $(if $(PRECISION),--precision $(PRECISION))
 
 readme: venv ## regenerate the README's Results section from results/
 	$(PY) -m kmnist_utils.summary
 
 notebook: venv ## run one notebook through the pipeline, e.g. make notebook NB=01 PROFILE=smoke
 	$(PY) -m kmnist_utils.report --profile $(PROFILE) --only $(NB) $(if $(SEEDS),--seeds $(SEEDS)) \
-	  $(if $(SCHEDULE),--schedule $(SCHEDULE))
+	  $(if $(SCHEDULE),--schedule $(SCHEDULE)) $(if $(PRECISION),--precision $(PRECISION))
 
 test: venv ## ruff, unit tests and nbval notebook tests (smoke profile): what CI runs
 	@echo ">> lint, unit tests and nbval notebook tests (smoke profile) data=$$($(DATA_SOURCE))"

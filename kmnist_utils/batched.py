@@ -42,6 +42,7 @@ from kmnist_utils.training import (
     make_optimizer,
     resolve_precision,
     set_learning_rate,
+    torch_threads,
     uses_channels_last,
 )
 
@@ -175,10 +176,10 @@ def write_back(grouped: nn.Module) -> None:
 
 
 def _check_configs(configs: Sequence[TrainConfig]) -> None:
-    shared = {(c.epochs, c.batch_size, c.precision, c.channels_last) for c in configs}
+    shared = {(c.epochs, c.batch_size, c.precision, c.channels_last, c.threads) for c in configs}
     if len(shared) != 1:
-        raise ValueError("runs trained together need the same epochs, batch size, precision and memory format, "
-                         f"got {sorted(shared)}")
+        raise ValueError("runs trained together need the same epochs, batch size, precision, memory format and "
+                         f"threads, got {sorted(shared, key=str)}")
     if any(c.patience is not None for c in configs):
         raise ValueError("runs with early stopping end at different epochs: train them one by one")
 
@@ -209,6 +210,13 @@ def fit_batched(
     Augmentation draws from one random stream for the group (seeded by the first run's seed).
     Returns one ``FitState`` per run."""
     _check_configs(configs)
+    with torch_threads(configs[0].threads):
+        return _fit_batched(models, data, configs, on_epoch_end, objective)
+
+
+def _fit_batched(models: Sequence[nn.Module], data: TensorSplit, configs: Sequence[TrainConfig],
+                 on_epoch_end: Sequence[Callable[[FitState], None]] | None,
+                 objective: Classification | None) -> list[FitState]:
     objective = objective or Classification()
     n_models, config = len(models), configs[0]
     device = str(data.x_train.device)

@@ -43,9 +43,12 @@ def ladder(schedule: BeyondSchedule) -> list[Rung]:
     ]
 
 
-def spec(schedule: BeyondSchedule, rung: Rung, seed: int, epochs: int | None = None) -> TrainSpec:
+def spec(schedule: BeyondSchedule, rung: Rung, seed: int, epochs: int | None = None,
+         precision: str = "fp32", threads: int | None = None) -> TrainSpec:
     """The run of ``rung`` with ``seed`` (``epochs`` defaults to the schedule's)."""
     config = TrainConfig(
+        precision=precision,
+        threads=threads,
         epochs=schedule.epochs if epochs is None else epochs,
         batch_size=schedule.batch_size,
         learning_rate=schedule.learning_rate,
@@ -72,7 +75,8 @@ def ablation(ctx: RunContext, parts: Parts, schedule: BeyondSchedule) -> pd.Data
     """Every rung of the ladder trained with the first seed for ``ablation_epochs``, scored on validation
     only: one row per rung with its validation accuracy and what it adds to the rung before."""
     rungs = ladder(schedule)
-    trained = _train(ctx, parts, [spec(schedule, r, ctx.seed, schedule.ablation_epochs) for r in rungs])
+    trained = _train(ctx, parts, [spec(schedule, r, ctx.seed, schedule.ablation_epochs, ctx.precision,
+                                          ctx.threads_per_run) for r in rungs])
     table = pd.DataFrame([{"step": r.name, "seed": ctx.seed, **_summary(t)} for r, t in zip(rungs, trained)])
     table["adds_val_acc"] = table.val_acc_at_best.diff()
     return table
@@ -86,7 +90,8 @@ def choose(table: pd.DataFrame, schedule: BeyondSchedule) -> Rung:
 
 def train_seeds(ctx: RunContext, parts: Parts, schedule: BeyondSchedule, rung: Rung) -> list[TrainedModel]:
     """The chosen recipe once per seed of the run, for the schedule's full length."""
-    return _train(ctx, parts, [spec(schedule, rung, seed) for seed in ctx.seeds])
+    return _train(ctx, parts, [spec(schedule, rung, seed, precision=ctx.precision, threads=ctx.threads_per_run)
+                                     for seed in ctx.seeds])
 
 
 def seed_rows(ctx: RunContext, trained: list[TrainedModel]) -> pd.DataFrame:

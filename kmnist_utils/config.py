@@ -10,11 +10,16 @@ from typing import Any, Mapping, Sequence
 
 from kmnist_utils import runlock
 from kmnist_utils.augment import AugmentSettings
-from kmnist_utils.device import pick_device
+from kmnist_utils.device import PRECISIONS, pick_device, resolve_precision
 from kmnist_utils.paths import CACHE_DIR, OutputDirs, committed_dirs, output_dirs
 from kmnist_utils.seeding import seed_everything
 
 PROFILE_ENV_VAR = "KMNIST_PROFILE"
+PRECISION_ENV_VAR = "KMNIST_PRECISION"
+# One thread per training run on a CPU, one run per core in worker processes: measured 1.09-1.21x more
+# images/s than one process on both cores for the ResNet-like and Improved CNNs (0.95x for the Simple
+# CNN) on the project's 2-core machines (benchmarks/results/cpu-2026-11-26-workers/).
+CPU_THREADS_PER_RUN = 1
 DEFAULT_PROFILE = "paper"
 
 
@@ -142,6 +147,9 @@ class Profile:
     routing_splits: int = 200
     # Chapter 07's schedule when its parameter ``schedule`` is None: the CPU one for the paper profile.
     beyond_schedule: str = "short"
+    # Committed results train in fp32 on every machine, so one command gives one set of numbers
+    # everywhere; bf16 is opt-in (its measured accuracy cost: benchmarks/results/precision-*).
+    precision: str = "fp32"
 
 
 PAPER = Profile(
@@ -223,6 +231,10 @@ class RunContext:
     device: str
     dirs: OutputDirs
     cache_dir: Path
+    precision: str = "fp32"  # what every training run of this context uses: "fp32" or "bf16" (resolved)
+    # CPU threads of every training run, in a worker or in this process alike (part of each checkpoint
+    # key: thread count changes the kernels' summation order); None on an accelerator.
+    threads_per_run: int | None = None
 
     @property
     def seed(self) -> int:
@@ -231,7 +243,7 @@ class RunContext:
 
     def describe(self) -> str:
         return (
-            f"profile={self.profile.name} seeds={list(self.seeds)} device={self.device} "
+            f"profile={self.profile.name} seeds={list(self.seeds)} device={self.device} precision={self.precision} "
             f"figures={self.dirs.figures} results={self.dirs.results}"
         )
 
@@ -242,6 +254,7 @@ def setup(
     device: str = "auto",
     output_root: str | os.PathLike | None = None,
     lock: bool = True,
+    precision: str | None = None,
 ) -> RunContext:
     """Resolve a notebook's parameters into a run context and seed everything (chapters that draw
     call ``plots.apply_style()`` themselves, so the run context needs no plotting stack).
@@ -249,18 +262,26 @@ def setup(
     ``seeds=None`` takes the profile's seeds; ``output_root=None`` the profile's folders (a relative
     one is taken from the project root). ``lock`` takes the output folders' run lock for this
     process, so that a notebook, a test run and the pipeline never write into the same folders
-    at once (a kernel started by the pipeline writes under the pipeline's lock).
+    at once (a kernel started by the pipeline writes under the pipeline's lock). ``precision=None``
+    takes ``$KMNIST_PRECISION``, else the profile's (fp32); "auto" is resolved here, once.
     """
     chosen = get_profile(profile)
+    requested = precision or os.environ.get(PRECISION_ENV_VAR) or chosen.precision
+    if requested not in PRECISIONS:
+        raise ValueError(f"Unknown precision {requested!r}; choose one of: {', '.join(PRECISIONS)} (`precision` of "
+                         f"config.setup, `--precision` of the report, PRECISION= of make, or ${PRECISION_ENV_VAR}).")
+    picked_device = pick_device(device)
     seed_tuple = chosen.seeds if seeds is None else _check_seeds(seeds)
     if seeds is not None:
         chosen = replace(chosen, seeds=seed_tuple)
     ctx = RunContext(
         profile=chosen,
         seeds=seed_tuple,
-        device=pick_device(device),
+        device=picked_device,
         dirs=output_dirs(chosen.name, output_root).create(),
         cache_dir=CACHE_DIR,
+        precision=resolve_precision(requested, picked_device),
+        threads_per_run=CPU_THREADS_PER_RUN if picked_device == "cpu" else None,
     )
     if lock:
         runlock.acquire(ctx.dirs.reports.parent, f"a notebook or script with profile {chosen.name}")

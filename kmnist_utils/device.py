@@ -1,8 +1,22 @@
-"""Choosing the torch device: cuda, then mps, then cpu, unless the caller names one."""
+"""Choosing the torch device (cuda, then mps, then cpu, unless the caller names one) and the training
+precision it runs.
+
+Precision: ``fp32`` trains in float32; ``bf16`` uses bf16 autocast with channels_last (emulated, and
+slow, on a CPU without native bf16); ``auto`` means bf16 where it is native and fp32 elsewhere, so the
+same command gives different numbers on different machines: a speed setting, never the default for
+results (see ``benchmarks/results/`` for the measured accuracy cost).
+"""
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+PRECISIONS = ("fp32", "bf16", "auto")
+# "0" makes every machine look like one without native bf16 ("auto" then trains fp32): the test
+# suite runs both ways on any CPU.
+NATIVE_BF16_ENV_VAR = "KMNIST_NATIVE_BF16"
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -28,3 +42,29 @@ def pick_device(requested: str = "auto") -> str:
     if device.type not in {"cpu", "cuda", "mps"}:
         raise ValueError(f"Unsupported device {requested!r}; use 'auto', 'cpu', 'cuda' or 'mps'.")
     return str(device)
+
+
+def native_bf16(device: str) -> bool:
+    """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AVX-512 bf16 / AMX, unless
+    ``$KMNIST_NATIVE_BF16`` is 0."""
+    switch = os.environ.get(NATIVE_BF16_ENV_VAR, "")
+    if switch not in {"", "0", "1"}:
+        raise ValueError(f"${NATIVE_BF16_ENV_VAR} must be 0 (treat bf16 as not native) or 1 (or unset), got {switch!r}")
+    if switch == "0":
+        return False
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind == "cpu":
+        probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+        return bool(probe and probe())
+    return False
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """'fp32' or 'bf16': what a run with ``precision`` trains in on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision

@@ -59,7 +59,7 @@ def cnn_spec(
     batch_size: int | None = None,
     learning_rate: float | None = None,
     dropout: float | None = None,
-    precision: str = "auto",
+    precision: str | None = None,
 ) -> TrainSpec:
     """The profile's settings for ``model``; a keyword argument that is not None overrides them (grid search)."""
     profile = ctx.profile
@@ -72,7 +72,8 @@ def cnn_spec(
         batch_size=chosen(batch_size, profile.batch_size),
         learning_rate=chosen(learning_rate, profile.learning_rate),
         seed=seed,
-        precision=precision,
+        precision=chosen(precision, ctx.precision),
+        threads=ctx.threads_per_run,
     )
     hparams = {"dropout": chosen(dropout, profile.dropout)} if model == "improved" else {}
     return TrainSpec(model=model, config=config, hparams=hparams)
@@ -298,6 +299,8 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str = "pai
         learning_rate=s.learning_rate,
         seed=seed,
         patience=s.patience,
+        precision=ctx.precision,
+        threads=ctx.threads_per_run,
     )
     return TrainSpec(
         model="siamese", config=config, hparams={"embedding_dim": s.embedding_dim, "head": s.head}, objective=chosen

@@ -103,10 +103,13 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> None:
     A worker that dies (a crash in native code, the OOM killer) raises ``WorkerDied`` naming the runs
     in flight, instead of leaving the caller waiting for an answer that never comes.
     """
+    # A run whose config names its threads trains with them (training.fit sets them); this is for the rest.
     threads = max(1, (os.cpu_count() or 1) // workers)
+    named = {job.spec.config.threads for job in jobs}
+    shown = named.pop() if len(named) == 1 and None not in named else threads
     # Longest first keeps the workers evenly loaded (epochs x images is a fair proxy for the cost).
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i].spec.config.epochs * len(jobs[i].arrays[1]))
-    print(f"training {len(jobs)} run(s) on {workers} worker processes x {threads} thread(s)", flush=True)
+    print(f"training {len(jobs)} run(s) on {workers} worker processes x {shown} thread(s)", flush=True)
     start = time.perf_counter()
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                initargs=(threads, os.getpid()))

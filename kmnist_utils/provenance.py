@@ -44,19 +44,26 @@ def git_commit() -> str:
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
 
 
+def describe_cpu(cpuinfo: str | None) -> str:
+    """'AMD EPYC [avx2 fma avx512f avx512_bf16]': the model name and the flags of ``CPU_FLAGS`` found in
+    the text of /proc/cpuinfo; without that text (not Linux), ``platform``'s processor or machine name."""
+    fallback = platform.processor() or platform.machine() or "unknown CPU"
+    if not cpuinfo:
+        return fallback
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    flags_line = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    flags = set(flags_line.group(1).split()) if flags_line else set()
+    name = model.group(1).strip() if model else fallback
+    return f"{name} [{' '.join(f for f in CPU_FLAGS if f in flags) or 'none of ' + '/'.join(CPU_FLAGS)}]"
+
+
 @lru_cache(maxsize=1)
 def cpu_model() -> str:
-    """'AMD EPYC [avx2 fma avx512f avx512_bf16]': the CPU's model name and the flags of ``CPU_FLAGS`` it
-    has, from /proc/cpuinfo (Linux); elsewhere ``platform``'s processor or machine name."""
+    """This machine's CPU, as ``describe_cpu`` words it."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        return describe_cpu(Path("/proc/cpuinfo").read_text())
     except OSError:
-        return platform.processor() or platform.machine() or "unknown CPU"
-    model = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-    flags_line = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
-    flags = set(flags_line.group(1).split()) if flags_line else set()
-    name = model.group(1).strip() if model else (platform.processor() or platform.machine())
-    return f"{name} [{' '.join(f for f in CPU_FLAGS if f in flags) or 'no vector flags listed'}]"
+        return describe_cpu(None)
 
 
 def device_name(device: str) -> str:
@@ -75,6 +82,8 @@ def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) 
         "device": ctx.device,
         "device_name": device_name(ctx.device),
         "cpu": cpu_model(),
+        "precision": ctx.precision,
+        "threads_per_run": ctx.threads_per_run,
         "git_commit": git_commit(),
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
@@ -99,4 +108,5 @@ def provenance_line(ctx: RunContext) -> str:
     short = short_commit(git_commit())
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     seeds = ",".join(map(str, ctx.seeds))
-    return f"kmnist-report · profile={ctx.profile.name} · seeds={seeds} · {ctx.device} · {short} · {date}"
+    return (f"kmnist-report · profile={ctx.profile.name} · seeds={seeds} · {ctx.device} {ctx.precision} · {short} · "
+            f"{date}")

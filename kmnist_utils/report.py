@@ -30,8 +30,9 @@ import papermill as pm
 
 from kmnist_utils import runlock, summary
 from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
-from kmnist_utils.config import BEYOND_SCHEDULES, PROFILES, RunContext, get_schedule, setup
+from kmnist_utils.config import BEYOND_SCHEDULES, PRECISION_ENV_VAR, PROFILES, RunContext, get_schedule, setup
 from kmnist_utils.data import DATA_ENV_VAR
+from kmnist_utils.device import PRECISIONS
 from kmnist_utils.nbtools import quiet_kernel_config
 from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs
 from kmnist_utils.results import TIMINGS_TABLE, read_table_file, write_table
@@ -250,17 +251,22 @@ def run_pipeline(
     output_root: str | None = None,
     kernel_name: str | None = None,
     schedule: str | None = None,
+    precision: str | None = None,
 ) -> pd.DataFrame:
     """Run the series and return a table of per-notebook wall times (``schedule``: chapter 07's, by name;
-    None leaves it to the profile)."""
+    None leaves it to the profile; ``precision``: every chapter's, None for $KMNIST_PRECISION or the
+    profile's)."""
     # Kernels run with the notebooks folder as their cwd: relative paths are resolved here, once.
     if os.environ.get(DATA_ENV_VAR):
         os.environ[DATA_ENV_VAR] = str(Path(os.environ[DATA_ENV_VAR]).expanduser().resolve())
     if output_root is not None:
         output_root = str(Path(output_root).expanduser().resolve())
-    ctx = setup(profile, seeds=seeds, device=device, output_root=output_root, lock=False)
+    ctx = setup(profile, seeds=seeds, device=device, output_root=output_root, lock=False, precision=precision)
     notebooks = discover_notebooks(Path(notebooks_dir), only)
     params = notebook_parameters(ctx, seeds is not None, device, output_root, schedule)
+    previous_precision = os.environ.get(PRECISION_ENV_VAR)
+    # Kernels inherit this process's environment: every chapter trains in the precision resolved here.
+    os.environ[PRECISION_ENV_VAR] = ctx.precision
     try:
         with runlock.holding(ctx.dirs.reports.parent, f"kmnist-report pipeline, profile {ctx.profile.name}"):
             for folder in (ctx.dirs.reports, ctx.dirs.figures, ctx.dirs.results):
@@ -273,6 +279,11 @@ def run_pipeline(
             timings = _run_all(notebooks, ctx, params, kernel_name, full=only is None)
     except runlock.OutputInUse as exc:
         raise PipelineError(str(exc)) from None
+    finally:
+        if previous_precision is None:
+            os.environ.pop(PRECISION_ENV_VAR, None)
+        else:
+            os.environ[PRECISION_ENV_VAR] = previous_precision
     return timings
 
 
@@ -332,6 +343,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-root", default=None, help="write figures/results/reports under this folder instead")
     parser.add_argument("--schedule", default=None, choices=sorted(BEYOND_SCHEDULES),
                         help="chapter 07's schedule (default: the profile's, 'short' for paper: the CPU one)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="training precision (default: $KMNIST_PRECISION or fp32; bf16 is faster on CPUs with "
+                        "native bf16 and changes the numbers; auto = bf16 where native)")
     return parser.parse_args(argv)
 
 
@@ -339,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run_pipeline(args.profile, args.seeds, args.device, args.only, output_root=args.output_root,
-                     schedule=args.schedule)
+                     schedule=args.schedule, precision=args.precision)
     except (PipelineError, ValueError) as exc:
         print(f"kmnist-report: {exc}", file=sys.stderr)
         return 1

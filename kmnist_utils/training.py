@@ -3,7 +3,7 @@
 The method is the paper's (Adam, cross-entropy, fixed epochs and batch size); only the
 mechanics are faster than a per-sample ``DataLoader`` loop: the whole split lives on the device
 as one tensor, each epoch is a seeded permutation plus slicing, metrics stay on the device until
-the epoch ends, and bf16 autocast with channels_last is used where the hardware supports it.
+the epoch ends; bf16 autocast with channels_last when a run asks for it (``kmnist_utils.device``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import copy
 import hashlib
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 from kmnist_utils.augment import AugmentSettings, augment_batch
 from kmnist_utils.data import to_unit_float
+from kmnist_utils.device import PRECISIONS, resolve_precision
 from kmnist_utils.seeding import derived_seed
 
-PRECISIONS = ("auto", "bf16", "fp32")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "onecycle")
 EVAL_BATCH = 1024
@@ -71,25 +71,6 @@ def make_tensor_split(
     )
 
 
-def bf16_supported(device: str) -> bool:
-    """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AVX-512 bf16 / AMX."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if kind == "cpu":
-        probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-        return bool(probe and probe())
-    return False
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if bf16_supported(device) else "fp32"
-    return precision
-
-
 def autocast_context(precision: str, device: str):
     if precision == "bf16":
         return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
@@ -102,7 +83,7 @@ class TrainConfig:
     batch_size: int
     learning_rate: float
     seed: int
-    precision: str = "auto"
+    precision: str = "fp32"  # "fp32", "bf16" or "auto" (bf16 where native): see kmnist_utils.device
     # Early stopping: end when the validation loss has not improved for this many epochs (``epochs``
     # is then the most it may train). None: always train ``epochs`` epochs, as the paper does.
     patience: int | None = None
@@ -114,8 +95,16 @@ class TrainConfig:
     # channels_last memory format in fp32 too (bf16 always uses it): 1.5x faster for the ResNet of
     # chapter 07 on the project's CPU, no gain measured for the paper's CNNs, so off by default.
     channels_last: bool = False
+    # CPU threads the run trains with, wherever it runs (a worker process or the notebook's own): the
+    # kernels' summation order depends on it, so it is part of the checkpoint key. None: leave the
+    # process's setting alone (accelerators).
+    threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be a positive number or None, got {self.threads}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError(f"epochs, batch_size and learning_rate must be positive: {self}")
         if self.patience is not None and self.patience < 1:
@@ -203,6 +192,18 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
 
 def uses_channels_last(config: TrainConfig, precision: str) -> bool:
     return precision == "bf16" or config.channels_last
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads (None: unchanged), then restore the setting."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def snapshot(module_or_optimizer) -> dict:
@@ -324,6 +325,13 @@ def fit(
     ``state`` continues an interrupted run; ``on_epoch_end`` receives the state after each
     epoch (the checkpoint cache saves it there).
     """
+    with torch_threads(config.threads):
+        return _fit(model, data, config, state, on_epoch_end, progress, desc, objective)
+
+
+def _fit(model: nn.Module, data: TensorSplit, config: TrainConfig, state: FitState | None,
+         on_epoch_end: Callable[[FitState], None] | None, progress: bool, desc: str,
+         objective: Objective | None) -> FitState:
     objective = objective or Classification()
     device = str(data.x_train.device)
     precision = resolve_precision(config.precision, device)

@@ -1,9 +1,21 @@
 """N runs trained as one batched model give what N separate runs give (same inits, same data order).
 
-Tolerances: the grouped kernels sum in another order than the plain ones, so outputs agree to about
-1e-5; over two epochs of Adam that grows, so the check is on what a run reports (per-epoch losses
-within 1e-3 relative, validation accuracies equal) and on weights within 0.05 (Adam's normalised
-step turns a 1e-7 gradient difference into a visible one in weights whose gradient is near zero).
+Grouped kernels sum in another order than the plain ones, and the rounding of that order depends
+on the CPU's kernels (AVX2, AVX-512, bf16), so the tolerances come from what is compared, not from one
+machine:
+
+- One optimizer step (``test_the_first_step_matches``): the loss before the step is one forward pass,
+  equal up to summation-order rounding, at most a few hundred ulps of the precision (fp32: 1e-5
+  relative; bf16, whose activations round to 8 bits: 1e-2). Adam's first update is
+  ``lr * g / (|g| + eps)``, so every weight moves by at most ``lr`` and two runs differ by at most
+  ``2 * lr`` anywhere; where ``|g|`` is far above ``eps`` (the update is within 0.1% of ``lr``) the
+  update does not depend on rounding at all and must agree to ``1e-3 * lr``: a learning rate 10% off,
+  another run's batch or another run's weights fail this.
+- Two epochs (``test_a_batched_run_matches_separate_runs``): Adam's normalised step turns 1e-7
+  gradient differences in near-zero gradients (biases before batch norm) into full ``lr`` steps, and
+  these compound; measured: 6.6e-3 relative in the epoch-2 training loss on an AVX-512 EPYC, 1e-4 on
+  an AVX2 one. The check is therefore loose (5e-2), which still fails on a wrong data order (12-30%
+  on this toy data) and on a wrong model; the first-step test is the tight one.
 """
 
 import numpy as np
@@ -84,7 +96,7 @@ def test_grouping_refuses_what_it_cannot_do():
 
     with pytest.raises(TypeError, match="cannot group layer inner of type LayerNorm"):
         batched.group([Odd(), Odd()])
-    with pytest.raises(ValueError, match="same epochs, batch size, precision and memory format"):
+    with pytest.raises(ValueError, match="same epochs, batch size, precision, memory format and threads"):
         batched.fit_batched([build_model("simple")] * 2, make_tensor_split(*toy(), "cpu"),
                             [TrainConfig(1, 32, 1e-3, seed=0), TrainConfig(2, 32, 1e-3, seed=1)])
 
@@ -102,11 +114,43 @@ def test_a_batched_run_matches_separate_runs(name, hparams):
     for (alone, alone_state), together, state in zip(separate, models, states):
         for key in ("train_loss", "val_loss"):
             assert [h[key] for h in state.history] == pytest.approx([h[key] for h in alone_state.history],
-                                                                    rel=1e-3, abs=1e-5)
-        assert [h["val_acc"] for h in state.history] == [h["val_acc"] for h in alone_state.history]
+                                                                    rel=5e-2, abs=1e-5)
+        # 64 validation images: a difference of a few images is the compounding described above.
+        assert [h["val_acc"] for h in state.history] == pytest.approx([h["val_acc"] for h in alone_state.history],
+                                                                      abs=4 / 64)
         assert state.epoch == 2
         for key, value in alone_state.model.items():  # the last epoch's weights (the best may tie)
             assert torch.allclose(state.model[key].float(), value.float(), atol=0.05), key
+
+
+LOSS_RTOL = {"fp32": 1e-5, "bf16": 1e-2}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16 runs on every CPU: emulated where not native
+@pytest.mark.parametrize("name,hparams", [ARCHITECTURES[0], ARCHITECTURES[2]])
+def test_the_first_step_matches(name, hparams, precision):
+    data = make_tensor_split(*toy(n_train=32), "cpu")  # one batch: one optimizer step
+    configs = [TrainConfig(1, 32, lr, seed=seed, precision=precision) for seed, lr in ((0, 1e-3), (1, 5e-4))]
+    initial = [seeded(name, hparams, c.seed).state_dict() for c in configs]
+    separate = [fit(seeded(name, hparams, c.seed), data, c, progress=False) for c in configs]
+    states = batched.fit_batched([seeded(name, hparams, c.seed) for c in configs], data, configs)
+    for config, start, alone, together in zip(configs, initial, separate, states):
+        assert together.history[0]["train_loss"] == pytest.approx(alone.history[0]["train_loss"],
+                                                                   rel=LOSS_RTOL[precision])
+        lr, settled = config.learning_rate, 0
+        for key, before in start.items():
+            if not before.is_floating_point():
+                continue
+            step_alone = alone.model[key].float() - before.float()
+            step_together = together.model[key].float() - before.float()
+            gap = (step_together - step_alone).abs()
+            assert gap.max() <= 2 * lr * (1 + 1e-3), key  # Adam's first step moves a weight by at most lr
+            clear = step_alone.abs() > (1 - 1e-3) * lr  # |g| >> eps: the update ignores rounding
+            assert torch.all(gap[clear] <= 1e-3 * lr), (key, gap[clear].max())
+            settled += int(clear.sum())
+        # The tight check must cover much of the network (the rest: zero gradients behind dead ReLUs, and
+        # near-zero ones such as biases before batch norm).
+        assert settled > 0.3 * sum(v.numel() for v in start.values() if v.is_floating_point())
 
 
 def test_group_checkpoints_are_what_train_cached_loads(tmp_path):

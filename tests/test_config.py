@@ -139,3 +139,19 @@ def test_every_writer_takes_the_output_lock(tmp_path, monkeypatch):
     config.setup("smoke", output_root=root)  # the holder died: its lock went with it
     assert root.resolve() in runlock._held
     runlock.release(root)
+
+
+def test_precision_is_fp32_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv(config.PRECISION_ENV_VAR, raising=False)
+    assert config.setup("smoke", output_root=tmp_path, lock=False).precision == "fp32"
+    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="bf16").precision == "bf16"
+    monkeypatch.setenv(config.PRECISION_ENV_VAR, "bf16")
+    ctx = config.setup("smoke", output_root=tmp_path, lock=False)
+    assert ctx.precision == "bf16" and "precision=bf16" in ctx.describe()
+    from kmnist_utils import experiments
+
+    assert experiments.cnn_spec(ctx, "simple", 0).config.precision == "bf16"  # every spec follows the context
+    monkeypatch.setenv("KMNIST_NATIVE_BF16", "0")
+    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
+    with pytest.raises(ValueError, match="Unknown precision 'fp16'.*fp32, bf16, auto"):
+        config.setup("smoke", output_root=tmp_path, lock=False, precision="fp16")

@@ -10,7 +10,8 @@ from PIL import Image
 from kmnist_utils import atomic, plots
 from kmnist_utils.results import read_table, write_table
 
-PROVENANCE_KEYS = {"profile", "seeds", "device", "torch", "git_commit", "date_utc", "wall_time_s"}
+PROVENANCE_KEYS = {"profile", "seeds", "device", "device_name", "cpu", "precision", "torch", "git_commit", "date_utc",
+                   "wall_time_s"}
 
 
 def test_atomic_write_replaces_in_one_step(tmp_path):
@@ -48,6 +49,17 @@ def test_results_table_round_trip_with_provenance(smoke_ctx):
     pd.testing.assert_frame_equal(back, df)
     assert PROVENANCE_KEYS <= set(prov)
     assert prov["profile"] == "smoke" and prov["wall_time_s"] == 1.25 and prov["note"] == "unit test"
+    assert prov["precision"] == smoke_ctx.precision and prov["cpu"] in prov["device_name"]
+
+
+def test_the_cpu_is_named_with_its_vector_flags():
+    from kmnist_utils.provenance import describe_cpu
+
+    epyc = "processor : 0\nmodel name : AMD EPYC 9R14\nflags : fpu sse avx2 fma avx512f avx512_bf16 avx512vl\n"
+    assert describe_cpu(epyc) == "AMD EPYC 9R14 [avx2 fma avx512f avx512_bf16]"
+    older = "model name\t: AMD EPYC 7R13 Processor\nflags\t\t: fpu sse avx2 fma\n"
+    assert describe_cpu(older) == "AMD EPYC 7R13 Processor [avx2 fma]"  # two kinds told apart
+    assert describe_cpu(None)  # no /proc/cpuinfo: platform's name, never empty
 
 
 def test_missing_table_says_which_notebook_to_run(smoke_ctx):

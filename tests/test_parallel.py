@@ -41,6 +41,33 @@ def test_workers_fill_the_cache_that_train_cached_reads(tmp_path):
     )
 
 
+def test_same_key_same_numbers_in_a_worker_and_in_this_process(tmp_path):
+    # The thread count changes the kernels' summation order, so it is in the key and the run sets it
+    # itself: a run retrained in the notebook's process (e.g. after its checkpoint was damaged) gives
+    # exactly the numbers its worker stored, whatever threads this process has.
+    # Big enough batches that two threads split the kernels' sums (at 32 images they do not).
+    big = arrays(n_train=1024, n_val=256)
+    spec = TrainSpec("improved", TrainConfig(1, 64, 1e-3, seed=3, precision="fp32", threads=1), {"dropout": 0.4})
+    twin = TrainSpec("improved", TrainConfig(1, 64, 1e-3, seed=4, precision="fp32", threads=1), {"dropout": 0.4})
+    parallel.run_jobs([parallel.Job(s, big, "cpu", tmp_path / "store") for s in (spec, twin)], workers=2)
+    data = make_tensor_split(*big)
+    from_worker = train_cached(spec, data, CheckpointStore(tmp_path / "store"), progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        here = train_cached(spec, data, CheckpointStore(tmp_path / "here"), progress=False)
+        assert torch.get_num_threads() == 2  # the run's own setting is undone afterwards
+    finally:
+        torch.set_num_threads(threads)
+    assert from_worker.from_cache and not here.from_cache and from_worker.meta == here.meta
+    assert here.state.history == [dict(h, seconds=s["seconds"]) for h, s in zip(from_worker.state.history,
+                                                                                   here.state.history)]
+    for key, value in from_worker.state.model.items():
+        assert torch.equal(value, here.state.model[key]), key
+    other = TrainSpec("improved", TrainConfig(1, 64, 1e-3, seed=3, precision="fp32", threads=2), {"dropout": 0.4})
+    assert other.meta(data) != spec.meta(data)  # another thread count is another run
+
+
 def test_a_failing_job_is_reported(tmp_path):
     bad = parallel.Job(TrainSpec("no-such-model", TrainConfig(1, 32, 1e-3, seed=0)), arrays(), "cpu", tmp_path)
     with pytest.raises(ValueError, match="Unknown model"):

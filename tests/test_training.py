@@ -86,7 +86,26 @@ def test_bad_config_and_precision():
         TrainConfig(0, 32, 1e-3, seed=0)
     with pytest.raises(ValueError, match="precision must be one of"):
         training.resolve_precision("fp8", "cpu")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(1, 32, 1e-3, seed=0, precision="half")
     assert training.resolve_precision("fp32", "cpu") == "fp32"
+    assert training.resolve_precision("bf16", "cpu") == "bf16"  # asked for: bf16 on any CPU, emulated if need be
+    assert TrainConfig(1, 32, 1e-3, seed=0).precision == "fp32"  # one precision for every machine unless asked
+
+
+def test_auto_precision_follows_the_native_bf16_switch(monkeypatch):
+    from kmnist_utils import device
+
+    monkeypatch.setenv(device.NATIVE_BF16_ENV_VAR, "0")
+    assert not device.native_bf16("cpu") and training.resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(device.torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.delenv(device.NATIVE_BF16_ENV_VAR)
+    assert training.resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(device.torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert training.resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setenv(device.NATIVE_BF16_ENV_VAR, "off")
+    with pytest.raises(ValueError, match="must be 0"):
+        device.native_bf16("cpu")
 
 
 def test_bf16_runs_the_convolutions_in_bf16_and_the_loss_in_fp32():
