@@ -67,7 +67,7 @@ test-unit: venv ## the fast unit tests only
 
 lab: venv ## JupyterLab at the project root; notebooks use PROFILE (make lab PROFILE=smoke)
 	@echo ">> JupyterLab, profile=$(PROFILE) for every notebook whose parameters cell says profile = None"
-	KMNIST_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=.
+	KMNIST_PROFILE=$(PROFILE) PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(VENV)/bin/jupyter lab --notebook-dir=.
 
 kernel: venv ## register this environment as the Jupyter kernel "kmnist-report" (existing Lab, VS Code)
 	$(PY) -m ipykernel install --user --name kmnist-report --display-name "Python (kmnist-report)"

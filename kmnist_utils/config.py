@@ -11,8 +11,9 @@ from typing import Any, Mapping, Sequence
 from kmnist_utils import runlock
 from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.device import PRECISIONS, pick_device, resolve_precision
-from kmnist_utils.paths import CACHE_DIR, OutputDirs, committed_dirs, output_dirs
+from kmnist_utils.paths import CACHE_DIR, OutputDirs, check_checkout, committed_dirs, output_dirs
 from kmnist_utils.seeding import seed_everything
+from kmnist_utils.settings import SettingError
 
 PROFILE_ENV_VAR = "KMNIST_PROFILE"
 PRECISION_ENV_VAR = "KMNIST_PRECISION"
@@ -114,7 +115,7 @@ BEYOND_SCHEDULES: Mapping[str, BeyondSchedule] = _frozen({s.name: s for s in (
 
 def get_schedule(name: str) -> BeyondSchedule:
     if name not in BEYOND_SCHEDULES:
-        raise ValueError(f"Unknown schedule {name!r}; choose one of: {', '.join(BEYOND_SCHEDULES)} (the notebook "
+        raise SettingError(f"Unknown schedule {name!r}; choose one of: {', '.join(BEYOND_SCHEDULES)} (the notebook "
                          "parameter `schedule`, or `--schedule` of the report).")
     return BEYOND_SCHEDULES[name]
 
@@ -201,7 +202,7 @@ def get_profile(name: str | None = None) -> Profile:
     if name is None:
         name = os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE
     if not isinstance(name, str) or name not in PROFILES:
-        raise ValueError(
+        raise SettingError(
             f"Unknown profile {name!r}. Choose one of: {', '.join(PROFILES)} (the notebook "
             f"parameter `profile`, `--profile` of the report, or ${PROFILE_ENV_VAR})."
         )
@@ -216,9 +217,9 @@ def _check_seeds(seeds: Sequence[int] | int) -> tuple[int, ...]:
     except TypeError:
         checked = ()
     if not checked or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in checked):
-        raise ValueError(f"seeds must be one or more non-negative integers, got {seeds!r}")
+        raise SettingError(f"seeds must be one or more non-negative integers, got {seeds!r}")
     if len(set(checked)) != len(checked):
-        raise ValueError(f"seeds must be distinct, got {seeds!r}")
+        raise SettingError(f"seeds must be distinct, got {seeds!r}")
     return checked
 
 
@@ -265,10 +266,11 @@ def setup(
     at once (a kernel started by the pipeline writes under the pipeline's lock). ``precision=None``
     takes ``$KMNIST_PRECISION``, else the profile's (fp32); "auto" is resolved here, once.
     """
+    check_checkout(Path.cwd())
     chosen = get_profile(profile)
     requested = precision or os.environ.get(PRECISION_ENV_VAR) or chosen.precision
     if requested not in PRECISIONS:
-        raise ValueError(f"Unknown precision {requested!r}; choose one of: {', '.join(PRECISIONS)} (`precision` of "
+        raise SettingError(f"Unknown precision {requested!r}; choose one of: {', '.join(PRECISIONS)} (`precision` of "
                          f"config.setup, `--precision` of the report, PRECISION= of make, or ${PRECISION_ENV_VAR}).")
     picked_device = pick_device(device)
     seed_tuple = chosen.seeds if seeds is None else _check_seeds(seeds)

@@ -13,6 +13,8 @@ import os
 
 import torch
 
+from kmnist_utils.settings import SettingError
+
 PRECISIONS = ("fp32", "bf16", "auto")
 # "0" makes every machine look like one without native bf16 ("auto" then trains fp32): the test
 # suite runs both ways on any CPU.
@@ -22,7 +24,7 @@ NATIVE_BF16_ENV_VAR = "KMNIST_NATIVE_BF16"
 def pick_device(requested: str = "auto") -> str:
     """Return a usable device string; fail clearly if the requested one is not available."""
     if not isinstance(requested, str):
-        raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {requested!r}")
+        raise SettingError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {requested!r}")
     if requested == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -32,15 +34,15 @@ def pick_device(requested: str = "auto") -> str:
     try:
         device = torch.device(requested)
     except RuntimeError as exc:
-        raise ValueError(
+        raise SettingError(
             f"Unknown device {requested!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
         ) from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {requested!r} was requested but CUDA is not available here; use 'auto' or 'cpu'.")
+        raise SettingError(f"device {requested!r} was requested but CUDA is not available here; use 'auto' or 'cpu'.")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {requested!r} was requested but MPS is not available here; use 'auto' or 'cpu'.")
+        raise SettingError(f"device {requested!r} was requested but MPS is not available here; use 'auto' or 'cpu'.")
     if device.type not in {"cpu", "cuda", "mps"}:
-        raise ValueError(f"Unsupported device {requested!r}; use 'auto', 'cpu', 'cuda' or 'mps'.")
+        raise SettingError(f"Unsupported device {requested!r}; use 'auto', 'cpu', 'cuda' or 'mps'.")
     return str(device)
 
 
@@ -49,7 +51,8 @@ def native_bf16(device: str) -> bool:
     ``$KMNIST_NATIVE_BF16`` is 0."""
     switch = os.environ.get(NATIVE_BF16_ENV_VAR, "")
     if switch not in {"", "0", "1"}:
-        raise ValueError(f"${NATIVE_BF16_ENV_VAR} must be 0 (treat bf16 as not native) or 1 (or unset), got {switch!r}")
+        raise SettingError(f"${NATIVE_BF16_ENV_VAR} must be 0 (treat bf16 as not native) or 1 (or unset), "
+                           f"got {switch!r}")
     if switch == "0":
         return False
     kind = torch.device(device).type
@@ -64,7 +67,7 @@ def native_bf16(device: str) -> bool:
 def resolve_precision(precision: str, device: str) -> str:
     """'fp32' or 'bf16': what a run with ``precision`` trains in on ``device``."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise SettingError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmnist_utils.settings import SettingError
+
 # The package is installed editable (``pip install -e .``), so its parent is the checkout.
 # KMNIST_PROJECT_ROOT lets a test or an unusual install point elsewhere.
 PROJECT_ROOT = Path(
@@ -39,6 +41,40 @@ def committed_dirs() -> OutputDirs:
     )
 
 
+def checkout_of(folder: str | os.PathLike) -> Path | None:
+    """The kmnist-report checkout that ``folder`` lies in (a folder holding ``kmnist_utils/__init__.py`` and
+    ``notebooks/``), or None."""
+    folder = Path(folder).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / "kmnist_utils" / "__init__.py").is_file() and (candidate / "notebooks").is_dir():
+            return candidate
+    return None
+
+
+PACKAGE_CHECKOUT = Path(__file__).resolve().parent.parent  # where this kmnist_utils was imported from
+
+
+def check_checkout(cwd: str | os.PathLike) -> None:
+    """Refuse to run where the working folder is another checkout than the imported package's: one
+    environment installed for two checkouts imports the last one installed (an editable install), whose
+    outputs, cache and lock would then be used from here."""
+    here = checkout_of(cwd)
+    if here is not None and here != PACKAGE_CHECKOUT:
+        raise SettingError(
+            f"this kernel runs in the checkout {here} but imports kmnist_utils from {PACKAGE_CHECKOUT}, so it would "
+            f"write into that one's outputs and cache. One environment serves both (its editable install points at "
+            f"the checkout that installed it last). Start Jupyter with `make lab` in {here} (it puts this checkout "
+            f"first on PYTHONPATH), run `make report` there, or give each checkout its own environment (.venv)."
+        )
+
+
+def project_path(path: str | os.PathLike) -> Path:
+    """A user-given path as the project means it: a relative one is taken from the project root, wherever
+    the command runs (the pipeline at the root, kernels in notebooks/, a plain papermill anywhere)."""
+    path = Path(path).expanduser()
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+
 def output_dirs(profile: str, output_root: str | os.PathLike | None = None) -> OutputDirs:
     """Committed folders for the paper profile, ``runs/<profile>/`` for every other one.
 
@@ -49,12 +85,10 @@ def output_dirs(profile: str, output_root: str | os.PathLike | None = None) -> O
         if profile == COMMITTED_PROFILE:
             return committed_dirs()
         output_root = PROJECT_ROOT / "runs" / profile
-    root = Path(output_root).expanduser()
-    # Relative to the project, not the current folder: kernels run in notebooks/, the pipeline at the root.
-    root = (root if root.is_absolute() else PROJECT_ROOT / root).resolve()
+    root = project_path(output_root)
     dirs = OutputDirs(figures=root / "figures", results=root / "results", reports=root / "reports")
     if profile != COMMITTED_PROFILE and dirs == committed_dirs():
-        raise ValueError(
+        raise SettingError(
             f"Profile '{profile}' may not write into the committed figures/, results/ and "
             "reports/ folders; only the paper profile does. Choose another output_root."
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import logging
 import os
 import re
 import shutil
@@ -31,10 +32,10 @@ import papermill as pm
 from kmnist_utils import runlock, summary
 from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
 from kmnist_utils.config import BEYOND_SCHEDULES, PRECISION_ENV_VAR, PROFILES, RunContext, get_schedule, setup
-from kmnist_utils.data import DATA_ENV_VAR
+from kmnist_utils.data import DATA_ENV_VAR, KMNISTDataError, find_data_root, locate_raw_files
 from kmnist_utils.device import PRECISIONS
 from kmnist_utils.nbtools import quiet_kernel_config
-from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs
+from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, project_path
 from kmnist_utils.results import TIMINGS_TABLE, read_table_file, write_table
 
 # Checkpoints of a paper-profile run (3 seeds: about 150 runs of about 30 MB) plus notebooks and figures.
@@ -166,14 +167,24 @@ def _descriptors_to(path: Path) -> Iterator[None]:
 
 
 def _keep_partial(running: Path, ctx: RunContext, notebook: Path) -> Path:
+    """Move the executed copy of a failed notebook (and its kernel log) to ``failed_dir``; returns where
+    the copy is. Each file arrives whole or not at all: where that folder cannot take it (a full disk,
+    the very failure being reported), the copy stays in the cache and that path is returned."""
     failed = failed_dir(ctx) / notebook.name
-    failed.parent.mkdir(parents=True, exist_ok=True)
-    if running.exists():
-        shutil.move(running, failed)
-    log = running.with_suffix(".kernel.log")
-    if log.exists() and log.stat().st_size:
-        shutil.move(log, failed.with_suffix(".kernel.log"))
-    return failed
+    kept = running
+    for source, destination in ((running, failed), (running.with_suffix(".kernel.log"),
+                                                    failed.with_suffix(".kernel.log"))):
+        if not source.exists() or (source != running and not source.stat().st_size):
+            continue
+        try:
+            with atomic_path(destination, suffix=".tmp" + destination.suffix) as tmp:
+                shutil.copyfile(source, tmp)
+        except OSError:
+            continue  # it stays where it is, whole
+        source.unlink()
+        if source == running:
+            kept = failed
+    return kept
 
 
 DISK_ERRORS = ("No space left", "unexpected pos", "Read-only file system", "Permission denied", "Errno 28", "Errno 30",
@@ -256,17 +267,22 @@ def run_pipeline(
     """Run the series and return a table of per-notebook wall times (``schedule``: chapter 07's, by name;
     None leaves it to the profile; ``precision``: every chapter's, None for $KMNIST_PRECISION or the
     profile's)."""
-    # Kernels run with the notebooks folder as their cwd: relative paths are resolved here, once.
+    # Kernels run with the notebooks folder as their cwd: relative paths are resolved here, once. A
+    # relative output_root means what it means in a notebook: a folder under the project root.
     if os.environ.get(DATA_ENV_VAR):
         os.environ[DATA_ENV_VAR] = str(Path(os.environ[DATA_ENV_VAR]).expanduser().resolve())
     if output_root is not None:
-        output_root = str(Path(output_root).expanduser().resolve())
+        output_root = str(project_path(output_root))
     ctx = setup(profile, seeds=seeds, device=device, output_root=output_root, lock=False, precision=precision)
     notebooks = discover_notebooks(Path(notebooks_dir), only)
     params = notebook_parameters(ctx, seeds is not None, device, output_root, schedule)
-    previous_precision = os.environ.get(PRECISION_ENV_VAR)
-    # Kernels inherit this process's environment: every chapter trains in the precision resolved here.
-    os.environ[PRECISION_ENV_VAR] = ctx.precision
+    check_data()
+    # Kernels inherit this process's environment: every chapter trains in the precision resolved here and
+    # imports this checkout's kmnist_utils, whichever checkout the environment was installed from.
+    kernel_env = {PRECISION_ENV_VAR: ctx.precision,
+                  "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))}
+    previous = {name: os.environ.get(name) for name in kernel_env}
+    os.environ.update(kernel_env)
     try:
         with runlock.holding(ctx.dirs.reports.parent, f"kmnist-report pipeline, profile {ctx.profile.name}"):
             for folder in (ctx.dirs.reports, ctx.dirs.figures, ctx.dirs.results):
@@ -280,11 +296,24 @@ def run_pipeline(
     except runlock.OutputInUse as exc:
         raise PipelineError(str(exc)) from None
     finally:
-        if previous_precision is None:
-            os.environ.pop(PRECISION_ENV_VAR, None)
-        else:
-            os.environ[PRECISION_ENV_VAR] = previous_precision
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return timings
+
+
+def check_data() -> None:
+    """Fail before the first kernel starts when the data root named by the user lacks the files (a root
+    the package downloads into is filled by the first notebook instead)."""
+    where = find_data_root()
+    if where.downloads:
+        return
+    try:
+        locate_raw_files(where, download=False)
+    except KMNISTDataError as exc:
+        raise PipelineError(str(exc)) from None
 
 
 def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: str | None, full: bool) -> pd.DataFrame:
@@ -340,7 +369,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
     parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks (number such as 03, or name)")
-    parser.add_argument("--output-root", default=None, help="write figures/results/reports under this folder instead")
+    parser.add_argument("--output-root", default=None, help="write figures/results/reports under this folder instead "
+                        "(a relative one is taken from the project root, as in the notebooks)")
     parser.add_argument("--schedule", default=None, choices=sorted(BEYOND_SCHEDULES),
                         help="chapter 07's schedule (default: the profile's, 'short' for paper: the CPU one)")
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
@@ -358,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kmnist-report: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Interrupted) as exc:
+        # nbclient's cell tasks end with the KeyboardInterrupt and are never awaited; asyncio would log
+        # each one ("Task exception was never retrieved", a traceback apiece) when they are collected.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         where = f" {exc};" if str(exc) else ""
         print(f"kmnist-report: stopped by Ctrl-C;{where} finished notebooks, tables, figures and checkpoints are kept, "
               "and the same command resumes from them.", file=sys.stderr)

@@ -409,7 +409,9 @@ def differences(results: Results) -> list[str]:
         schedule = results.provenance[anchors.BEYOND_TEST].get("schedule", "unknown")
         lines += [f"Beyond the paper (chapter 07, {schedule} schedule): {line}"
                   for line in anchors.test_findings(results[anchors.BEYOND_TEST], results["tuned_seeds"])]
-    return [findings.no_nan(line) for line in lines]
+    profiles = sorted({str(p) for p in run_identity(results).profile})
+    profile = profiles[0] if profiles == [findings.RESULTS_PROFILE] else "/".join(profiles) or "unknown"
+    return [findings.no_nan(findings.for_profile(profile, line)) for line in lines]
 
 
 def _is_improved_default(chosen: pd.Series) -> bool:

@@ -155,3 +155,21 @@ def test_precision_is_fp32_unless_asked(tmp_path, monkeypatch):
     assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
     with pytest.raises(ValueError, match="Unknown precision 'fp16'.*fp32, bf16, auto"):
         config.setup("smoke", output_root=tmp_path, lock=False, precision="fp16")
+
+
+def test_a_kernel_in_another_checkout_stops_and_says_why(tmp_path, monkeypatch):
+    from kmnist_utils import paths
+
+    other = tmp_path / "second-checkout"
+    (other / "kmnist_utils").mkdir(parents=True)
+    (other / "kmnist_utils" / "__init__.py").write_text("")
+    (other / "notebooks").mkdir()
+    assert paths.checkout_of(other / "notebooks") == other and paths.checkout_of(tmp_path) is None
+    monkeypatch.chdir(other / "notebooks")  # where JupyterLab or papermill starts a kernel of that checkout
+    with pytest.raises(ValueError, match=f"runs in the checkout {other} but imports kmnist_utils from "
+                                         f"{paths.PACKAGE_CHECKOUT}.*make lab"):
+        config.setup("smoke", output_root=tmp_path / "out", lock=False)
+    monkeypatch.chdir(paths.PACKAGE_CHECKOUT / "notebooks")
+    config.setup("smoke", output_root=tmp_path / "out", lock=False)  # its own checkout: fine
+    monkeypatch.chdir(tmp_path)
+    config.setup("smoke", output_root=tmp_path / "out", lock=False)  # no checkout at all (a test folder): fine

@@ -106,10 +106,16 @@ def test_variation_and_show():
     )
     text = findings.variation("the subset", [0.59, 0.60, 0.61])
     assert "3 seeds" in text and "1.00 pt" in text and "0.5900 to 0.6100" in text
-    shown = findings.show(["a", "b"])
+    from types import SimpleNamespace
+
+    paper_run = SimpleNamespace(profile=SimpleNamespace(name="paper"))
+    shown = findings.show(paper_run, ["a", "b"])
     assert shown.data == "- a\n- b"
     with pytest.raises(ValueError, match="nan"):
-        findings.show(["std nan"])
+        findings.show(paper_run, ["std nan"])
+    smoke_run = SimpleNamespace(profile=SimpleNamespace(name="smoke"))
+    lines = findings.show(smoke_run, ["Simple CNN: 0.1000, 87.00 pt below the paper", "b"]).data.splitlines()
+    assert all(line.startswith("- [smoke run: tiny data, meaningless numbers") for line in lines)
 
 
 def test_ranking_certainty_every_branch():

@@ -57,21 +57,63 @@ def test_pipeline_runs_in_order_and_stops_at_the_first_failure(tmp_path):
 
 @pytest.mark.slow
 def test_kernel_output_reaches_the_terminal_and_a_relative_root_is_one_folder(tmp_path, monkeypatch, capfd):
+    import shutil
+    import uuid
+
+    from kmnist_utils.paths import PROJECT_ROOT
+
     nbs = tmp_path / "nbs"
     nbs.mkdir()
-    body = ("import sys\nfrom kmnist_utils import config\n"
+    body = ("import os, sys\nfrom kmnist_utils import config\n"
             "ctx = config.setup(profile, output_root=output_root)\n"
             "(ctx.dirs.results / 'from_kernel.txt').write_text(str(ctx.dirs.results))\n"
+            "(ctx.dirs.results / 'pythonpath.txt').write_text(os.environ.get('PYTHONPATH', ''))\n"
             "print('epoch 1/3 done')\nprint('WARNING: planted', file=sys.stderr)")
     make_notebook(nbs / "01_a.ipynb", body)
-    monkeypatch.chdir(tmp_path)
-    report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root="rel/out")
-    out = capfd.readouterr().out
-    assert "01 | epoch 1/3 done" in out and "01 | WARNING: planted" in out  # streamed, labelled
-    assert "without encryption" not in out
-    results = tmp_path / "rel" / "out" / "results"
-    assert (results / "from_kernel.txt").read_text() == str(results)  # the kernel wrote where the pipeline did
-    assert not (nbs / "rel").exists() and (tmp_path / "rel" / "out" / "reports" / "01_a.ipynb").is_file()
+    monkeypatch.chdir(tmp_path)  # a relative root means the same folder wherever the command runs
+    relative = f"runs/test-relative-{uuid.uuid4().hex[:8]}"
+    try:
+        report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=relative)
+        out = capfd.readouterr().out
+        assert "01 | epoch 1/3 done" in out and "01 | WARNING: planted" in out  # streamed, labelled
+        assert "without encryption" not in out
+        results = PROJECT_ROOT / relative / "results"
+        assert (results / "from_kernel.txt").read_text() == str(results)  # the kernel wrote where the pipeline did
+        assert (PROJECT_ROOT / relative / "reports" / "01_a.ipynb").is_file() and not (tmp_path / "runs").exists()
+        # The kernel imports this checkout's package, whichever checkout the environment was installed from.
+        assert (results / "pythonpath.txt").read_text().split(":")[0] == str(PROJECT_ROOT)
+    finally:
+        shutil.rmtree(PROJECT_ROOT / relative, ignore_errors=True)
+
+
+def test_a_bad_data_root_fails_before_any_kernel_starts(tmp_path, monkeypatch):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    make_notebook(nbs / "01_a.ipynb", f"open({str(tmp_path / 'ran')!r}, 'w').close()")
+    monkeypatch.setenv("KMNIST_DATA", str(tmp_path / "no-such-folder"))
+    with pytest.raises(report.PipelineError, match="does not exist"):
+        report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=str(tmp_path / "out"))
+    assert not (tmp_path / "ran").exists()
+    (tmp_path / "empty" / "KMNIST" / "raw").mkdir(parents=True)
+    monkeypatch.setenv("KMNIST_DATA", str(tmp_path / "empty"))
+    with pytest.raises(report.PipelineError, match="Missing KMNIST file"):
+        report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=str(tmp_path / "out"))
+
+
+@pytest.mark.slow
+def test_a_bad_parameter_through_plain_papermill_is_one_line(tmp_path):
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    make_notebook(tmp_path / "01_a.ipynb", "from kmnist_utils import config\n"
+                  "ctx = config.setup(profile, seeds=seeds, output_root=output_root)")
+    for parameters, message in (({"profile": "papr"}, "Unknown profile 'papr'"),
+                                ({"profile": "smoke", "seeds": [1, 1]}, "seeds must be distinct")):
+        with pytest.raises(PapermillExecutionError) as info:
+            pm.execute_notebook(str(tmp_path / "01_a.ipynb"), str(tmp_path / "out.ipynb"), parameters=parameters,
+                                cwd=str(tmp_path), progress_bar=False)
+        shown = [line for line in info.value.traceback if line.strip()]
+        assert len(shown) == 1 and message in shown[0] and shown[0].startswith("SettingError"), shown
 
 
 def test_prefixed_stream_labels_whole_lines():
@@ -136,6 +178,49 @@ def test_a_kernel_failure_from_a_full_disk_says_so(tmp_path):
     hint = report.disk_hint(KernelError(), ctx)
     assert "full or read-only disk" in hint and "GiB free" in hint and "needs about" in hint
     assert report.disk_hint(ValueError("planted"), ctx) == ""
+
+
+def test_a_full_output_disk_names_the_file_that_failed_and_leaves_no_truncated_notebook(tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    from papermill.exceptions import PapermillExecutionError
+
+    from kmnist_utils import config
+
+    out = tmp_path / "out"
+    ctx = config.setup("smoke", output_root=out, lock=False)
+    ctx = config.replace(ctx, cache_dir=tmp_path / "cache")
+    figure = out / "figures" / "fig02_pca_train.png"
+    notebook = tmp_path / "02_eda.ipynb"
+    make_notebook(notebook, "pass")
+
+    def kernel_fails_on_the_full_disk(source, output, **kwargs):
+        shutil.copyfile(source, output)  # papermill has written the executed copy so far
+        raise PapermillExecutionError(3, 3, "save_figure(fig, 'fig02_pca_train')", "OSError",
+                                      f"[Errno 28] No space left on device: '{figure}'", [])
+
+    real_copyfile = shutil.copyfile
+
+    def full_disk(src, dst, *args, **kwargs):  # the output disk takes half a file, then is full
+        if str(dst).startswith(str(out)):
+            with open(dst, "wb") as handle:
+                handle.write(open(src, "rb").read()[:40])
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_copyfile(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(report.pm, "execute_notebook", kernel_fails_on_the_full_disk)
+    monkeypatch.setattr(shutil, "copyfile", full_disk)
+    monkeypatch.setattr(shutil, "move", lambda src, dst: full_disk(src, dst))
+    with pytest.raises(report.PipelineError) as info:
+        report.run_notebook(notebook, ctx, {})
+    message = str(info.value)
+    assert "fig02_pca_train.png" in message and "full or read-only disk" in message
+    kept = report.work_copy(notebook, ctx)
+    assert str(kept) in message and nbformat.read(kept, as_version=4).cells  # whole, where the message says
+    leftovers = list((out / ".failed").glob("*")) if (out / ".failed").exists() else []
+    assert all(nbformat.read(p, as_version=4) for p in leftovers if p.suffix == ".ipynb")
+    assert not [p for p in leftovers if p.name.startswith(".")]  # no half-written temporary either
 
 
 def test_make_help_lists_every_target_and_lab_honours_profile():
@@ -244,7 +329,13 @@ def test_ctrl_c_stops_with_one_line_and_keeps_the_partial_notebook(tmp_path):
 
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     nbs.mkdir()
-    make_notebook(nbs / "01_slow.ipynb", "import time\nprint('sleeping', flush=True)\ntime.sleep(120)")
+    # As when worker processes train: a pool busy in the background and a kernel printing epoch lines.
+    make_notebook(nbs / "01_slow.ipynb", "import multiprocessing, time\n"
+                  "from concurrent.futures import ProcessPoolExecutor\n"
+                  "pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('spawn'))\n"
+                  "futures = [pool.submit(time.sleep, 100) for _ in range(2)]\n"
+                  "for i in range(600):\n    print('epoch', i, flush=True)\n"
+                  "    if i == 3:\n        print('sleeping', flush=True)\n    time.sleep(0.2)")
     script = ("import sys\nfrom pathlib import Path\nfrom kmnist_utils import report\n"
               "run = report.run_pipeline\n"
               f"report.run_pipeline = lambda *a, **k: run(*a, notebooks_dir=Path({str(nbs)!r}), **k)\n"

@@ -143,6 +143,7 @@ def test_grid_and_oneshot_tables(results_ctx):
     assert oneshot.attrs["paper_percentile"] == pytest.approx(70.0)
     assert oneshot.iloc[0].accuracy == paper.ONE_SHOT["accuracy"] and oneshot.iloc[1].accuracy == 0.7
     lines = summary.differences(results)
+    assert all(line.startswith("[smoke run: tiny data, meaningless numbers") for line in lines)
     assert any("70th percentile" in line for line in lines)
     assert any("Routing target 99.0%" in line and "misses the target" in line for line in lines)
     assert not any("per encoder seed" in line for line in lines)  # the draws carry no seed column here
@@ -223,7 +224,7 @@ def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
     assert any(
         "per encoder seed: 0.7600 ± 0.0200 (3 seeds)" in line and "inside the seed spread" in line for line in lines
     )
-    assert any(line.startswith("Target 99.0%: a threshold was certified in 100% of the splits") for line in lines)
+    assert any("] Target 99.0%: a threshold was certified in 100% of the splits" in line for line in lines)
     assert not any("threshold from validation" in line for line in lines)
     assert "## Certified routing" in summary.markdown_report(results)
     # A target certified in no split has no accuracy: JSON null must not break the table.
