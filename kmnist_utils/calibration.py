@@ -200,18 +200,19 @@ def certify_threshold(
     target: float,
     candidates: np.ndarray,
     delta: float = 0.05,
-    expected_coverage: np.ndarray | None = None,
 ) -> dict:
     """The lowest candidate threshold certified to give accuracy >= ``target`` on accepted items.
 
     Fixed-sequence testing over ``candidates`` from high to low (Learn then Test): each is tested
     with the exact binomial test at level ``delta`` and the sequence stops at the first that fails,
     so the chance that a threshold whose true accuracy is below ``target`` is returned is at most
-    ``delta``, without a multiplicity correction. Candidates that could not pass even with no
-    error, judged from ``expected_coverage`` (the reference share each accepts, known before the
-    calibration labels are looked at) times the calibration size, are not tested. Returns the
-    threshold (``inf``: nothing certified, route everything), the number of accepted
-    calibration items, their errors and the p-value of the chosen threshold.
+    ``delta``, without a multiplicity correction. The sequence starts at the first candidate under
+    which the calibration items accepted could pass at all (``zero_error_sample_size`` of them): a
+    count of this part's own scores, which looks at no label. (Starting from the share a candidate
+    accepts on other data fails when that data is more confident: the first test then sees a handful
+    of items, cannot pass, and ends the sequence.) Returns the threshold (``inf``: nothing certified,
+    route everything), the number of accepted calibration items, their errors and the p-value of the
+    chosen threshold.
     """
     if not 0 < target < 1:
         raise ValueError(f"target accuracy must be in (0, 1), got {target}")
@@ -223,10 +224,9 @@ def certify_threshold(
     candidates = np.asarray(candidates, dtype=np.float64)
     if np.any(np.diff(candidates) > 0):
         raise ValueError("candidates must be ordered from the highest threshold to the lowest")
-    if expected_coverage is not None:
-        feasible = np.asarray(expected_coverage) * len(confidence) >= zero_error_sample_size(target, delta)
-        candidates = candidates[feasible]
     accepted = confidence[None, :] >= candidates[:, None]
+    feasible = accepted.sum(axis=1) >= zero_error_sample_size(target, delta)  # counts scores, not labels
+    candidates, accepted = candidates[feasible], accepted[feasible]
     n = accepted.sum(axis=1)
     k = (accepted & ~correct[None, :]).sum(axis=1)
     p = binomial_p_value(k, n, 1 - target)
@@ -288,9 +288,7 @@ def certified_routing(
     for split in range(splits):
         cal, ev = stratified_halves(labels, calibration_share, derived_seed(seed, split))
         for target in targets:
-            chosen = certify_threshold(
-                confidence[cal], correct[cal], target, candidates, delta, expected_coverage=coverages
-            )
+            chosen = certify_threshold(confidence[cal], correct[cal], target, candidates, delta)
             coverage, accuracy = accepted_stats(confidence[ev], correct[ev], chosen["threshold"])
             rows.append(
                 {
@@ -302,21 +300,27 @@ def certified_routing(
                     "eval_coverage": coverage,
                     "eval_accuracy": accuracy,
                     "eval_routed_to_human": 1 - coverage,
-                    # Accepting nothing cannot be wrong: the promise holds, at zero coverage.
-                    "eval_meets_target": bool(coverage == 0 or accuracy >= target),
+                    # A target is met only on images a machine accepted: routing everything is no success.
+                    "eval_meets_target": bool(coverage > 0 and accuracy >= target),
                 }
             )
     return pd.DataFrame(rows)
 
 
 def summarize_certified_routing(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per target: share of splits whose evaluation part met the target, coverage and accuracy over splits."""
+    """Per target over the splits: the share that certified a threshold (the others send every image to
+    a person), the share whose evaluation part met the target on what it accepted (routing everything
+    counts as not met), the same among the certified splits only (what the guarantee is about:
+    at least 1 - delta; empty when none was certified), coverage and accuracy."""
+    rows = rows.assign(certified=np.isfinite(rows["threshold"]))
     grouped = rows.groupby("target_accuracy")
+    where_certified = rows[rows.certified].groupby("target_accuracy")["eval_meets_target"].mean()
     return pd.DataFrame(
         {
             "splits": grouped.size(),
             "share_meeting_target": grouped["eval_meets_target"].mean(),
-            "share_certified": grouped["threshold"].apply(lambda t: float(np.isfinite(t).mean())),
+            "share_certified": grouped["certified"].mean(),
+            "share_meeting_when_certified": where_certified.reindex(grouped.size().index),
             "coverage_mean": grouped["eval_coverage"].mean(),
             "coverage_p05": grouped["eval_coverage"].quantile(0.05),
             "coverage_p95": grouped["eval_coverage"].quantile(0.95),
@@ -359,7 +363,7 @@ class RoutingStudy:
         """Per target: how often the certified threshold met it on the evaluation halves, and at what coverage."""
         return [
             findings.routing_verdict(
-                r.target_accuracy, r.share_meeting_target, 1 - self.delta, r.coverage_mean, r.share_certified
+                r.target_accuracy, r.share_meeting_when_certified, 1 - self.delta, r.coverage_mean, r.share_certified
             )
             for r in self.certified_summary.itertuples()
         ]

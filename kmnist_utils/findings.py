@@ -248,19 +248,24 @@ def saliency_verdict(
 
 
 def routing_verdict(
-    target: float, share_meeting: float, required: float, coverage: float, share_certified: float
+    target: float, share_meeting_when_certified: float | None, required: float, coverage: float,
+    share_certified: float
 ) -> str:
-    """Certified routing for one target: how often the evaluation part met it, at what coverage."""
-    if share_certified == 0:
+    """Certified routing for one target: how often a threshold was certified, how often the evaluation
+    part then met the target on what it accepted, and at what coverage. Routing every image to a person
+    is said as such, never called a met target."""
+    if share_certified == 0 or share_meeting_when_certified is None or math.isnan(share_meeting_when_certified):
         return (
-            f"Target {target:.1%}: no threshold could be certified in any split, so every image goes to a person "
-            "(the promise holds only by automating nothing)."
+            f"Target {target:.1%}: no threshold could be certified in any split, so every image goes to a person: "
+            "the target is not met, nothing is automated."
         )
-    state = "met" if share_meeting >= required else "missed"
+    state = "met" if share_meeting_when_certified >= required else "missed"
+    rest = "" if share_certified == 1 else f" (the other {1 - share_certified:.0%} send every image to a person)"
     return (
-        f"Target {target:.1%}: a threshold was certified in {share_certified:.0%} of the splits; the evaluation "
-        f"part met the target in {share_meeting:.1%} of them (required: {required:.0%}), {state}, at a mean "
-        f"coverage of {coverage:.1%}, so {1 - coverage:.1%} of the images go to a person."
+        f"Target {target:.1%}: a threshold was certified in {share_certified:.0%} of the splits{rest}; where "
+        f"certified, the evaluation part met the target on the images it accepted in "
+        f"{share_meeting_when_certified:.1%} of them (required: {required:.0%}), {state}, at a mean coverage of "
+        f"{coverage:.1%}, so {1 - coverage:.1%} of the images go to a person."
     )
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kmnist_utils import calibration
+from kmnist_utils import calibration, findings
 
 
 def test_ece_by_hand():
@@ -120,6 +120,44 @@ def test_certify_stops_at_the_first_failure_and_reports_what_it_used():
     # A first candidate that fails ends the sequence: nothing is certified.
     none = calibration.certify_threshold(confidence, correct, 0.999, np.array([0.99, 0.9]), delta=0.05)
     assert none["threshold"] == np.inf and none["cal_accepted"] == 0
+
+
+def test_certification_starts_where_this_part_could_pass_even_when_the_reference_was_more_confident():
+    """The reference (validation) is more confident than the calibration and evaluation data (test): the
+    first thresholds from reference quantiles accept few test items. Certification must still find
+    thresholds with useful coverage, and keep its promise where it certifies."""
+    rng = np.random.default_rng(0)
+    n, classes = 4000, 10
+
+    def scores(n, sharpness):
+        labels = rng.integers(0, classes, n)
+        logits = rng.normal(size=(n, classes))
+        logits[np.arange(n), labels] += rng.uniform(0, sharpness, n)
+        return logits, labels
+
+    reference_logits, _ = scores(n, 16.0)  # validation: easier, more confident
+    logits, labels = scores(n, 9.0)  # test: harder
+    ref_conf = calibration.softmax(reference_logits).max(1)
+    test_conf = calibration.softmax(logits).max(1)
+    first_feasible = np.quantile(ref_conf, 1 - 0.15)  # what 15% of the reference accepts...
+    assert (test_conf >= first_feasible).mean() < 0.06  # ...accepts far less of the shifted test data
+    rows = calibration.certified_routing(logits, labels, reference_logits, 1.0, targets=(0.99,), splits=20)
+    summary = calibration.summarize_certified_routing(rows).iloc[0]
+    assert summary.share_certified >= 0.9 and summary.coverage_mean >= 0.2
+    assert summary.share_meeting_when_certified >= 0.95 - 0.1  # the promise, with room for 20 splits
+    assert (rows.eval_meets_target <= (rows.eval_coverage > 0)).all()  # met only on accepted images
+
+
+def test_routing_everything_is_never_a_met_target():
+    confidence, correct = _synthetic_scores(200, 0)
+    rows = calibration.certified_routing(np.log(np.stack([confidence, 1 - confidence], 1)), (~correct).astype(int),
+                                         np.zeros((10, 2)), 1.0, targets=(0.999,), splits=3)
+    assert np.isinf(rows.threshold).all() and not rows.eval_meets_target.any()
+    summary = calibration.summarize_certified_routing(rows).iloc[0]
+    assert summary.share_certified == 0 and summary.share_meeting_target == 0
+    verdict = findings.routing_verdict(0.999, summary.share_meeting_when_certified, 0.95, summary.coverage_mean,
+                                       summary.share_certified)
+    assert "every image goes to a person" in verdict and "the target is not met" in verdict and ", met," not in verdict
 
 
 def test_certify_rejects_bad_input():

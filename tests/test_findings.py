@@ -80,14 +80,18 @@ def test_beats_baselines_every_branch():
 def test_routing_verdict_every_branch():
     met = findings.routing_verdict(0.99, 0.99, 0.95, 0.9, 1.0)
     assert (
-        "met the target in 99.0% of them" in met
+        "met the target on the images it accepted in 99.0% of them" in met
         and "required: 95%), met" in met
         and "10.0% of the images go to a person" in met
+        and "send every image" not in met
     )
     missed = findings.routing_verdict(0.995, 0.90, 0.95, 0.8, 1.0)
     assert "missed" in missed
-    nothing = findings.routing_verdict(0.999, 1.0, 0.95, 0.0, 0.0)
-    assert "no threshold could be certified" in nothing
+    partly = findings.routing_verdict(0.995, 1.0, 0.95, 0.5, 0.6)
+    assert "certified in 60% of the splits (the other 40% send every image to a person)" in partly
+    nothing = findings.routing_verdict(0.999, None, 0.95, 0.0, 0.0)
+    assert "no threshold could be certified" in nothing and "the target is not met" in nothing
+    assert findings.routing_verdict(0.999, float("nan"), 0.95, 0.0, 0.0) == nothing
 
 
 def test_target_verdict_when_nothing_is_accepted():
