@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from kmnist_utils import runlock
 from kmnist_utils.augment import AugmentSettings
+from kmnist_utils.chip import calibration
 from kmnist_utils.device import PRECISIONS, pick_device, resolve_precision
 from kmnist_utils.paths import CACHE_DIR, OutputDirs, check_checkout, committed_dirs, output_dirs
 from kmnist_utils.seeding import seed_everything
@@ -151,6 +152,9 @@ class Profile:
     # Committed results train in fp32 on every machine, so one command gives one set of numbers
     # everywhere; bf16 is opt-in (its measured accuracy cost: benchmarks/results/precision-*).
     precision: str = "fp32"
+    # Measure once per machine whether each network's fp32 convolutions are faster in channels_last
+    # (kmnist_utils.chip); off for the smoke profile, whose tests must not depend on a timing.
+    calibrate: bool = True
 
 
 PAPER = Profile(
@@ -192,6 +196,7 @@ SMOKE = replace(
                     unseen_seen_counts=(5,), unseen_splits=2, unseen_epochs=1, unseen_draws=5),
     routing_splits=10,
     beyond_schedule="smoke",
+    calibrate=False,
 )
 
 PROFILES: Mapping[str, Profile] = _frozen({p.name: p for p in (PAPER, SMOKE)})
@@ -236,6 +241,9 @@ class RunContext:
     # CPU threads of every training run, in a worker or in this process alike (part of each checkpoint
     # key: thread count changes the kernels' summation order); None on an accelerator.
     threads_per_run: int | None = None
+    # Per network (simple, resnet, improved, siamese): train in channels_last, as calibrated on this
+    # machine (kmnist_utils.chip); empty: NCHW everywhere.
+    channels_last: Mapping[str, bool] = field(default_factory=lambda: _frozen({}))
 
     @property
     def seed(self) -> int:
@@ -273,6 +281,9 @@ def setup(
         raise SettingError(f"Unknown precision {requested!r}; choose one of: {', '.join(PRECISIONS)} (`precision` of "
                          f"config.setup, `--precision` of the report, PRECISION= of make, or ${PRECISION_ENV_VAR}).")
     picked_device = pick_device(device)
+    resolved = resolve_precision(requested, picked_device)
+    threads = CPU_THREADS_PER_RUN if picked_device == "cpu" else None
+    layout = calibration(CACHE_DIR, threads, resolved) if chosen.calibrate and picked_device == "cpu" else {}
     seed_tuple = chosen.seeds if seeds is None else _check_seeds(seeds)
     if seeds is not None:
         chosen = replace(chosen, seeds=seed_tuple)
@@ -282,8 +293,9 @@ def setup(
         device=picked_device,
         dirs=output_dirs(chosen.name, output_root).create(),
         cache_dir=CACHE_DIR,
-        precision=resolve_precision(requested, picked_device),
-        threads_per_run=CPU_THREADS_PER_RUN if picked_device == "cpu" else None,
+        precision=resolved,
+        threads_per_run=threads,
+        channels_last=_frozen(layout),
     )
     if lock:
         runlock.acquire(ctx.dirs.reports.parent, f"a notebook or script with profile {chosen.name}")

@@ -74,6 +74,7 @@ def cnn_spec(
         seed=seed,
         precision=chosen(precision, ctx.precision),
         threads=ctx.threads_per_run,
+        channels_last=ctx.channels_last.get(model, False),
     )
     hparams = {"dropout": chosen(dropout, profile.dropout)} if model == "improved" else {}
     return TrainSpec(model=model, config=config, hparams=hparams)
@@ -301,6 +302,7 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str = "pai
         patience=s.patience,
         precision=ctx.precision,
         threads=ctx.threads_per_run,
+        channels_last=ctx.channels_last.get("siamese", False),
     )
     return TrainSpec(
         model="siamese", config=config, hparams={"embedding_dim": s.embedding_dim, "head": s.head}, objective=chosen

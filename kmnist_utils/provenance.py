@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import subprocess
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +14,7 @@ import sklearn
 import torch
 
 from kmnist_utils.config import RunContext
+from kmnist_utils.device import cpu_model
 from kmnist_utils.paths import PROJECT_ROOT
 
 # What a run itself rewrites: changes there do not make the code that produced them differ from the commit.
@@ -40,32 +39,6 @@ def git_commit() -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-# The /proc/cpuinfo flags that decide which kernels (and so which speed and which rounding) a CPU run gets.
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
-
-
-def describe_cpu(cpuinfo: str | None) -> str:
-    """'AMD EPYC [avx2 fma avx512f avx512_bf16]': the model name and the flags of ``CPU_FLAGS`` found in
-    the text of /proc/cpuinfo; without that text (not Linux), ``platform``'s processor or machine name."""
-    fallback = platform.processor() or platform.machine() or "unknown CPU"
-    if not cpuinfo:
-        return fallback
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    flags_line = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    flags = set(flags_line.group(1).split()) if flags_line else set()
-    name = model.group(1).strip() if model else fallback
-    return f"{name} [{' '.join(f for f in CPU_FLAGS if f in flags) or 'none of ' + '/'.join(CPU_FLAGS)}]"
-
-
-@lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """This machine's CPU, as ``describe_cpu`` words it."""
-    try:
-        return describe_cpu(Path("/proc/cpuinfo").read_text())
-    except OSError:
-        return describe_cpu(None)
-
-
 def device_name(device: str) -> str:
     """The accelerator's name, or the CPU's model and flags with the threads this process uses."""
     if device.startswith("cuda") and torch.cuda.is_available():
@@ -84,6 +57,7 @@ def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) 
         "cpu": cpu_model(),
         "precision": ctx.precision,
         "threads_per_run": ctx.threads_per_run,
+        "channels_last": dict(ctx.channels_last),
         "git_commit": git_commit(),
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),

@@ -318,6 +318,7 @@ def check_data() -> None:
 
 def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: str | None, full: bool) -> pd.DataFrame:
     print(f"kmnist-report: {len(notebooks)} notebook(s), {ctx.describe()}", flush=True)
+    print(f"kmnist-report: {estimate_text(ctx, notebooks)}", flush=True)
     expected = last_timings(ctx)
     runs: list[NotebookRun] = []
     total_start = time.perf_counter()
@@ -350,6 +351,40 @@ def last_timings(ctx: RunContext) -> dict[str, float]:
     if provenance.get("profile") != ctx.profile.name or list(provenance.get("seeds", [])) != list(ctx.seeds):
         return {}
     return dict(zip(rows.notebook, rows.wall_time_s))
+
+
+def recorded_timings(path: Path = PROJECT_ROOT / "results" / f"{TIMINGS_TABLE}.json") -> tuple[dict[str, float], dict]:
+    """Seconds per notebook of the project's recorded (committed) paper run, and its provenance."""
+    table = read_table_file(path) if path.is_file() else None
+    if table is None:
+        return {}, {}
+    rows, provenance = table
+    return dict(zip(rows.notebook, rows.wall_time_s)), provenance
+
+
+def estimate_text(ctx: RunContext, notebooks: Sequence[Path], recorded: tuple[dict[str, float], dict] | None = None
+                  ) -> str:
+    """What the whole run will take, said before it starts, with what the estimate rests on: the last
+    comparable run into these folders; else the recorded paper run, scaled by the number of seeds
+    (training dominates and grows with the seeds); else that nothing was measured."""
+    last = last_timings(ctx)
+    if last and all(p.name in last for p in notebooks):
+        total = sum(last[p.name] for p in notebooks)
+        return f"estimate: about {total / 60:.0f} min (the last run of this profile and these seeds into these folders)"
+    times, provenance = recorded if recorded is not None else recorded_timings()
+    known = [p for p in notebooks if p.name in times]
+    if not times or provenance.get("profile") != ctx.profile.name or not known:
+        return ("estimate: none (no run of this profile on record for these notebooks; the first run writes "
+                f"{TIMINGS_TABLE}.csv and the next one estimates from it)")
+    scale = len(ctx.seeds) / max(len(provenance.get("seeds", [])), 1)
+    total = sum(times[p.name] for p in known) * scale
+    missing = [p.name for p in notebooks if p.name not in times]
+    where = provenance.get("device_name", "an unrecorded machine")
+    precision = provenance.get("precision", "precision not recorded")
+    return (f"estimate: about {total / 60:.0f} min, from the recorded run (seeds {provenance.get('seeds')}, {where}, "
+            f"{precision}, commit {str(provenance.get('git_commit', '?'))[:10]}) scaled to {len(ctx.seeds)} seed(s); "
+            "another CPU, precision or code version takes another time"
+            + (f"; not in that run: {', '.join(missing)}" if missing else ""))
 
 
 def eta_text(expected: dict[str, float], remaining: Sequence[Path]) -> str:

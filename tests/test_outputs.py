@@ -53,7 +53,7 @@ def test_results_table_round_trip_with_provenance(smoke_ctx):
 
 
 def test_the_cpu_is_named_with_its_vector_flags():
-    from kmnist_utils.provenance import describe_cpu
+    from kmnist_utils.device import describe_cpu
 
     epyc = "processor : 0\nmodel name : AMD EPYC 9R14\nflags : fpu sse avx2 fma avx512f avx512_bf16 avx512vl\n"
     assert describe_cpu(epyc) == "AMD EPYC 9R14 [avx2 fma avx512f avx512_bf16]"

@@ -149,6 +149,28 @@ def test_eta_from_the_last_comparable_run(tmp_path):
     assert report.last_timings(other_seeds) == {}  # another run shape: no estimate rather than a wrong one
 
 
+def test_the_run_states_its_estimate_and_what_it_rests_on(tmp_path):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from kmnist_utils import config
+    from kmnist_utils.results import write_table
+
+    ctx = config.setup("smoke", seeds=[0, 1, 2], output_root=tmp_path, lock=False)
+    notebooks = [Path("01_a.ipynb"), Path("02_b.ipynb")]
+    recorded = ({"01_a.ipynb": 60.0, "02_b.ipynb": 540.0},
+                {"profile": "smoke", "seeds": [0], "device_name": "AMD EPYC [avx2]", "precision": "fp32",
+                 "git_commit": "abcdef1234567"})
+    text = report.estimate_text(ctx, notebooks, recorded)
+    assert "about 30 min" in text and "AMD EPYC [avx2]" in text and "scaled to 3 seed(s)" in text
+    assert "none" in report.estimate_text(ctx, notebooks, ({}, {}))
+    assert "none" in report.estimate_text(ctx, notebooks, (recorded[0], {**recorded[1], "profile": "paper"}))
+    write_table(pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [30.0, 90.0]}),
+                report.TIMINGS_TABLE, ctx)
+    assert "about 2 min (the last run" in report.estimate_text(ctx, notebooks, recorded)
+
+
 def test_ctrl_c_and_a_full_disk_end_in_one_line(monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise report.Interrupted("interrupted during 03_cnns.ipynb; its partial notebook is at /x/03_cnns.ipynb")
