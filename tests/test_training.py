@@ -151,7 +151,8 @@ def test_key_depends_on_everything_that_matters(monkeypatch):
     base = key_of(base_spec.meta(data))
     assert key_of(base_spec.meta(data)) == base
     changed = {"epochs": 3, "batch_size": 64, "learning_rate": 5e-4, "seed": 1, "precision": "bf16", "patience": 2,
-               "optimizer": "sgd", "weight_decay": 5e-4, "lr_schedule": "onecycle", "channels_last": True}
+               "optimizer": "sgd", "weight_decay": 5e-4, "lr_schedule": "onecycle", "channels_last": True,
+               "threads": 1}
     assert set(changed) == {f.name for f in dataclasses.fields(TrainConfig)}, (
         "a new TrainConfig field needs a case here"
     )
