@@ -264,6 +264,7 @@ def setup(
     output_root: str | os.PathLike | None = None,
     lock: bool = True,
     precision: str | None = None,
+    calibrate: bool | None = None,
 ) -> RunContext:
     """Resolve a notebook's parameters into a run context and seed everything (chapters that draw
     call ``plots.apply_style()`` themselves, so the run context needs no plotting stack).
@@ -273,6 +274,7 @@ def setup(
     process, so that a notebook, a test run and the pipeline never write into the same folders
     at once (a kernel started by the pipeline writes under the pipeline's lock). ``precision=None``
     takes ``$KMNIST_PRECISION``, else the profile's (fp32); "auto" is resolved here, once.
+    ``calibrate=None`` follows the profile (a script that trains nothing passes False).
     """
     check_checkout(Path.cwd())
     chosen = get_profile(profile)
@@ -283,7 +285,8 @@ def setup(
     picked_device = pick_device(device)
     resolved = resolve_precision(requested, picked_device)
     threads = CPU_THREADS_PER_RUN if picked_device == "cpu" else None
-    layout = calibration(CACHE_DIR, threads, resolved) if chosen.calibrate and picked_device == "cpu" else {}
+    wanted = chosen.calibrate if calibrate is None else calibrate
+    layout = calibration(CACHE_DIR, threads, resolved) if wanted and picked_device == "cpu" else {}
     seed_tuple = chosen.seeds if seeds is None else _check_seeds(seeds)
     if seeds is not None:
         chosen = replace(chosen, seeds=seed_tuple)

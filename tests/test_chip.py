@@ -66,3 +66,5 @@ def test_the_paper_profile_trains_in_the_calibrated_layout(tmp_path, monkeypatch
     assert provenance(ctx)["channels_last"] == {"improved": True, "simple": False}
     smoke = config.setup("smoke", output_root=tmp_path, lock=False, device="cpu")
     assert dict(smoke.channels_last) == {}  # tests never depend on a timing
+    quiet = config.setup("paper", output_root=tmp_path, lock=False, device="cpu", calibrate=False)
+    assert dict(quiet.channels_last) == {}  # a script that trains nothing measures nothing
