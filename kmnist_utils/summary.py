@@ -277,6 +277,21 @@ def routing_table(results: Results) -> pd.DataFrame:
     )
 
 
+def cost_paragraph(results: Results) -> str:
+    """What the recorded run cost, chapter by chapter, on which machine, in which precision and with how
+    many seeds: the README's answer to 'how long will `make report` take'."""
+    if TIMINGS_TABLE not in results.tables:
+        return "No timed pipeline run is recorded in `results/` (the notebooks ran one by one)."
+    where = results.provenance[TIMINGS_TABLE]
+    table = results[TIMINGS_TABLE]
+    cells = ", ".join(f"{row.notebook[:2]} {row.wall_time_s / 60:.1f}" for row in table.itertuples())
+    precision = where.get("precision") or "precision not recorded (bf16 where native, before fp32 became the rule)"
+    return (f"The recorded run took {table.wall_time_s.sum() / 60:.0f} min with seed(s) "
+            f"{', '.join(map(str, where.get('seeds', [])))} on {where.get('device_name', 'an unrecorded machine')}, "
+            f"{precision}, commit `{short_commit(where.get('git_commit'))}`; minutes per notebook: {cells}. "
+            "Training grows with the number of seeds; `make report` prints its own estimate before it starts.")
+
+
 def timings_table(results: Results) -> pd.DataFrame:
     """Wall time per notebook and the machine it ran on (empty when the notebooks ran one by one)."""
     if TIMINGS_TABLE not in results.tables:
@@ -446,6 +461,10 @@ Seeds: mean ± sample std over the seeds listed (no ± with one seed). Test set:
 
 Precision, recall and F1 are weighted averages, as in the paper; all four metrics are in
 `results/report_table1.csv` and `results/REPORT.md`.{_beyond_note(results)}
+
+### What a run costs
+
+{cost_paragraph(results)}
 
 ### One-shot recognition (10-way, supports from the training split)
 

@@ -251,3 +251,14 @@ def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
     )
     table = summary.certified_routing_table(summary.load_results(results_ctx.dirs.results))
     assert np.isnan(table.accuracy_mean.iloc[0]) and table.splits.iloc[0] == 100
+
+
+def test_the_cost_of_the_recorded_run_names_machine_precision_and_seeds(results_ctx):
+    from kmnist_utils.results import TIMINGS_TABLE
+
+    write_table(pd.DataFrame({"notebook": ["01_eda_pca.ipynb", "03_cnns.ipynb"], "wall_time_s": [12.0, 1800.0]}),
+                TIMINGS_TABLE, results_ctx)
+    text = summary.cost_paragraph(summary.load_results(results_ctx.dirs.results))
+    assert "took 30 min" in text and "01 0.2, 03 30.0" in text and results_ctx.precision in text
+    assert "[" in text  # the CPU model with its vector flags, from the provenance
+    assert "### What a run costs" in summary.readme_section(summary.load_results(results_ctx.dirs.results))
