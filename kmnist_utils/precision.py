@@ -42,24 +42,22 @@ def compare_precisions(rows: pd.DataFrame, metric: str = "accuracy", base: str =
         raise ValueError(f"every (model, seed) needs a {base} and a {other} row; got precisions "
                          f"{sorted(map(str, wide.columns))}. On a CPU without native bf16 'auto' trains in fp32: "
                          "ask for bf16 explicitly.")
+    # The spread of a seed within its own model, pooled over the models for the "all models" row.
+    pooled = {name: float(np.sqrt(wide[name].groupby(level=0).var(ddof=1).mean())) for name in (base, other)}
     out = []
     groups = [(model, wide.loc[model]) for model in wide.index.get_level_values(0).unique()]
     groups.append(("all models", wide.reset_index(level=0, drop=True)))
     for model, part in groups:
         diff = (part[other] - part[base]).to_numpy()
         mean, low, high = paired_interval(diff)
-        if model == "all models":  # the spread of a seed within its own model, pooled over the models
-            spread = float(np.sqrt(wide[base].groupby(level=0).var(ddof=1).mean()))
-        else:
-            spread = float(part[base].std(ddof=1))
+        spread = {name: pooled[name] if model == "all models" else float(part[name].std(ddof=1))
+                  for name in (base, other)}
         out.append({
             "model": model, "pairs": len(diff),
             f"{base}_mean": float(part[base].mean()), f"{other}_mean": float(part[other].mean()),
-            f"{base}_seed_std": float(part[base].std(ddof=1)) if model != "all models" else spread,
-            f"{other}_seed_std": float(part[other].std(ddof=1)) if model != "all models" else float(
-                np.sqrt(wide[other].groupby(level=0).var(ddof=1).mean())),
+            f"{base}_seed_std": spread[base], f"{other}_seed_std": spread[other],
             "diff_mean_pts": mean * 100, "diff_low_pts": low * 100, "diff_high_pts": high * 100,
-            "within_seed_spread": bool(-spread <= low and high <= spread),
+            "within_seed_spread": bool(-spread[base] <= low and high <= spread[base]),
         })
     return pd.DataFrame(out)
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Chapter 07 (beyond the paper) with its full schedule on one GPU, in one device command (issue 16):
+# Chapter 07 (beyond the paper) with its full schedule on one GPU,, in one command:
 # the ablation ladder, the recipe's three seeds, the one test evaluation, errors and calibration.
 #   prepare here: bash benchmarks/gpu/prepare.sh
-#   device run:   carry [".whl", ".gpu"], command `bash benchmarks/gpu/device_beyond.sh`, timeout_s 600
+#   on a GPU machine: bash benchmarks/gpu/device_beyond.sh
 # The chapter reads three tables of chapters 04-05 (tuned_seeds, errors_confused_pairs,
 # errors_misclassified); they are copied from the committed results/, whose provenance names the run
 # that made them. Everything lands under $OUT/run; the per-epoch lines in $OUT/log.txt give the

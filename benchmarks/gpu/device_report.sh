@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole report on a GPU through papermill, as `make report` runs it (issue 15's 5-minute target).
-#   device run: carry [".whl", ".gpu"], command `bash benchmarks/gpu/device_report.sh`, timeout_s 600
+# The whole report on a GPU through papermill, as `make report` runs it.
+#   on a GPU machine (after prepare.sh): bash benchmarks/gpu/device_report.sh
 # Everything lands under $OUT/run (reports, figures, results with per-notebook wall times, updated
 # after each notebook, so a run stopped at the time limit still says how far it got).
 # Local dry run: `PYTHON=.venv/bin/python DEVICE=cpu PROFILE=smoke SCHEDULE=smoke OUT=/tmp/out bash benchmarks/gpu/device_report.sh`.

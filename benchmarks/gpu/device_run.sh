@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one prepared device command (issue 15): baseline and candidate on the same machine, in one call.
-#   device run: carry [".whl", ".gpu"], command `bash benchmarks/gpu/device_run.sh`, timeout_s 600
+# The prepared GPU command: baseline and candidate on the same machine, in one call.
+#   on a GPU machine (after prepare.sh): bash benchmarks/gpu/device_run.sh
 # Writes under $OUT: the protocol one run at a time (KMNIST_BATCHED=0) and batched (=1), each with a
 # fresh checkpoint cache, and the batched-vs-one-by-one group timings. A local dry run of the same
 # steps: `PYTHON=.venv/bin/python DEVICE=cpu PROFILE=smoke OUT=/tmp/out bash benchmarks/gpu/device_run.sh`.

@@ -3,7 +3,7 @@
 #   .whl/      wheels the GPU image lacks (python 3.12): papermill, nbval, the Jupyter kernel stack
 #              and matplotlib-fontja, at the versions of requirements/constraints.txt
 #   .gpu/data  the four KMNIST files (../shared/data does not travel with the working tree)
-# Then: device run with carry [".whl", ".gpu"] and command `bash benchmarks/gpu/device_run.sh`.
+# Then, on the GPU machine: `bash benchmarks/gpu/device_run.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
