@@ -35,14 +35,21 @@ class SiameseSettings:
 
     embedding_dim: int = 64
     head: str = "euclidean"  # "euclidean" or "weighted_l1" (Koch et al.); see models.SiameseNet
-    # Pairs per epoch = training images x pairs_per_image (48,000 on the full split), so an encoder
-    # trained on half the classes sees each of its images as often as the full one.
+    # How the balanced pairs are formed (experiments.siamese_spec): inside each batch of ``in_batch_size``
+    # images from one encoder pass ("in_batch_pairs"), or drawn two images a pair ("pairs"); measured
+    # against each other at equal wall time in benchmarks/results/siamese-in-batch-*.
+    objective: str = "in_batch_pairs"
+    in_batch_size: int = 128
+    # Pairs per epoch of the "pairs" objective = training images x pairs_per_image (48,000 on the full
+    # split), so an encoder trained on half the classes sees each of its images as often as the full one;
+    # prototypical episodes hold as many images.
     pairs_per_image: float = 1.0
     val_pairs_per_image: float = 1.0
-    # The most epochs a run may train: it stops once the validation loss has not improved for
-    # ``patience`` epochs (None: never stops early).
-    epochs: int = 40
-    patience: int | None = 3
+    # A fixed schedule, chosen on validation 1-shot accuracy (benchmarks/results/siamese-in-batch-*); the
+    # weights of the epoch with the lowest validation pair loss are kept. ``patience``: stop once that
+    # loss has not improved for so many epochs (None: train every epoch).
+    epochs: int = 8
+    patience: int | None = None
     batch_size: int = 128
     learning_rate: float = 1e-3
     draws: int = 100  # support draws per evaluation

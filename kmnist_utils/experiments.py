@@ -26,6 +26,7 @@ from kmnist_utils.data import Parts, load_official, split_parts, train_val_split
 from kmnist_utils.metrics import classification_metrics
 from kmnist_utils.models import Features, build_model
 from kmnist_utils.seeding import derived_seed
+from kmnist_utils.settings import SettingError
 from kmnist_utils.training import TensorSplit, TrainConfig, make_tensor_split, predict_logits, to_tensor_images
 
 
@@ -268,32 +269,42 @@ def restrict(parts: Parts, classes: np.ndarray) -> Parts:
     )
 
 
-SIAMESE_OBJECTIVES = ("pairs", "prototypical")
+SIAMESE_OBJECTIVES = ("in_batch_pairs", "pairs", "prototypical")
 
 
-def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str = "pairs", unseen: bool = False) -> TrainSpec:
-    """The profile's Siamese network on ``parts``, trained on balanced pairs (the paper's objective) or
-    on prototypical episodes; either way an epoch embeds as many images as 2 x pairs_per_image x the
-    training images, and the run ends when the validation loss stops improving (``patience``).
+def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None = None,
+                 unseen: bool = False) -> TrainSpec:
+    """The profile's Siamese network on ``parts``, trained for the profile's fixed number of epochs with
+    ``objective`` (None: the profile's):
 
-    ``unseen``: the shorter schedule of the encoders trained on a subset of the classes.
+    - ``in_batch_pairs``: binary cross-entropy over the balanced pairs formed inside each batch, one
+      encoder pass over the training images an epoch;
+    - ``pairs``: the same loss on freshly drawn balanced pairs, 2 x pairs_per_image encoder passes an
+      image an epoch (the two-branch sampling of Koch et al.);
+    - ``prototypical``: episodes of the same number of image passes as ``pairs``.
+
+    ``unseen``: the schedule of the encoders trained on a subset of the classes.
     """
     s = ctx.profile.siamese
+    objective = objective or s.objective
     images_per_epoch = 2 * len(parts.y_train) * s.pairs_per_image
-    val_images = 2 * len(parts.y_val) * s.val_pairs_per_image
-    if objective == "pairs":
-        chosen = siamese.PairObjective(round(images_per_epoch / 2), round(val_images / 2))
+    val_pairs = len(parts.y_val) * s.val_pairs_per_image
+    if objective == "in_batch_pairs":
+        chosen, batch_size = siamese.InBatchPairObjective(round(val_pairs)), s.in_batch_size
+    elif objective == "pairs":
+        chosen = siamese.PairObjective(round(images_per_epoch / 2), round(val_pairs))
         batch_size = s.batch_size
     elif objective == "prototypical":
         way, shot, query = s.episode
         way = min(way, len(np.unique(parts.y_train)))
         per_episode = way * (shot + query)
         chosen = siamese.PrototypicalObjective(
-            max(1, round(images_per_epoch / per_episode)), max(1, round(val_images / per_episode)), way, shot, query
+            max(1, round(images_per_epoch / per_episode)), max(1, round(2 * val_pairs / per_episode)), way, shot,
+            query
         )
         batch_size = 1  # one episode a step
     else:
-        raise ValueError(f"objective must be one of {SIAMESE_OBJECTIVES}, got {objective!r}")
+        raise SettingError(f"Siamese objective must be one of {SIAMESE_OBJECTIVES}, got {objective!r}")
     config = TrainConfig(
         epochs=s.unseen_epochs if unseen else s.epochs,
         batch_size=batch_size,

@@ -220,6 +220,20 @@ def plot_learning_curves(history: pd.DataFrame) -> Figure:
     return fig
 
 
+def plot_objective_curves(history: pd.DataFrame) -> Figure:
+    """Validation 1-shot accuracy against cumulative training minutes, one line per run (``objective``),
+    a marker at the end of every epoch: objectives compared at equal wall time."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    for name, run in history.groupby("objective", sort=False):
+        ax.plot(run.minutes, run.val_acc, marker="o", label=name)
+    ax.set_xlabel("training minutes (one worker, one thread)")
+    ax.set_ylabel("validation 10-way 1-shot accuracy")
+    ax.set_title("Siamese objectives at equal wall time (one seed: no spread measured)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None, paper_choice: dict | None = None) -> Figure:
     """Validation accuracy by learning rate x dropout, one panel per batch size, one shared colour bar;
     the selected point boxed in red, the paper's choice (``paper_choice``) boxed in dashed white."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from kmnist_utils import findings
 from kmnist_utils.metrics import classification_metrics
 from kmnist_utils.models import SiameseNet
 from kmnist_utils.seeding import derived_seed
-from kmnist_utils.training import TensorSplit, autocast_context
+from kmnist_utils.training import TensorSplit, autocast_context, epoch_permutation
 
 Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (queries, supports) -> scores, higher = closer
 
@@ -89,8 +89,45 @@ def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
     return rng.permutation(pairs.astype(np.int64))  # positives and negatives mixed in every batch
 
 
+# Validation of every Siamese objective: the loss on these fixed balanced pairs (which picks the weights
+# kept) and the mean 10-way 1-shot accuracy over these support draws inside the validation split (what
+# schedules are chosen by). Version of both: part of the checkpoint key through ``describe``.
+VAL_ONE_SHOT_DRAWS = 20
+VALIDATION_VERSION = 2
+
+
+@torch.inference_mode()
+def validation_one_shot(encoder: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: int = VAL_ONE_SHOT_DRAWS,
+                        precision: str = "fp32") -> float:
+    """Mean 1-shot accuracy of ``encoder`` over ``draws`` seeded support draws from (x, y): one support per
+    class, every other image a query, nearest support in Euclidean distance (the paper's rule)."""
+    encoder.eval()
+    with autocast_context(precision, str(x.device)):
+        z = torch.cat([encoder(x[i : i + 1024]).float() for i in range(0, len(x), 1024)]).double()
+    labels = y.cpu().numpy()
+    classes = np.unique(labels)
+    hits = []
+    for draw in range(draws):
+        idx = draw_supports(labels, 1, derived_seed(0, draw), classes)
+        queries = np.setdiff1d(np.arange(len(labels)), idx)
+        nearest = torch.cdist(z[queries], z[idx]).argmin(1).cpu().numpy()
+        hits.append(float((classes[nearest] == labels[queries]).mean()))
+    return float(np.mean(hits))
+
+
+@torch.inference_mode()
+def _validate_pairs_and_one_shot(model: nn.Module, loss_fn: Callable, data: TensorSplit, val_pairs: int,
+                                 precision: str) -> tuple[float, float]:
+    pairs = torch.from_numpy(sample_pairs(data.y_val.cpu().numpy(), val_pairs, seed=0)).to(data.x_val.device)
+    loss, _ = _validate_in_batches(model, loss_fn, data.x_val, pairs, 1024, precision)
+    return loss, validation_one_shot(model.encoder, data.x_val, data.y_val, precision=precision)
+
+
 class PairObjective:
-    """Binary cross-entropy on fresh balanced pairs each epoch; validation on fixed pairs."""
+    """Binary cross-entropy on fresh balanced pairs each epoch, two encoder passes per pair (Koch et al.).
+
+    Validation: the loss on fixed balanced pairs and the 1-shot accuracy inside the validation split.
+    """
 
     def __init__(self, pairs_per_epoch: int, val_pairs: int) -> None:
         self.pairs_per_epoch, self.val_pairs = pairs_per_epoch, val_pairs
@@ -104,6 +141,7 @@ class PairObjective:
             "pairs_per_epoch": self.pairs_per_epoch,
             "val_pairs": self.val_pairs,
             "sampling": self.SAMPLING_VERSION,
+            "validation": VALIDATION_VERSION,
         }
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
@@ -119,10 +157,51 @@ class PairObjective:
     def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._pair_loss(model, data.x_train, items)
 
-    @torch.inference_mode()
     def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
-        pairs = torch.from_numpy(sample_pairs(data.y_val.cpu().numpy(), self.val_pairs, seed=0)).to(data.x_val.device)
-        return _validate_in_batches(model, self._pair_loss, data.x_val, pairs, 1024, precision)
+        return _validate_pairs_and_one_shot(model, self._pair_loss, data, self.val_pairs, precision)
+
+
+def in_batch_pair_loss(model: nn.Module, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binary cross-entropy over every pair of a batch's embeddings ``z``, same-class and different-class
+    pairs weighted half and half (a balanced mixture, whatever the class mix of the batch), and the
+    balanced share of right same/different calls.
+
+    A batch of B images holds B(B-1)/2 pairs from one encoder pass; with ten classes about a tenth of
+    them are same-class, so without the weighting the loss would be nine-tenths 'different'.
+    """
+    first, second = torch.triu_indices(len(z), len(z), offset=1, device=z.device)
+    logits = model.score(z[first], z[second]).float()
+    same = labels[first] == labels[second]
+    losses = F.binary_cross_entropy_with_logits(logits, same.float(), reduction="none")
+    right = (logits > 0) == same
+    kinds = [k for k in (same, ~same) if bool(k.any())]  # a tiny batch may hold no same-class pair
+    loss = sum(losses[k].mean() for k in kinds) / len(kinds)
+    return loss, sum(right[k].float().mean() for k in kinds) / len(kinds)
+
+
+class InBatchPairObjective:
+    """The paper's binary cross-entropy over a balanced mixture of same/different pairs, with the pairs
+    formed inside each batch: a batch of images is embedded once and every pair of its images is scored
+    (``in_batch_pair_loss``), so one encoder pass serves B - 1 pairs per image instead of half of one.
+
+    An epoch is a seeded permutation of the training images; validation as ``PairObjective``'s.
+    """
+
+    def __init__(self, val_pairs: int) -> None:
+        self.val_pairs = val_pairs
+
+    def describe(self) -> dict:
+        return {"kind": "in_batch_pairs", "val_pairs": self.val_pairs, "validation": VALIDATION_VERSION}
+
+    def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
+        return epoch_permutation(len(data.x_train), seed, epoch).to(data.x_train.device)
+
+    def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, balanced_accuracy = in_batch_pair_loss(model, model.encoder(data.x_train[items]), data.y_train[items])
+        return loss, balanced_accuracy.detach() * len(items)  # per image, so the epoch's mean is a share
+
+    def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
+        return _validate_pairs_and_one_shot(model, PairObjective._pair_loss, data, self.val_pairs, precision)
 
 
 def sample_episodes(labels: np.ndarray, episodes: int, way: int, shot: int, query: int, seed: int) -> np.ndarray:
@@ -149,7 +228,10 @@ def sample_episodes(labels: np.ndarray, episodes: int, way: int, shot: int, quer
 
 class PrototypicalObjective:
     """Episodic prototypical loss: classify each query by softmax over -squared distances to the
-    class prototypes (mean support embeddings) of its episode. Trains ``model.encoder`` only."""
+    class prototypes (mean support embeddings) of its episode. Trains ``model.encoder`` only.
+
+    Validation: the episode loss on fixed validation episodes and the 1-shot accuracy inside the
+    validation split (as for the pair objectives)."""
 
     def __init__(
         self, episodes_per_epoch: int, val_episodes: int, way: int = 5, shot: int = 1, query: int = 15
@@ -165,6 +247,7 @@ class PrototypicalObjective:
             "way": self.way,
             "shot": self.shot,
             "query": self.query,
+            "validation": VALIDATION_VERSION,
         }
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
@@ -199,7 +282,8 @@ class PrototypicalObjective:
         episodes = torch.from_numpy(
             sample_episodes(data.y_val.cpu().numpy(), self.val_episodes, self.way, self.shot, self.query, seed=0)
         ).to(data.x_val.device)
-        return _validate_in_batches(model, self._episode_loss, data.x_val, episodes, 32, precision)
+        loss, _ = _validate_in_batches(model, self._episode_loss, data.x_val, episodes, 32, precision)
+        return loss, validation_one_shot(model.encoder, data.x_val, data.y_val, precision=precision)
 
 
 # --------------------------------------------------------------------------- few-shot evaluation
@@ -313,6 +397,49 @@ def _dense(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 # The paper's protocol among the one-shot rows: the Siamese encoder with Euclidean distance.
 PROTOCOL_ROW = "Siamese encoder"
+
+
+# A schedule's length: the first epoch whose validation 1-shot is within this of the run's best (the
+# 20 fixed validation draws are the same every epoch, so the curve is compared with itself).
+PLATEAU_TOLERANCE = 0.005
+
+
+def plateau_epoch(val_acc: Sequence[float], tolerance: float = PLATEAU_TOLERANCE) -> int:
+    """The first epoch (1-based) after which validation 1-shot improves by no more than ``tolerance``."""
+    values = np.asarray(val_acc, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("plateau_epoch needs at least one epoch")
+    return int(np.flatnonzero(values >= values.max() - tolerance)[0]) + 1
+
+
+def plateau_table(history: pd.DataFrame, tolerance: float = PLATEAU_TOLERANCE) -> pd.DataFrame:
+    """Per run (``objective``): epochs trained, the best validation 1-shot and its epoch, the plateau epoch
+    with its validation 1-shot and the training minutes it took."""
+    rows = []
+    for name, run in history.groupby("objective", sort=False):
+        run = run.sort_values("epoch")
+        at = plateau_epoch(run.val_acc, tolerance)
+        reached = run[run.epoch == at].iloc[0]
+        rows.append({"objective": name, "epochs": int(run.epoch.max()), "best_val_1shot": float(run.val_acc.max()),
+                     "best_epoch": int(run.epoch[run.val_acc.idxmax()]), "plateau_epoch": at,
+                     "val_1shot_at_plateau": float(reached.val_acc),
+                     "minutes_to_plateau": float(run.seconds[run.epoch <= at].sum() / 60)})
+    return pd.DataFrame(rows)
+
+
+def at_equal_time(history: pd.DataFrame) -> pd.DataFrame:
+    """Every run's validation 1-shot at the same training times: the end of each epoch of the run with the
+    longest epochs, where each run shows its last epoch finished by then (runs with none yet are left out)."""
+    slowest = history.groupby("objective").seconds.mean().idxmax()
+    rows = []
+    for minutes in history[history.objective == slowest].minutes:
+        for name, run in history.groupby("objective", sort=False):
+            done = run[run.minutes <= minutes + 1e-9]
+            if len(done):
+                last = done.iloc[-1]
+                rows.append({"minutes": float(minutes), "objective": name, "epoch": int(last.epoch),
+                             "val_1shot": float(last.val_acc)})
+    return pd.DataFrame(rows)
 
 
 def history_summary(history: pd.DataFrame) -> pd.DataFrame:
