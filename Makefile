@@ -28,7 +28,7 @@ DATA_SOURCE = $(PY) -c "from kmnist_utils.data import find_data_root; print(find
 help: ## list the targets
 	@sed -n '1,4p' Makefile
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=paper|smoke  SEEDS=\"0 1 2\"  SCHEDULE=short|full (chapter 07)  PRECISION=fp32|bf16|auto  NB=03  VENV=.venv (or \$$CONDA_PREFIX)"
+	@echo "  variables: PROFILE=paper|smoke  SEEDS=\"0 1 2\"  SCHEDULE=cpu (chapter 07)  PRECISION=fp32|bf16|auto  NB=03  VENV=.venv (or \$$CONDA_PREFIX)"
 
 venv: $(STAMP) ## create .venv and install the pinned environment (once; again when pyproject/constraints change)
 

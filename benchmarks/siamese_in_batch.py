@@ -52,7 +52,10 @@ def main() -> None:
         sizes = args.in_batch_sizes if objective == "in_batch_pairs" else [spec.config.batch_size]
         for size in sizes:
             name = f"{objective} (batch {size})"
-            runs[name] = replace(spec, config=replace(spec.config, epochs=epochs, batch_size=size, patience=None))
+            chosen = (siamese.InBatchPairObjective(spec.objective.val_pairs, size)
+                      if objective == "in_batch_pairs" else spec.objective)
+            runs[name] = replace(spec, config=replace(spec.config, epochs=epochs, batch_size=size, patience=None),
+                                 objective=chosen)
     experiments.pretrain(ctx, [(spec, parts) for spec in runs.values()])
     trained = {name: experiments.train_cached(spec, experiments.tensor_split(ctx, parts),
                                               experiments.checkpoint_store(ctx), progress=False)

@@ -8,13 +8,23 @@ import pandas as pd
 
 from kmnist_utils import findings
 
-# Public results on KMNIST's 10,000 test images (the dataset's README; its first release, ours is
-# the current one): the best single model (shake-shake-26 2x96d with cutout, 200 epochs, median of
-# 3 runs) and the best ensemble.
+# The baselines of the KMNIST dataset paper (Clanuwat et al. 2018, table of baselines on the 10,000
+# test images): the rows chapter 07 sets its targets against.
+DATASET_PAPER_ROWS = {
+    "PreActResNet-18": 0.9782,
+    "PreActResNet-18 + input mixup": 0.9841,
+    "PreActResNet-18 + manifold mixup": 0.9883,
+    "ResNet18 + VGG ensemble": 0.9890,
+}
+DATASET_PAPER_BEST_SINGLE = 0.9883
+# Public results of longer runs (the dataset's README, its first release; ours is the current one):
+# the best single model (shake-shake-26 2x96d with cutout, 200 epochs) and the best ensemble.
 BEST_SINGLE = 0.9934
 BEST_ENSEMBLE = 0.9939
-TARGET_SINGLE = 0.9940  # mean over 3 seeds
-TARGET_ENSEMBLE = 0.9950
+TARGET_SINGLE = 0.985  # mean over 3 seeds; above the dataset paper's PreActResNet-18 with input mixup
+AIM_SINGLE = 0.990
+TARGET_ENSEMBLE = 0.989  # the dataset paper's ensemble row, rounded down to its 0.1 pt
+TARGETS = {"target, single model": TARGET_SINGLE, "target, ensemble": TARGET_ENSEMBLE}
 BEYOND_TABLE1 = "beyond_vs_paper"  # chapter 07's Table I rows; absent from runs before it existed
 BEYOND_TEST = "beyond_test"
 
@@ -31,10 +41,13 @@ def test_findings(test: pd.DataFrame, tuned_seeds: pd.DataFrame) -> list[str]:
     return [
         findings.target_verdict(f"Single model, mean test accuracy over {n} seed(s)", float(single.mean()),
                                 TARGET_SINGLE),
-        findings.versus_reference("Single model, test accuracy", single, BEST_SINGLE,
-                                  "the best published single model's"),
+        findings.target_verdict(f"Single model, mean test accuracy over {n} seed(s), against the aim",
+                                float(single.mean()), AIM_SINGLE),
+        findings.versus_reference("Single model, test accuracy", single, DATASET_PAPER_BEST_SINGLE,
+                                  "the dataset paper's best single model's (PreActResNet-18 + manifold mixup)"),
         findings.target_verdict(f"Ensemble of {n} seed(s), test accuracy", ensemble, TARGET_ENSEMBLE),
         f"Ensemble of {n} seed(s): {ensemble:.4f}, {findings.points(ensemble - BEST_ENSEMBLE)} against the best "
-        f"published ensemble's {BEST_ENSEMBLE:.4g}.",
+        f"published ensemble's {BEST_ENSEMBLE:.4g} (and {findings.points(ensemble - BEST_SINGLE)} against the best "
+        f"published single model's {BEST_SINGLE:.4g}, 200 epochs on a GPU).",
         findings.compare_groups("PreAct ResNet", single, "TunedImprovedCNN", tuned_seeds.accuracy),
     ]

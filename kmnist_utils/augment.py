@@ -31,29 +31,59 @@ class AugmentSettings:
     scale: float = 0.0
     shift_px: float = 0.0
     cutout_px: int = 0
+    # Elastic distortion (Simard et al. 2003): a random displacement field, uniform in [-1, 1] per pixel,
+    # smoothed by a Gaussian of ``elastic_sigma`` pixels and scaled by ``elastic_alpha`` pixels; 0: off.
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 4.0
 
     def __post_init__(self) -> None:
-        if not (0 <= self.rotate_deg <= 180 and 0 <= self.scale < 1 and self.shift_px >= 0 and self.cutout_px >= 0):
+        if not (0 <= self.rotate_deg <= 180 and 0 <= self.scale < 1 and self.shift_px >= 0 and self.cutout_px >= 0
+                and self.elastic_alpha >= 0 and self.elastic_sigma > 0):
             raise ValueError(
-                "augmentation ranges must be rotate_deg in [0, 180], scale in [0, 1), shift_px >= 0 and "
-                f"cutout_px >= 0, got {self}"
+                "augmentation ranges must be rotate_deg in [0, 180], scale in [0, 1), shift_px >= 0, "
+                f"cutout_px >= 0, elastic_alpha >= 0 and elastic_sigma > 0, got {self}"
             )
 
     @property
     def is_identity(self) -> bool:
-        return self.rotate_deg == 0 and self.scale == 0 and self.shift_px == 0 and self.cutout_px == 0
+        return not self.has_affine and self.cutout_px == 0
 
     @property
     def has_affine(self) -> bool:
-        return self.rotate_deg > 0 or self.scale > 0 or self.shift_px > 0
+        """Whether images are resampled (rotation, scale, shift or elastic distortion)."""
+        return self.rotate_deg > 0 or self.scale > 0 or self.shift_px > 0 or self.elastic_alpha > 0
 
 
 def _uniform(n: int, half_width: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     return (torch.rand(n, generator=generator, device=device) * 2 - 1) * half_width
 
 
+def gaussian_kernel(sigma: float, device: torch.device | str) -> torch.Tensor:
+    """A normalised 1-D Gaussian of standard deviation ``sigma``, truncated at 3 sigma."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def elastic_field(n: int, height: int, width: int, alpha: float, sigma: float, generator: torch.Generator,
+                  device: torch.device | str) -> torch.Tensor:
+    """Per-image smooth random displacements (n, height, width, 2) in pixels (x, y): uniform noise in
+    [-1, 1] blurred by a separable Gaussian of ``sigma`` pixels, times ``alpha`` (Simard et al. 2003; the
+    blur shrinks the noise, so their sigma 4, alpha 34 move a pixel by about 2 pixels, rms)."""
+    noise = torch.rand(n * 2, 1, height, width, generator=generator, device=device) * 2 - 1
+    kernel = gaussian_kernel(sigma, device)
+    pad = len(kernel) // 2
+    smooth = F.conv2d(F.pad(noise, (pad, pad, 0, 0), mode="reflect" if pad < width else "replicate"),
+                      kernel.view(1, 1, 1, -1))
+    smooth = F.conv2d(F.pad(smooth, (0, 0, pad, pad), mode="reflect" if pad < height else "replicate"),
+                      kernel.view(1, 1, -1, 1))
+    return (alpha * smooth).view(n, 2, height, width).permute(0, 2, 3, 1)
+
+
 def random_affine(x: torch.Tensor, settings: AugmentSettings, generator: torch.Generator) -> torch.Tensor:
-    """Rotate, scale and shift every image of ``x`` (B, C, H, W) by its own random parameters."""
+    """Rotate, scale and shift every image of ``x`` (B, C, H, W) by its own random parameters, and
+    distort it elastically when the settings ask for it (one resampling for all of it)."""
     n, _, height, width = x.shape
     angle = _uniform(n, math.radians(settings.rotate_deg), generator, x.device)
     zoom = 1 + _uniform(n, settings.scale, generator, x.device)
@@ -63,6 +93,9 @@ def random_affine(x: torch.Tensor, settings: AugmentSettings, generator: torch.G
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    if settings.elastic_alpha > 0:
+        field = elastic_field(n, height, width, settings.elastic_alpha, settings.elastic_sigma, generator, x.device)
+        grid = grid + field * torch.tensor([2 / width, 2 / height], dtype=x.dtype, device=x.device)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 

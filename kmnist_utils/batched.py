@@ -279,7 +279,9 @@ def _fit_batched(models: Sequence[nn.Module], data: TensorSplit, configs: Sequen
 
 def groupable(spec: TrainSpec) -> bool:
     """Runs the batched engine can train: classifiers (cross-entropy, a fixed number of epochs)."""
-    return (spec.objective is None or type(spec.objective) is Classification) and spec.config.patience is None
+    # Mixup is not built into the batched engine: such runs train one by one.
+    return ((spec.objective is None or (type(spec.objective) is Classification and not spec.objective.mixup))
+            and spec.config.patience is None)
 
 
 def train_group_cached(

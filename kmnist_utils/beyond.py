@@ -20,9 +20,13 @@ from kmnist_utils.checkpoints import TrainedModel, TrainSpec, train_cached
 from kmnist_utils.config import BeyondSchedule, RunContext
 from kmnist_utils.data import Parts
 from kmnist_utils.experiments import checkpoint_store, logits_of, pretrain, tensor_split, training_summary
+from kmnist_utils.models import DISPLAY_NAMES
+from kmnist_utils.results import read_table
 from kmnist_utils.training import Classification, TrainConfig
 
 MODEL = "preact_resnet"
+
+
 @dataclass(frozen=True)
 class Rung:
     """One step of the ablation ladder: the network and optimizer of the schedule plus these ingredients."""
@@ -30,17 +34,27 @@ class Rung:
     name: str
     augment: AugmentSettings | None
     label_smoothing: float
+    mixup: float = 0.0
 
 
 def ladder(schedule: BeyondSchedule) -> list[Rung]:
-    """Each rung adds one ingredient to the one before; the last is the schedule's full recipe."""
-    affine_only = replace(schedule.augment, cutout_px=0)
-    return [
-        Rung("PreAct ResNet, SGD one-cycle", None, 0.0),
-        Rung("+ rotation, scale and shift", affine_only, 0.0),
-        Rung("+ cutout", schedule.augment, 0.0),
-        Rung("+ label smoothing", schedule.augment, schedule.label_smoothing),
-    ]
+    """Each rung adds one ingredient of the schedule to the one before; the last is the full recipe.
+    Ingredients the schedule does not use get no rung."""
+    aug = schedule.augment
+    distorted = replace(aug, cutout_px=0)
+    steps: list[tuple[str, AugmentSettings | None, float, float]] = [("PreAct ResNet, SGD one-cycle", None, 0.0, 0.0)]
+    if distorted.has_affine:  # one rung: each distortion alone is not worth a run on two cores
+        names = [name for name, on in (("rotation, scale and shift", distorted.rotate_deg or distorted.scale
+                                        or distorted.shift_px), ("elastic distortion", distorted.elastic_alpha)) if on]
+        steps.append(("+ " + " and ".join(names), distorted, 0.0, 0.0))
+    if aug.cutout_px > 0:
+        steps.append(("+ cutout", aug, 0.0, 0.0))
+    if schedule.mixup > 0:
+        steps.append(("+ mixup", aug, 0.0, schedule.mixup))
+    if schedule.label_smoothing > 0:
+        steps.append(("+ label smoothing", aug, schedule.label_smoothing, schedule.mixup))
+    return [Rung(name, None if augment is None or augment.is_identity else augment, smoothing, mixup)
+            for name, augment, smoothing, mixup in steps]
 
 
 def spec(schedule: BeyondSchedule, rung: Rung, seed: int, epochs: int | None = None,
@@ -59,7 +73,8 @@ def spec(schedule: BeyondSchedule, rung: Rung, seed: int, epochs: int | None = N
         channels_last=schedule.channels_last,
     )
     hparams = {"widths": list(schedule.widths), "blocks": schedule.blocks}
-    return TrainSpec(MODEL, config, hparams, objective=Classification(rung.label_smoothing, rung.augment))
+    return TrainSpec(MODEL, config, hparams,
+                     objective=Classification(rung.label_smoothing, rung.augment, rung.mixup))
 
 
 def _train(ctx: RunContext, parts: Parts, specs: list[TrainSpec]) -> list[TrainedModel]:
@@ -71,27 +86,135 @@ def _summary(trained: TrainedModel) -> dict:
     return {"epochs": trained.state.epoch, **training_summary(trained)}
 
 
-def ablation(ctx: RunContext, parts: Parts, schedule: BeyondSchedule) -> pd.DataFrame:
-    """Every rung of the ladder trained with the first seed for ``ablation_epochs``, scored on validation
-    only: one row per rung with its validation accuracy and what it adds to the rung before."""
+@dataclass
+class Ablation:
+    """The ladder's runs: one row per (rung, seed) scored on validation only, and the trained models."""
+
+    runs: pd.DataFrame
+    trained: list[TrainedModel]
+
+
+def ablation_specs(ctx: RunContext, schedule: BeyondSchedule) -> list[tuple[Rung, int, TrainSpec]]:
+    """The ladder's runs: every rung with the run's first seed, and the last rung (the full recipe, the
+    default choice) with every seed of the run, whose spread says how large a difference noise makes."""
     rungs = ladder(schedule)
-    trained = _train(ctx, parts, [spec(schedule, r, ctx.seed, schedule.ablation_epochs, ctx.precision,
-                                          ctx.threads_per_run) for r in rungs])
-    table = pd.DataFrame([{"step": r.name, "seed": ctx.seed, **_summary(t)} for r, t in zip(rungs, trained)])
-    table["adds_val_acc"] = table.val_acc_at_best.diff()
+    plan = [(r, ctx.seed) for r in rungs] + [(rungs[-1], seed) for seed in ctx.seeds[1:]]
+    return [(r, seed, spec(schedule, r, seed, precision=ctx.precision, threads=ctx.threads_per_run))
+            for r, seed in plan]
+
+
+def ablation(ctx: RunContext, parts: Parts, schedule: BeyondSchedule) -> Ablation:
+    """Every run of ``ablation_specs`` trained side by side (cached), scored on validation only: one row per
+    (rung, seed) with its validation accuracy."""
+    plan = ablation_specs(ctx, schedule)
+    trained = _train(ctx, parts, [s for _, _, s in plan])
+    table = pd.DataFrame([{"step": r.name, "seed": seed, **_summary(t)} for (r, seed, _), t in zip(plan, trained)])
+    return Ablation(table, trained)
+
+
+def ablation_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per rung, in ladder order: the first seed's validation accuracy, what the rung adds to the one
+    before, and the seed spread of validation accuracy (std over the seeds of the rungs with several,
+    pooled; the last rung's in the chapter) that a difference must exceed to be more than noise."""
+    first = runs.groupby("step", sort=False).head(1).reset_index(drop=True)
+    table = first[["step", "seed", "val_acc_at_best"]].rename(columns={"val_acc_at_best": "val_acc"})
+    table["adds_val_acc"] = table.val_acc.diff().fillna(0.0)
+    table["train_minutes"] = (first.train_seconds / 60).to_numpy()
+    table["spread_seeds"] = int(runs.groupby("step").size().max())
+    table["seed_std"] = pooled_std(runs)
     return table
 
 
+def pooled_std(runs: pd.DataFrame) -> float:
+    """The seed spread of validation accuracy, pooled over the rungs trained with several seeds (each
+    rung's variance weighted by its degrees of freedom); 0.0 when none was (no spread measured)."""
+    grouped = runs.groupby("step", sort=False).val_acc_at_best
+    dof = (grouped.size() - 1).clip(lower=0)
+    if dof.sum() == 0:
+        return 0.0
+    return float(np.sqrt((grouped.var(ddof=1).fillna(0.0) * dof).sum() / dof.sum()))
+
+
 def choose(table: pd.DataFrame, schedule: BeyondSchedule) -> Rung:
-    """The rung with the best validation accuracy (the simpler one on a tie)."""
-    best = table.val_acc_at_best.to_numpy().argmax()  # first maximum: the earlier, simpler rung
-    return ladder(schedule)[int(best)]
+    """The most complete rung whose validation accuracy is within the seed spread of the best rung's: an
+    ingredient stays in the recipe unless validation shows that it hurts by more than noise.
+
+    The ingredients come from the literature (each lifted test accuracy somewhere), and validation here
+    is a random part of the training set, closer to it than the official test set is: so validation
+    may veto an ingredient, but a gain below the noise does not decide. With no spread measured (one
+    seed), only the best rung is within it.
+    """
+    best = table.val_acc.max()
+    within = np.flatnonzero(table.val_acc.to_numpy() >= best - table.seed_std.iloc[0] - 1e-12)
+    return ladder(schedule)[int(within[-1])]
+
+
+def ablation_findings(table: pd.DataFrame, chosen: Rung) -> list[str]:
+    """One sentence per rung after the first: what it adds on validation, and whether that is more than
+    the seed spread (else: noise); then which rung became the recipe and why."""
+    spread, seeds = float(table.seed_std.iloc[0]), int(table.spread_seeds.iloc[0])
+    lines = []
+    for row in table.iloc[1:].itertuples():
+        head = f"{row.step}: {row.adds_val_acc * 100:+.2f} pt validation accuracy over the rung before"
+        if seeds < 2 or spread == 0:
+            lines.append(head + " (no seed spread measured, so this cannot be told from noise).")
+        elif abs(row.adds_val_acc) <= spread:
+            lines.append(head + f", within the seed spread of {spread * 100:.2f} pt ({seeds} seeds): noise.")
+        else:
+            lines.append(head + f", {abs(row.adds_val_acc) / spread:.1f} times the seed spread of "
+                         f"{spread * 100:.2f} pt ({seeds} seeds).")
+    best = table.loc[table.val_acc.idxmax()]
+    chosen_row = table[table.step == chosen.name].iloc[0]
+    lines.append(f"Recipe: '{chosen.name}' ({chosen_row.val_acc:.4f} on validation); the best rung, '{best.step}', "
+                 f"has {best.val_acc:.4f}: every ingredient is kept unless validation shows it hurting by more "
+                 "than the seed spread.")
+    return lines
+
+
+def rung_test_accuracy(ctx: RunContext, parts: Parts, done: Ablation) -> pd.DataFrame:
+    """The ablation's runs with their test accuracy added: for the cost figure, scored only after the
+    recipe was chosen on validation."""
+    accuracy = [float((logits_of(t.model, parts.x_test, ctx.device).argmax(1) == parts.y_test).mean())
+                for t in done.trained]
+    return done.runs.assign(test_accuracy=accuracy)
+
+
+def cost_table(cnn_seeds: pd.DataFrame, tuned_seeds: pd.DataFrame, rungs: pd.DataFrame,
+               recipe_runs: pd.DataFrame, recipe_test: pd.DataFrame, recipe_name: str) -> pd.DataFrame:
+    """Test accuracy against training minutes on one core, mean and std over seeds, for every model of
+    the report: chapter 03's CNNs, chapter 04's TunedImprovedCNN (its final runs; the grid search is not
+    counted), every rung of chapter 07's ladder, and the recipe's seeds."""
+    single = recipe_test[recipe_test.model == "single"].reset_index(drop=True)
+    frames = [
+        cnn_seeds.assign(model=cnn_seeds.model.map(lambda m: DISPLAY_NAMES.get(m, m))),
+        tuned_seeds.assign(model=DISPLAY_NAMES["tuned"]),
+        # The rung that became the recipe is drawn once, as the recipe, with all its seeds.
+        rungs[rungs.step != recipe_name].rename(columns={"test_accuracy": "accuracy"}).assign(
+            model=lambda t: "ladder: " + t.step),
+        pd.DataFrame({"model": f"recipe: {recipe_name}", "seed": recipe_runs.seed,
+                      "accuracy": single.accuracy, "train_seconds": recipe_runs.train_seconds}),
+    ]
+    runs = pd.concat([f[["model", "seed", "accuracy", "train_seconds"]] for f in frames], ignore_index=True)
+    runs["minutes"] = runs.train_seconds / 60
+    grouped = runs.groupby("model", sort=False)
+    table = pd.DataFrame({"seeds": grouped.size(), "accuracy_mean": grouped.accuracy.mean(),
+                          "accuracy_std": grouped.accuracy.std(ddof=1), "minutes_mean": grouped.minutes.mean(),
+                          "minutes_std": grouped.minutes.std(ddof=1)}).reset_index()
+    return table.fillna({"accuracy_std": 0.0, "minutes_std": 0.0})
+
+
+def report_costs(ctx: RunContext, parts: Parts, done: Ablation, recipe_runs: pd.DataFrame,
+                 recipe_test: pd.DataFrame, recipe_name: str) -> pd.DataFrame:
+    """``cost_table`` of this run: chapters 03 and 04 from their tables, the ladder scored on test now."""
+    return cost_table(read_table("cnn_seeds", ctx)[0], read_table("tuned_seeds", ctx)[0],
+                      rung_test_accuracy(ctx, parts, done), recipe_runs, recipe_test, recipe_name)
 
 
 def train_seeds(ctx: RunContext, parts: Parts, schedule: BeyondSchedule, rung: Rung) -> list[TrainedModel]:
-    """The chosen recipe once per seed of the run, for the schedule's full length."""
+    """The chosen recipe once per seed of the run, for the schedule's full length (the ablation's runs of
+    this rung come from the checkpoint cache)."""
     return _train(ctx, parts, [spec(schedule, rung, seed, precision=ctx.precision, threads=ctx.threads_per_run)
-                                     for seed in ctx.seeds])
+                               for seed in ctx.seeds])
 
 
 def seed_rows(ctx: RunContext, trained: list[TrainedModel]) -> pd.DataFrame:

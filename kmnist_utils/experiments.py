@@ -281,7 +281,8 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None
       encoder pass over the training images an epoch;
     - ``pairs``: the same loss on freshly drawn balanced pairs, 2 x pairs_per_image encoder passes an
       image an epoch (the two-branch sampling of Koch et al.);
-    - ``prototypical``: episodes of the same number of image passes as ``pairs``.
+    - ``prototypical``: episodes holding each training image once an epoch on average, the encoder
+      passes of ``in_batch_pairs``.
 
     ``unseen``: the schedule of the encoders trained on a subset of the classes.
     """
@@ -290,7 +291,7 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None
     images_per_epoch = 2 * len(parts.y_train) * s.pairs_per_image
     val_pairs = len(parts.y_val) * s.val_pairs_per_image
     if objective == "in_batch_pairs":
-        chosen, batch_size = siamese.InBatchPairObjective(round(val_pairs)), s.in_batch_size
+        chosen, batch_size = siamese.InBatchPairObjective(round(val_pairs), s.in_batch_size), s.in_batch_size
     elif objective == "pairs":
         chosen = siamese.PairObjective(round(images_per_epoch / 2), round(val_pairs))
         batch_size = s.batch_size
@@ -299,7 +300,7 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None
         way = min(way, len(np.unique(parts.y_train)))
         per_episode = way * (shot + query)
         chosen = siamese.PrototypicalObjective(
-            max(1, round(images_per_epoch / per_episode)), max(1, round(2 * val_pairs / per_episode)), way, shot,
+            max(1, round(len(parts.y_train) / per_episode)), max(1, round(2 * val_pairs / per_episode)), way, shot,
             query
         )
         batch_size = 1  # one episode a step
@@ -320,10 +321,16 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None
     )
 
 
-def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True) -> list[TrainedModel]:
-    """One Siamese network per seed of the run, on all classes (trained side by side where faster)."""
+def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
+                     ) -> list[TrainedModel]:
+    """One Siamese network per seed of the run, on all classes (trained side by side where faster).
+
+    ``unseen``: the encoders of the unseen-class study train in the same call, so that both cores stay
+    busy until the chapter's last run ends (``unseen_class_experiment`` then loads them from the cache).
+    """
     specs = [siamese_spec(ctx, parts, seed) for seed in ctx.seeds]
-    pretrain(ctx, [(spec, parts) for spec in specs])
+    later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, parts, ctx.seed)] if unseen else []
+    pretrain(ctx, [(spec, parts) for spec in specs] + later)
     return [train_cached(spec, tensor_split(ctx, parts), checkpoint_store(ctx), progress=progress) for spec in specs]
 
 
@@ -418,7 +425,33 @@ def pca_2d(features: np.ndarray) -> np.ndarray:
 
 
 UNSEEN_ENCODERS = ("Siamese encoder (pairs)", "prototypical encoder")
+# The objective behind each encoder of the unseen-class study: the chapter's pairs, and episodes.
+UNSEEN_OBJECTIVES = (None, "prototypical")  # None: the profile's Siamese objective
 UNSEEN_BASELINES = ("raw pixels", "PCA")
+
+
+UnseenSetting = tuple[int, int, np.ndarray, Parts, Parts]  # seen count, split, seen classes, seen/novel parts
+
+
+def unseen_settings(ctx: RunContext, parts: Parts, seed: int) -> list[UnseenSetting]:
+    """Every (seen count, class split) of the profile's unseen-class study, with its parts."""
+    s = ctx.profile.siamese
+    return [
+        (seen, split, seen_classes, restrict(parts, seen_classes), restrict(parts, novel))
+        for seen in s.unseen_seen_counts
+        for split, (seen_classes, novel) in enumerate(
+            siamese.class_splits(10, seen, s.unseen_splits, seed=derived_seed(seed, seen))
+        )
+    ]
+
+
+def unseen_runs(ctx: RunContext, parts: Parts, seed: int) -> list[tuple[tuple[int, int, str, Parts, Parts], TrainSpec]]:
+    """The encoders of the unseen-class study: ((seen, split, encoder name, seen parts, novel parts), spec)."""
+    return [
+        ((seen, split, name, seen_parts, novel_parts), siamese_spec(ctx, seen_parts, seed, objective, unseen=True))
+        for seen, split, _, seen_parts, novel_parts in unseen_settings(ctx, parts, seed)
+        for name, objective in zip(UNSEEN_ENCODERS, UNSEEN_OBJECTIVES)
+    ]
 
 
 def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.DataFrame:
@@ -431,38 +464,21 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     support draws. One row per (seen count, split, embedding): the mean accuracy over the draws.
     """
     s = ctx.profile.siamese
-    settings = [
-        (seen, split, seen_classes, restrict(parts, seen_classes), restrict(parts, novel))
-        for seen in s.unseen_seen_counts
-        for split, (seen_classes, novel) in enumerate(
-            siamese.class_splits(10, seen, s.unseen_splits, seed=derived_seed(seed, seen))
-        )
-    ]
-    specs = {
-        (seen, split, objective): siamese_spec(ctx, seen_parts, seed, objective, unseen=True)
-        for seen, split, _, seen_parts, _ in settings
-        for objective in SIAMESE_OBJECTIVES
-    }
-    pretrain(
-        ctx,
-        [
-            (specs[seen, split, objective], seen_parts)
-            for seen, split, _, seen_parts, _ in settings
-            for objective in SIAMESE_OBJECTIVES
-        ],
-    )
+    settings = unseen_settings(ctx, parts, seed)
+    runs = unseen_runs(ctx, parts, seed)
+    pretrain(ctx, [(spec, seen_parts) for (_, _, _, seen_parts, _), spec in runs])
+    specs = {(seen, split, name): spec for (seen, split, name, _, _), spec in runs}
     rows = []
     for seen, split, seen_classes, seen_parts, novel_parts in settings:
         novel = np.unique(novel_parts.y_train)
         encoders = {
-            objective: train_cached(
-                specs[seen, split, objective], tensor_split(ctx, seen_parts), checkpoint_store(ctx), progress=False
+            name: train_cached(
+                specs[seen, split, name], tensor_split(ctx, seen_parts), checkpoint_store(ctx), progress=False
             ).model.encoder
-            for objective in SIAMESE_OBJECTIVES
+            for name in UNSEEN_ENCODERS
         }
         candidates = {
-            UNSEEN_ENCODERS[0]: embed_parts(encoders["pairs"], novel_parts, ctx.device),
-            UNSEEN_ENCODERS[1]: embed_parts(encoders["prototypical"], novel_parts, ctx.device),
+            **{name: embed_parts(encoder, novel_parts, ctx.device) for name, encoder in encoders.items()},
             UNSEEN_BASELINES[0]: (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
             UNSEEN_BASELINES[1]: tuple(
                 pca_features(seen_parts.x_train, s.pca_components, novel_parts.x_train, novel_parts.x_test)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -169,56 +169,35 @@ def draws_versus_reference(
     )
 
 
-def beats_baselines(
-    name: str, ours: tuple[float, float, float], baselines: Mapping[str, tuple[float, float, float]]
-) -> str:
-    """Does ``ours`` (mean, low, high) beat every baseline by more than the width of the intervals?
-
-    "By more than the interval width": our mean minus the baseline's exceeds the larger of the two
-    intervals' widths, a margin that does not depend on the intervals' exact shape.
-    """
-    mean, low, high = ours
-    verdicts = []
-    beaten = 0
-    for other, (b_mean, b_low, b_high) in baselines.items():
-        margin = mean - b_mean
-        width = max(high - low, b_high - b_low)
-        if margin > width:
-            beaten += 1
-            verdicts.append(
-                f"{other} {b_mean:.4f} ({points(margin)}, more than the interval width {width * 100:.2f} pt)"
-            )
-        elif margin > 0:
-            verdicts.append(f"{other} {b_mean:.4f} ({points(margin)}, within the interval width {width * 100:.2f} pt)")
-        else:
-            verdicts.append(f"{other} {b_mean:.4f} ({points(margin)}: the baseline is as good or better)")
-    if beaten == len(baselines):
-        head = f"{name} ({mean:.4f}) beats every baseline by more than the interval width"
-    elif beaten:
-        head = f"{name} ({mean:.4f}) beats {beaten} of {len(baselines)} baselines by more than the interval width"
-    else:
-        head = f"{name} ({mean:.4f}) beats no baseline by more than the interval width"
-    return head + ": " + "; ".join(verdicts) + "."
-
-
-def unseen_verdicts(summary: pd.DataFrame, ours: Sequence[str], baselines: Sequence[str]) -> list[str]:
-    """:func:`beats_baselines` for each of ``ours`` at each number of seen classes of a
-    ``siamese.summarize_unseen`` table (columns seen_classes, way, embedding, accuracy, ci95_low, ci95_high)."""
+def transfer_verdicts(summary: pd.DataFrame, ours: Sequence[str], baselines: Sequence[str]) -> list[str]:
+    """Does each encoder of ``ours`` transfer to classes it never saw? Per number of seen classes of a
+    ``siamese.summarize_unseen`` table, from the paired differences to each baseline (same class split,
+    same support draws) and their 95% intervals over the splits: it transfers when every difference's
+    interval lies above zero, it does not when any interval lies below zero, and otherwise transfer is
+    not shown."""
     lines = []
     for seen, group in summary.groupby("seen_classes"):
         by_name = group.set_index("embedding")
-
-        def interval(name: str) -> tuple[float, float, float]:
-            return tuple(float(by_name.loc[name, c]) for c in ("accuracy", "ci95_low", "ci95_high"))
-
         for name in ours:
-            lines.append(
-                beats_baselines(
-                    f"{name}, {seen} classes seen ({int(by_name.loc[name, 'way'])}-way)",
-                    interval(name),
-                    {b: interval(b) for b in baselines},
-                )
-            )
+            row = by_name.loc[name]
+            parts, above, below = [], 0, 0
+            for baseline in baselines:
+                diff, low, high = (float(row[f"minus {baseline}{end}"]) for end in ("", " ci95_low", " ci95_high"))
+                if not (math.isfinite(low) and math.isfinite(high)):
+                    parts.append(f"{points(diff)} against {baseline} (one split: no interval)")
+                    continue
+                above += low > 0
+                below += high < 0
+                parts.append(f"{points(diff)} against {baseline} "
+                             f"(95% interval {low * 100:+.2f} to {high * 100:+.2f} pt)")
+            head = f"{name}, {seen} classes seen ({int(row.way)}-way 1-shot on the others, {row.accuracy:.4f})"
+            if above == len(baselines):
+                verdict = "transfers: it beats every baseline on classes it never saw"
+            elif below:
+                verdict = "does not transfer: a baseline is better on classes it never saw"
+            else:
+                verdict = "transfer not shown: an interval includes zero"
+            lines.append(f"{head} {verdict}; {'; '.join(parts)}.")
     return lines
 
 

@@ -234,6 +234,29 @@ def plot_objective_curves(history: pd.DataFrame) -> Figure:
     return fig
 
 
+def plot_accuracy_vs_minutes(costs: pd.DataFrame, targets: dict[str, float] | None = None) -> Figure:
+    """Test accuracy against training minutes on one core, one point per model with mean ± std over its
+    seeds as error bars (a model with one seed gets none, and its label says so); ``targets`` are drawn
+    as labelled horizontal lines."""
+    fig, ax = plt.subplots(figsize=(11, 7.5))
+    palette = sns.color_palette("tab10", len(costs))
+    for (_, row), colour in zip(costs.iterrows(), palette):
+        label = row.model + (" (one seed)" if row.seeds < 2 else f" ({int(row.seeds)} seeds)")
+        ax.errorbar(row.minutes_mean, row.accuracy_mean, xerr=row.minutes_std if row.seeds > 1 else None,
+                    yerr=row.accuracy_std if row.seeds > 1 else None, fmt="o", capsize=3, color=colour, label=label)
+    for name, value in (targets or {}).items():
+        ax.axhline(value, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(f"{name} {value:.3f}", (1.0, value), xycoords=("axes fraction", "data"), ha="right",
+                    va="bottom", fontsize=8, color="dimgrey")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("training minutes per model, one CPU core")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Accuracy against cost, every model of the report (mean ± std over seeds)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None, paper_choice: dict | None = None) -> Figure:
     """Validation accuracy by learning rate x dropout, one panel per batch size, one shared colour bar;
     the selected point boxed in red, the paper's choice (``paper_choice``) boxed in dashed white."""

@@ -21,7 +21,7 @@ import re
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence, TextIO
@@ -29,13 +29,14 @@ from typing import Iterator, Sequence, TextIO
 import pandas as pd
 import papermill as pm
 
-from kmnist_utils import runlock, summary
+from kmnist_utils import attempts, runlock, summary
 from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
 from kmnist_utils.config import BEYOND_SCHEDULES, PRECISION_ENV_VAR, PROFILES, RunContext, get_schedule, setup
 from kmnist_utils.data import DATA_ENV_VAR, KMNISTDataError, find_data_root, locate_raw_files
 from kmnist_utils.device import PRECISIONS
 from kmnist_utils.nbtools import quiet_kernel_config
 from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, project_path
+from kmnist_utils.provenance import git_commit
 from kmnist_utils.results import TIMINGS_TABLE, read_table_file, write_table
 
 # Checkpoints of a paper-profile run (3 seeds: about 150 runs of about 30 MB) plus notebooks and figures.
@@ -322,16 +323,29 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
     expected = last_timings(ctx)
     runs: list[NotebookRun] = []
     total_start = time.perf_counter()
+    # A full run resumed after a stop: each notebook's time is that of every attempt until it finished.
+    ledger = (attempts.open_ledger(ctx.dirs.results, {"profile": ctx.profile.name, "seeds": list(ctx.seeds),
+                                                      "precision": ctx.precision, "parameters": params},
+                                   [n.name for n in notebooks], git_commit()) if full else None)
+    if ledger is not None and len(ledger.attempts) > 1:
+        print(f"kmnist-report: attempt {len(ledger.attempts)} of this run (the earlier ones' times count too)",
+              flush=True)
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...{eta_text(expected, notebooks[i - 1 :])}", flush=True)
-        run = run_notebook(notebook, ctx, params, kernel_name)
+        with ledger.timing(notebook.name, time.perf_counter) if ledger else nullcontext():
+            run = run_notebook(notebook, ctx, params, kernel_name)
         runs.append(run)
         print(f"[{i}/{len(notebooks)}] {notebook.name} done in {run.seconds:.1f} s -> {run.output}", flush=True)
-        timings = pd.DataFrame(
-            {"notebook": [r.notebook for r in runs], "wall_time_s": [round(r.seconds, 2) for r in runs]}
-        )
-        if full:  # updated after every notebook, so the report notebook sees those before it
-            write_table(timings, TIMINGS_TABLE, ctx, wall_time_s=time.perf_counter() - total_start)
+        if ledger is not None:  # updated after every notebook, so the report notebook sees those before it
+            costs = [ledger.cost(r.notebook) for r in runs]
+            timings = pd.DataFrame({"notebook": [r.notebook for r in runs],
+                                    "wall_time_s": [round(seconds, 2) for seconds, _ in costs],
+                                    "attempts": [count for _, count in costs]})
+            write_table(timings, TIMINGS_TABLE, ctx, wall_time_s=time.perf_counter() - total_start,
+                        run_attempts=len(ledger.attempts))
+        else:
+            timings = pd.DataFrame({"notebook": [r.notebook for r in runs],
+                                    "wall_time_s": [round(r.seconds, 2) for r in runs]})
     total = time.perf_counter() - total_start
     if full and ctx.dirs == committed_dirs():
         if summary.update_readme(PROJECT_ROOT / "README.md", summary.load_results(ctx.dirs.results)):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -174,7 +174,9 @@ def in_batch_pair_loss(model: nn.Module, z: torch.Tensor, labels: torch.Tensor) 
     same = labels[first] == labels[second]
     losses = F.binary_cross_entropy_with_logits(logits, same.float(), reduction="none")
     right = (logits > 0) == same
-    kinds = [k for k in (same, ~same) if bool(k.any())]  # a tiny batch may hold no same-class pair
+    kinds = [k for k in (same, ~same) if bool(k.any())]  # a small batch may hold no same-class pair
+    if not kinds:
+        raise ValueError(f"a batch of {len(z)} image(s) holds no pair")
     loss = sum(losses[k].mean() for k in kinds) / len(kinds)
     return loss, sum(right[k].float().mean() for k in kinds) / len(kinds)
 
@@ -187,14 +189,18 @@ class InBatchPairObjective:
     An epoch is a seeded permutation of the training images; validation as ``PairObjective``'s.
     """
 
-    def __init__(self, val_pairs: int) -> None:
-        self.val_pairs = val_pairs
+    def __init__(self, val_pairs: int, batch_size: int) -> None:
+        if batch_size < 2:
+            raise ValueError(f"pairs inside a batch need batches of at least 2 images, got {batch_size}")
+        self.val_pairs, self.batch_size = val_pairs, batch_size
 
     def describe(self) -> dict:
         return {"kind": "in_batch_pairs", "val_pairs": self.val_pairs, "validation": VALIDATION_VERSION}
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
-        return epoch_permutation(len(data.x_train), seed, epoch).to(data.x_train.device)
+        order = epoch_permutation(len(data.x_train), seed, epoch).to(data.x_train.device)
+        # A last batch of one image holds no pair: that image sits this epoch out.
+        return order[:-1] if len(order) % self.batch_size == 1 else order
 
     def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         loss, balanced_accuracy = in_batch_pair_loss(model, model.encoder(data.x_train[items]), data.y_train[items])
@@ -468,9 +474,15 @@ def kshot_summary(draws: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def oneshot_findings(draws: pd.DataFrame, reference: float, ambition: float) -> list[str]:
+# The chapter's targets for the mean test 1-shot accuracy of the paper's protocol over draws and encoders.
+ONE_SHOT_TARGET = 0.88
+ONE_SHOT_AIM = 0.93
+
+
+def oneshot_findings(draws: pd.DataFrame, reference: float, targets: Mapping[str, float]) -> list[str]:
     """Sentences on the 1-shot draws of every encoder seed: the paper's protocol against the paper's single
-    draw and against ``ambition``, then every other metric against the paper's protocol, seed by seed."""
+    draw and against each of ``targets`` (name -> accuracy), then every other metric against the paper's
+    protocol, seed by seed."""
     protocol = draws[draws.embedding == PROTOCOL_ROW]
     per_seed = protocol.groupby("seed").accuracy.mean()
     return [
@@ -480,9 +492,10 @@ def oneshot_findings(draws: pd.DataFrame, reference: float, ambition: float) -> 
         findings.versus_reference(
             "Mean 1-shot accuracy per encoder seed", per_seed, reference, what="the paper's single draw"
         ),
-        findings.target_verdict(
-            "Mean over draws and encoder seeds against the ambition", protocol.accuracy.mean(), ambition
-        ),
+    ] + [
+        findings.target_verdict(f"Mean over draws and encoder seeds against the {name}", protocol.accuracy.mean(),
+                                value)
+        for name, value in targets.items()
     ] + [
         findings.compare_groups(name, group.groupby("seed").accuracy.mean(), "Euclidean", per_seed)
         for name, group in draws.groupby("embedding", sort=False)

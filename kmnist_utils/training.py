@@ -33,6 +33,7 @@ EVAL_BATCH = 1024
 # Index of an epoch's augmentation stream in the derived-seed sequence of a run seed: apart from the
 # epoch indices of the shuffles and from the saliency check's randomised twin (90,000).
 AUGMENT_INDEX = 50_000
+MIXUP_INDEX = 60_000  # the same for an epoch's mixup weights
 
 
 @dataclass(frozen=True)
@@ -264,26 +265,38 @@ def augment_generator(seed: int, epoch: int, device: torch.device | str) -> torc
 class Classification:
     """Cross-entropy on (image, label) batches of a seeded permutation: the paper's objective by default.
 
-    ``label_smoothing`` and ``augment`` (per-image random transforms of every training batch, on the
-    device) are chapter 07's; validation always scores the plain images with plain cross-entropy.
+    ``label_smoothing``, ``augment`` (per-image random transforms of every training batch, on the
+    device) and ``mixup`` (Zhang et al. 2018: each batch blended with a shuffled copy of itself by a
+    weight drawn from Beta(mixup, mixup), the loss blended alike; 0: off) are chapter 07's; validation
+    always scores the plain images with plain cross-entropy.
     """
 
-    def __init__(self, label_smoothing: float = 0.0, augment: AugmentSettings | None = None) -> None:
+    def __init__(self, label_smoothing: float = 0.0, augment: AugmentSettings | None = None,
+                 mixup: float = 0.0) -> None:
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if mixup < 0:
+            raise ValueError(f"mixup (the Beta distribution's parameter) must be >= 0, got {mixup}")
         self.label_smoothing = label_smoothing
         self.augment = None if augment is None or augment.is_identity else augment
+        self.mixup = float(mixup)
         self._generator: torch.Generator | None = None
+        self._mix_rng: np.random.Generator | None = None
 
     def describe(self) -> dict | None:
-        if self.label_smoothing == 0 and self.augment is None:
+        if self.label_smoothing == 0 and self.augment is None and self.mixup == 0:
             return None  # the paper's objective adds nothing to checkpoint keys
-        return {"label_smoothing": self.label_smoothing,
-                "augment": None if self.augment is None else asdict(self.augment)}
+        described = {"label_smoothing": self.label_smoothing,
+                     "augment": None if self.augment is None else asdict(self.augment)}
+        if self.mixup:  # absent at 0, so runs from before mixup existed keep their keys
+            described["mixup"] = self.mixup
+        return described
 
     def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
-        if self.augment is not None:
+        if self.augment is not None or self.mixup:
             self._generator = augment_generator(seed, epoch, data.x_train.device)
+        if self.mixup:
+            self._mix_rng = np.random.default_rng(derived_seed(seed, MIXUP_INDEX + epoch))
         return epoch_permutation(len(data.x_train), seed, epoch).to(data.x_train.device)
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -298,10 +311,20 @@ class Classification:
         return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing, reduction=reduction)
 
     def batch_loss(self, model: nn.Module, data: TensorSplit, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss of one batch and its number of correct predictions (a device tensor)."""
+        """Loss of one batch and its number of correct predictions (a device tensor; with mixup, against
+        the labels of the unshuffled images)."""
         yb = data.y_train[items]
-        logits = model(self.inputs(data.x_train[items]))
-        return self.loss(logits, yb), (logits.detach().argmax(1) == yb).sum()
+        xb = self.inputs(data.x_train[items])
+        if not self.mixup:
+            logits = model(xb)
+            return self.loss(logits, yb), (logits.detach().argmax(1) == yb).sum()
+        if self._mix_rng is None:
+            raise RuntimeError("Classification.batch_loss before epoch_items: the epoch's mixup stream is not set")
+        weight = float(self._mix_rng.beta(self.mixup, self.mixup))
+        partner = torch.randperm(len(items), generator=self._generator, device=xb.device)
+        logits = model(weight * xb + (1 - weight) * xb[partner])
+        loss = weight * self.loss(logits, yb) + (1 - weight) * self.loss(logits, yb[partner])
+        return loss, (logits.detach().argmax(1) == yb).sum()
 
     def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
         return evaluate(model, data.x_val, data.y_val, precision)

@@ -107,7 +107,31 @@ def _draws():
     )
 
 
+def _objective_history():
+    rows = [{"objective": name, "epoch": e, "val_acc": top - 0.3 / e, "seconds": per_epoch}
+            for name, top, per_epoch, epochs in (("in_batch_pairs (batch 128)", 0.97, 51.0, 12),
+                                                 ("pairs (batch 128)", 0.93, 86.0, 8))
+            for e in range(1, epochs + 1)]
+    history = pd.DataFrame(rows)
+    history["minutes"] = history.groupby("objective").seconds.cumsum() / 60
+    return history
+
+
+def _costs():
+    names = ["Simple CNN", "ResNet-like CNN", "Improved CNN", "TunedImprovedCNN",
+             "ladder: PreAct ResNet, SGD one-cycle", "ladder: + rotation, scale and shift and elastic distortion",
+             "ladder: + mixup", "ladder: + label smoothing", "recipe: + label smoothing"]
+    return pd.DataFrame({"model": names, "seeds": [3, 3, 3, 3, 1, 1, 1, 3, 3],
+                         "accuracy_mean": np.linspace(0.93, 0.985, len(names)),
+                         "accuracy_std": [0.006, 0.005, 0.004, 0.003, 0, 0, 0, 0.002, 0.002],
+                         "minutes_mean": [5.5, 13, 19, 19, 15, 15, 15, 15, 15],
+                         "minutes_std": [0.2, 0.5, 0.4, 0.6, 0, 0, 0, 0.3, 0.3]})
+
+
 CASES = {
+    "plot_objective_curves": lambda: plots.plot_objective_curves(_objective_history()),
+    "plot_accuracy_vs_minutes": lambda: plots.plot_accuracy_vs_minutes(
+        _costs(), {"target, single model": 0.985, "target, ensemble": 0.989}),
     "plot_class_examples": lambda: plots.plot_class_examples(_images(200), np.repeat(np.arange(10), 20)),
     "plot_class_distribution": lambda: plots.plot_class_distribution(
         pd.DataFrame(
@@ -269,4 +293,22 @@ def test_figure_content_titles_labels_and_panels():
     fig = CASES["plot_errors"]()
     titles, _, _, suptitle = _texts(fig)
     assert suptitle == "The 16 most confident errors" and all(t.startswith("true ") for t in titles[:16])
+    plt.close(fig)
+
+
+def test_cost_and_objective_figures_draw_what_they_are_given():
+    fig = CASES["plot_accuracy_vs_minutes"]()
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert len(labels) == len(_costs()) and "TunedImprovedCNN (3 seeds)" in labels
+    assert "ladder: + mixup (one seed)" in labels
+    assert [round(line.get_ydata()[0], 3) for line in ax.get_lines() if line.get_linestyle() == "--"] == [0.985, 0.989]
+    points = [c for c in ax.containers]  # one error bar container per model
+    assert len(points) == len(_costs())
+    assert points[3].lines[0].get_xydata()[0].tolist() == pytest.approx([19, _costs().accuracy_mean[3]])
+    plt.close(fig)
+    fig = CASES["plot_objective_curves"]()
+    lines = fig.axes[0].get_lines()
+    assert [len(line.get_xdata()) for line in lines] == [12, 8]
+    assert lines[1].get_xdata()[-1] == pytest.approx(8 * 86 / 60)
     plt.close(fig)

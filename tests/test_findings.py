@@ -64,19 +64,6 @@ def test_draws_versus_reference():
     assert "at or above" in above and "0th percentile" in above
 
 
-def test_beats_baselines_every_branch():
-    all_ = findings.beats_baselines(
-        "encoder", (0.60, 0.58, 0.62), {"pixels": (0.40, 0.38, 0.42), "PCA": (0.45, 0.43, 0.47)}
-    )
-    assert all_.startswith("encoder (0.6000) beats every baseline")
-    some = findings.beats_baselines(
-        "encoder", (0.50, 0.45, 0.55), {"pixels": (0.30, 0.28, 0.32), "PCA": (0.48, 0.45, 0.51)}
-    )
-    assert "beats 1 of 2 baselines" in some and "within the interval width" in some
-    none = findings.beats_baselines("encoder", (0.39, 0.35, 0.43), {"pixels": (0.40, 0.36, 0.44)})
-    assert "beats no baseline" in none and "as good or better" in none
-
-
 def test_routing_verdict_every_branch():
     met = findings.routing_verdict(0.99, 0.99, 0.95, 0.9, 1.0)
     assert (
@@ -145,31 +132,26 @@ def test_training_stop_every_branch():
     assert "best validation loss at epoch 7." in findings.training_stop("seed 0", 10, 8 - 1, 10, None)
 
 
-def test_unseen_verdicts_read_the_summary_table():
+def test_transfer_verdicts_read_the_paired_differences():
     import pandas as pd
 
-    summary = pd.DataFrame(
-        [
-            {
-                "seen_classes": 5,
-                "way": 5,
-                "embedding": "encoder",
-                "accuracy": 0.60,
-                "ci95_low": 0.58,
-                "ci95_high": 0.62,
-            },
-            {"seen_classes": 5, "way": 5, "embedding": "pixels", "accuracy": 0.40, "ci95_low": 0.38, "ci95_high": 0.42},
-            {
-                "seen_classes": 8,
-                "way": 2,
-                "embedding": "encoder",
-                "accuracy": 0.70,
-                "ci95_low": 0.60,
-                "ci95_high": 0.80,
-            },
-            {"seen_classes": 8, "way": 2, "embedding": "pixels", "accuracy": 0.69, "ci95_low": 0.60, "ci95_high": 0.78},
-        ]
-    )
-    lines = findings.unseen_verdicts(summary, ["encoder"], ["pixels"])
-    assert lines[0].startswith("encoder, 5 classes seen (5-way) (0.6000) beats every baseline")
-    assert lines[1].startswith("encoder, 8 classes seen (2-way) (0.7000) beats no baseline")
+    from kmnist_utils import siamese
+
+    rows = []
+    for split, (enc, pix, pca) in enumerate([(0.60, 0.40, 0.45), (0.62, 0.41, 0.44), (0.61, 0.42, 0.46)]):
+        rows += [{"seen_classes": 5, "way": 5, "split": split, "embedding": e, "accuracy": a}
+                 for e, a in (("encoder", enc), ("pixels", pix), ("PCA", pca))]
+    for split, (enc, pix, pca) in enumerate([(0.70, 0.75, 0.74), (0.71, 0.76, 0.75), (0.69, 0.77, 0.73)]):
+        rows += [{"seen_classes": 8, "way": 2, "split": split, "embedding": e, "accuracy": a}
+                 for e, a in (("encoder", enc), ("pixels", pix), ("PCA", pca))]
+    for split, (enc, pix, pca) in enumerate([(0.70, 0.60, 0.72), (0.71, 0.76, 0.70), (0.69, 0.65, 0.68)]):
+        rows += [{"seen_classes": 7, "way": 3, "split": split, "embedding": e, "accuracy": a}
+                 for e, a in (("encoder", enc), ("pixels", pix), ("PCA", pca))]
+    summary = siamese.summarize_unseen(pd.DataFrame(rows), ("encoder",), ("pixels", "PCA"))
+    five, seven, eight = findings.transfer_verdicts(summary, ["encoder"], ["pixels", "PCA"])
+    assert five.startswith("encoder, 5 classes seen (5-way 1-shot on the others, 0.6100) transfers")
+    assert "+20.00 pt against pixels (95% interval" in five
+    assert "does not transfer: a baseline is better" in eight and "-6.00 pt against pixels" in eight
+    assert "transfer not shown: an interval includes zero" in seven
+    one_split = siamese.summarize_unseen(pd.DataFrame(rows).query("split == 0"), ("encoder",), ("pixels", "PCA"))
+    assert "one split: no interval" in findings.transfer_verdicts(one_split, ["encoder"], ["pixels", "PCA"])[0]

@@ -281,9 +281,9 @@ def test_schedule_reaches_only_the_notebooks_that_declare_it(tmp_path):
     nb.cells[0].source += '\nschedule = None  # type: Optional[str]'
     nbformat.write(nb, scheduled)
     ctx = setup("smoke", device="cpu", output_root=str(tmp_path / "out"), lock=False)
-    params = report.notebook_parameters(ctx, False, "cpu", None, schedule="full")
+    params = report.notebook_parameters(ctx, False, "cpu", None, schedule="cpu")
     assert "schedule" not in report.declared_parameters(plain, params)
-    assert report.declared_parameters(scheduled, params)["schedule"] == "full"
+    assert report.declared_parameters(scheduled, params)["schedule"] == "cpu"
     assert "schedule" not in report.notebook_parameters(ctx, False, "cpu", None)  # None: the profile decides
     with pytest.raises(ValueError, match="Unknown schedule 'fastest'"):
         report.notebook_parameters(ctx, False, "cpu", None, schedule="fastest")

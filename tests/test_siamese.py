@@ -101,10 +101,19 @@ def test_pairs_per_epoch_follow_the_number_of_training_images(smoke_ctx):
 
     full, half = parts(1_000, 200), experiments.restrict(parts(1_000, 200), np.arange(5))
     s = smoke_ctx.profile.siamese
-    spec_full = experiments.siamese_spec(smoke_ctx, full, seed=0).objective.describe()
-    spec_half = experiments.siamese_spec(smoke_ctx, half, seed=0).objective.describe()
+    spec_full = experiments.siamese_spec(smoke_ctx, full, seed=0, objective="pairs").objective.describe()
+    spec_half = experiments.siamese_spec(smoke_ctx, half, seed=0, objective="pairs").objective.describe()
     assert spec_full["pairs_per_epoch"] == round(1_000 * s.pairs_per_image) and spec_full["val_pairs"] == 200
     assert spec_half["pairs_per_epoch"] == spec_full["pairs_per_epoch"] // 2 and spec_half["val_pairs"] == 100
+    in_batch = experiments.siamese_spec(smoke_ctx, full, seed=0)  # the profile's objective
+    assert in_batch.objective.describe() == {"kind": "in_batch_pairs", "val_pairs": 200,
+                                             "validation": siamese.VALIDATION_VERSION}
+    assert in_batch.config.batch_size == s.in_batch_size and in_batch.config.patience == s.patience
+    episodes = experiments.siamese_spec(smoke_ctx, full, seed=0, objective="prototypical").objective
+    per_episode = episodes.way * (episodes.shot + episodes.query)
+    assert episodes.episodes_per_epoch * per_episode == pytest.approx(1_000, rel=0.1)  # one pass over the images
+    with pytest.raises(ValueError, match="Siamese objective must be one of"):
+        experiments.siamese_spec(smoke_ctx, full, seed=0, objective="triplets")
 
 
 def test_euclidean_head_ranks_pairs_by_distance():
@@ -248,10 +257,12 @@ def test_spread_and_kshot_summaries_per_embedding():
 
 
 def test_oneshot_findings_compare_every_metric_with_the_protocol():
-    lines = siamese.oneshot_findings(_metric_draws(), reference=0.7387, ambition=0.80)
-    assert len(lines) == 4
-    assert "above" in lines[0] and "meets the target" in lines[2]
-    assert "cosine" in lines[3]
+    lines = siamese.oneshot_findings(_metric_draws(), reference=0.7387, targets={"target": 0.80, "aim": 0.86})
+    assert len(lines) == 5
+    assert "above" in lines[0]
+    assert "against the target: 0.8570, meets the target 0.8" in lines[2]
+    assert "against the aim: 0.8570, misses the target 0.86 by 0.30 pt" in lines[3]
+    assert "cosine" in lines[4]
 
 
 def test_history_summary_per_seed():
@@ -281,3 +292,104 @@ def test_the_one_encoder_benchmark_runs(tmp_path, monkeypatch, real_kmnist):
     payload = json.loads((tmp_path / "siamese_seed0.json").read_text())
     assert payload["settings"]["head"] == "euclidean" and set(payload["test_1shot"]) == {"euclidean", "cosine",
                                                                                         "learned head"}
+
+
+# --------------------------------------------------------------------------- pairs formed inside a batch
+
+
+def _quarter_data(n_per_class: int = 40, classes: int = 4):
+    from kmnist_utils.training import make_tensor_split
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(classes), n_per_class)
+    x = rng.integers(0, 40, (len(y), 28, 28)).astype(np.uint8)
+    for i, label in enumerate(y):  # each class brightens its own quarter of the image
+        x[i, (label // 2) * 14 : (label // 2 + 1) * 14, (label % 2) * 14 : (label % 2 + 1) * 14] += 180
+    return make_tensor_split(x, y, x, y)
+
+
+def test_in_batch_loss_weighs_same_and_different_pairs_half_and_half():
+    net = SiameseNet(embedding_dim=2, head="euclidean")
+    z = torch.tensor([[0.0, 0.0], [0.0, 0.1], [3.0, 0.0], [3.0, 0.1], [0.0, 3.0]])
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    loss, accuracy = siamese.in_batch_pair_loss(net, z, labels)
+    scores = net.score(z[:, None], z[None, :])
+    first, second = torch.triu_indices(5, 5, 1)
+    same = labels[first] == labels[second]  # 2 same-class pairs of 10
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        scores[first, second], same.float(), reduction="none")
+    torch.testing.assert_close(loss, 0.5 * bce[same].mean() + 0.5 * bce[~same].mean())
+    # bias 0: every logit <= 0, so every pair is called 'different': half the balanced accuracy.
+    assert float(accuracy) == pytest.approx(0.5)
+    # A batch without any same-class pair still gives a finite loss over the pairs it has.
+    loss_only_different, _ = siamese.in_batch_pair_loss(net, z[[0, 2, 4]], labels[[0, 2, 4]])
+    assert torch.isfinite(loss_only_different)
+
+
+def test_in_batch_objective_trains_the_encoder_and_validates_one_shot():
+    from kmnist_utils.training import TrainConfig, fit
+
+    data = _quarter_data()
+    objective = siamese.InBatchPairObjective(val_pairs=64, batch_size=32)
+    torch.manual_seed(0)
+    state = fit(SiameseNet(embedding_dim=8, head="euclidean"), data, TrainConfig(3, 32, 3e-3, seed=0),
+                objective=objective, progress=False)
+    assert len(objective.epoch_items(data, 0, 0)) == len(data.y_train)  # one pass over the images an epoch
+    # 160 images in batches of 53: the last batch would hold one image and no pair, so it sits out.
+    odd = siamese.InBatchPairObjective(val_pairs=64, batch_size=53)
+    assert len(odd.epoch_items(data, 0, 0)) == 159
+    with pytest.raises(ValueError, match="at least 2 images"):
+        siamese.InBatchPairObjective(val_pairs=64, batch_size=1)
+    with pytest.raises(ValueError, match="holds no pair"):
+        siamese.in_batch_pair_loss(SiameseNet(embedding_dim=2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))
+    assert state.history[-1]["val_acc"] > 0.9  # the validation 1-shot accuracy
+    assert state.history[-1]["val_loss"] < state.history[0]["val_loss"]
+    assert objective.describe()["kind"] == "in_batch_pairs"
+
+
+def test_validation_one_shot_is_one_for_separable_embeddings_and_chance_for_noise():
+    y = torch.arange(5).repeat_interleave(20)
+    perfect = torch.nn.Identity()
+    x = torch.nn.functional.one_hot(y, 5).float() * 10
+    assert siamese.validation_one_shot(perfect, x, y, draws=5) == 1.0
+    noise = torch.randn(100, 16, generator=torch.Generator().manual_seed(0))
+    assert 0.05 < siamese.validation_one_shot(perfect, noise, y, draws=20) < 0.4  # 5-way: chance 0.2
+
+
+def test_plateau_epoch_and_table():
+    assert siamese.plateau_epoch([0.80, 0.88, 0.91, 0.913, 0.912], tolerance=0.005) == 3
+    assert siamese.plateau_epoch([0.80, 0.88, 0.91, 0.93], tolerance=0.005) == 4
+    with pytest.raises(ValueError, match="at least one epoch"):
+        siamese.plateau_epoch([])
+    history = pd.DataFrame({"objective": ["a"] * 3 + ["b"] * 2, "epoch": [1, 2, 3, 1, 2],
+                            "val_acc": [0.8, 0.9, 0.902, 0.6, 0.7], "seconds": [60.0] * 3 + [120.0] * 2})
+    table = siamese.plateau_table(history).set_index("objective")
+    assert table.loc["a", "plateau_epoch"] == 2 and table.loc["a", "minutes_to_plateau"] == pytest.approx(2.0)
+    assert table.loc["b", "best_epoch"] == 2 and table.loc["b", "epochs"] == 2
+
+
+def test_objectives_compared_at_equal_time():
+    history = pd.DataFrame({"objective": ["fast"] * 4 + ["slow"] * 2, "epoch": [1, 2, 3, 4, 1, 2],
+                            "val_acc": [0.5, 0.6, 0.7, 0.8, 0.55, 0.65], "seconds": [30.0] * 4 + [60.0] * 2})
+    history["minutes"] = history.groupby("objective").seconds.cumsum() / 60
+    table = siamese.at_equal_time(history)
+    at_one = table[table.minutes == 1.0].set_index("objective")
+    assert at_one.loc["fast", "epoch"] == 2 and at_one.loc["fast", "val_1shot"] == 0.6
+    assert at_one.loc["slow", "epoch"] == 1 and at_one.loc["slow", "val_1shot"] == 0.55
+    assert set(table.minutes) == {1.0, 2.0}
+
+
+def test_the_objective_benchmark_runs(tmp_path, monkeypatch):
+    import runpy
+    import sys
+
+    from kmnist_utils.paths import PROJECT_ROOT
+
+    monkeypatch.setattr(sys, "argv", ["siamese_in_batch.py", "--profile", "smoke", "--device", "cpu",
+                                      "--epochs", "in_batch_pairs=2", "pairs=1", "--out", str(tmp_path)])
+    runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "siamese_in_batch.py"), run_name="__main__")
+    history = pd.read_csv(tmp_path / "results" / "siamese_objective_histories.csv")
+    assert history.groupby("objective").epoch.max().to_dict() == {
+        "in_batch_pairs (batch 128)": 2, "in_batch_pairs (batch 256)": 2, "pairs (batch 128)": 1}
+    schedule = pd.read_csv(tmp_path / "results" / "siamese_objective_schedule.csv")
+    assert len(schedule) == 3 and (tmp_path / "figures" / "siamese_objective_curves.png").is_file()

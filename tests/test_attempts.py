@@ -1,0 +1,75 @@
+"""The ledger of a pipeline run that took several attempts: each notebook's time is that of every attempt
+until it finished, a killed attempt loses at most one beat, and a finished run starts a fresh ledger."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from kmnist_utils import attempts
+
+RUN = {"profile": "paper", "seeds": [0, 1, 2], "precision": "fp32"}
+NOTEBOOKS = ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_resumed_run_counts_every_attempt_until_each_notebook_finished(tmp_path):
+    clock = Clock()
+    first = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc")
+    with first.timing("01_a.ipynb", clock):
+        clock.now += 100
+    with pytest.raises(KeyboardInterrupt):  # stopped during the second notebook, after 500 s
+        with first.timing("02_b.ipynb", clock):
+            clock.now += 500
+            first.record("02_b.ipynb", 500, finished=False)  # the last beat before the stop
+            raise KeyboardInterrupt
+    second = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc")
+    assert len(second.attempts) == 2
+    for name, seconds in (("01_a.ipynb", 2), ("02_b.ipynb", 300), ("03_c.ipynb", 50)):
+        with second.timing(name, clock):
+            clock.now += seconds
+    assert second.cost("01_a.ipynb") == (100, 1)  # its re-run from the cache is not its cost
+    assert second.cost("02_b.ipynb") == (800, 2)
+    assert second.cost("03_c.ipynb") == (50, 1)
+    saved = json.loads((tmp_path / attempts.LEDGER_FILE).read_text())
+    assert saved["run"]["notebooks"] == NOTEBOOKS and len(saved["attempts"]) == 2
+    # That run is complete: the next invocation is a new run with one attempt.
+    assert len(attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc").attempts) == 1
+
+
+def test_another_run_or_a_damaged_ledger_starts_afresh(tmp_path):
+    ledger = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc")
+    ledger.record("01_a.ipynb", 10, finished=False)
+    assert len(attempts.open_ledger(tmp_path, {**RUN, "seeds": [0]}, NOTEBOOKS, "abc").attempts) == 1
+    (tmp_path / attempts.LEDGER_FILE).write_text("{not json")
+    assert len(attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc").attempts) == 1
+
+
+def test_the_beat_records_a_running_notebook(tmp_path, monkeypatch):
+    monkeypatch.setattr(attempts, "BEAT_S", 0.01)
+    ledger = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc")
+    clock = Clock()
+    beaten = threading.Event()
+    original = ledger.record
+
+    def record(notebook, seconds, finished):
+        original(notebook, seconds, finished)
+        if seconds > 0 and not finished:
+            beaten.set()
+
+    monkeypatch.setattr(ledger, "record", record)
+    with ledger.timing("01_a.ipynb", clock):
+        clock.now = 42.0
+        assert beaten.wait(5), "no beat while the notebook ran"
+        on_disk = json.loads((tmp_path / attempts.LEDGER_FILE).read_text())
+        assert on_disk["attempts"][-1]["notebooks"]["01_a.ipynb"] == {"seconds": 42.0, "finished": False}
+    assert ledger.attempt["notebooks"]["01_a.ipynb"]["finished"]
