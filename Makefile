@@ -48,7 +48,7 @@ report: venv ## run the whole series (PROFILE=paper by default) -> reports/ figu
 	  $(if $(PRECISION),--precision $(PRECISION))
 
 readme: venv ## regenerate the README's Results section from results/
-	$(PY) -m kmnist_utils.summary
+	$(PY) -m kmnist_utils.readme
 
 notebook: venv ## run one notebook through the pipeline, e.g. make notebook NB=01 PROFILE=smoke
 	$(PY) -m kmnist_utils.report --profile $(PROFILE) --only $(NB) $(if $(SEEDS),--seeds $(SEEDS)) \

@@ -6,7 +6,7 @@
 Two groups, as the report has them: the grid search's six Improved CNN points of one batch size
 (same seed, three dropout rates x two learning rates) and three seeds of the Simple CNN. Each group
 is trained for one epoch three ways on the same data: one run after the other in this process (the
-engine's ``fit``), in worker processes (CPU only, as ``pretrain`` does there), and as one batched
+engine's ``fit``), in worker processes (CPU only, as ``runner.train`` does there), and as one batched
 model (``kmnist_utils.batched``). Nothing is cached; every figure is a fresh training run.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from kmnist_utils import batched, config, experiments, parallel
+from kmnist_utils import batched, config, parallel, runner
 from kmnist_utils.atomic import write_text
 from kmnist_utils.checkpoints import TrainSpec
 from kmnist_utils.models import build_model
@@ -78,9 +78,9 @@ def main() -> None:
 
     ctx = config.setup("paper", seeds=[0], device=args.device, output_root=args.out.parent / "batched_outputs",
                        lock=False)
-    parts = experiments.load_parts(ctx)
+    parts = runner.load_parts(ctx)
     if args.train is not None:
-        parts = experiments.Parts(parts.x_train[: args.train], parts.y_train[: args.train], parts.x_val[:2048],
+        parts = runner.Parts(parts.x_train[: args.train], parts.y_train[: args.train], parts.x_val[:2048],
                                   parts.y_val[:2048], parts.x_test, parts.y_test)
     data = make_tensor_split(parts.x_train, parts.y_train, parts.x_val, parts.y_val, ctx.device)
     rows = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from kmnist_utils import config, experiments, tuning
+from kmnist_utils import baselines, cnns, config, runner, tuning
 from kmnist_utils.atomic import write_text
 from kmnist_utils.provenance import provenance
 
@@ -38,8 +38,8 @@ def main() -> None:
     ctx = config.setup(
         args.profile, seeds=args.seeds, device=args.device, output_root=args.out.parent / "protocol_outputs"
     )
-    parts = experiments.load_parts(ctx)
-    experiments.tensor_split(ctx, parts)  # move the data to the device before timing starts
+    parts = runner.load_parts(ctx)
+    runner.tensor_split(ctx, parts)  # move the data to the device before timing starts
     record = {"stages": [], "runs": []}
     start_all = time.perf_counter()
 
@@ -63,7 +63,7 @@ def main() -> None:
         return out
 
     def cnn(label: str, spec) -> None:
-        run = experiments.train_and_test(ctx, parts, spec, progress=False)
+        run = cnns.train_and_test(ctx, parts, [spec])[0]
         record["runs"].append(
             {
                 "model": label,
@@ -80,11 +80,11 @@ def main() -> None:
         stage(
             f"logreg seed {seed}",
             lambda: record["runs"].append(
-                {"model": "logreg", "seed": seed, **experiments.logistic_regression_run(ctx, parts, seed).metrics}
+                {"model": "logreg", "seed": seed, **baselines.logistic_regression_run(ctx, parts, seed).metrics}
             ),
         )
         for name in ("simple", "resnet", "improved"):
-            stage(f"{name} seed {seed}", lambda: cnn(name, experiments.cnn_spec(ctx, name, seed)))
+            stage(f"{name} seed {seed}", lambda: cnn(name, cnns.cnn_spec(ctx, name, seed)))
 
     # The one-seed protocol first (what the speed target is about), then the extra seeds.
     table_models(ctx.seed)
@@ -102,7 +102,7 @@ def main() -> None:
         stage(f"tuned seed {ctx.seed}", lambda: cnn("tuned", tuning.tuned_spec(ctx, chosen, ctx.seed)))
     record["one_seed_protocol_seconds"] = round(time.perf_counter() - start_all, 1)
     stage(
-        "fp32 simple check", lambda: cnn("simple_fp32", experiments.cnn_spec(ctx, "simple", ctx.seed, precision="fp32"))
+        "fp32 simple check", lambda: cnn("simple_fp32", cnns.cnn_spec(ctx, "simple", ctx.seed, precision="fp32"))
     )
     for seed in ctx.seeds[1:]:
         table_models(seed)

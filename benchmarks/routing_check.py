@@ -16,7 +16,7 @@ import argparse
 import dataclasses
 import time
 
-from kmnist_utils import calibration, config, experiments
+from kmnist_utils import calibration, cnns, config, runner
 from kmnist_utils.checkpoints import train_cached
 from kmnist_utils.results import write_table
 
@@ -31,19 +31,19 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     ctx = config.setup("paper", seeds=[args.seed], output_root=args.out, precision=args.precision, calibrate=False)
-    parts = experiments.load_parts(ctx)
-    spec = experiments.cnn_spec(ctx, "improved", args.seed)
+    parts = runner.load_parts(ctx)
+    spec = cnns.cnn_spec(ctx, "improved", args.seed)
     threads = None if args.threads == "none" else int(args.threads)
     spec = dataclasses.replace(spec, config=dataclasses.replace(spec.config, threads=threads, channels_last=False))
-    store = experiments.checkpoint_store(ctx)
-    data = experiments.tensor_split(ctx, parts)
+    store = runner.checkpoint_store(ctx)
+    data = runner.tensor_split(ctx, parts)
     if not store.is_finished(spec.meta(data)):
         raise SystemExit(f"no finished checkpoint for {spec} in {store.root}: train it first "
                          "(benchmarks/precision_check.py), this script trains nothing")
     trained = train_cached(spec, data, store)
     study = calibration.routing_study(
-        experiments.logits_of(trained.model, parts.x_val, ctx.device), parts.y_val,
-        experiments.logits_of(trained.model, parts.x_test, ctx.device), parts.y_test,
+        runner.logits_of(trained.model, parts.x_val, ctx.device), parts.y_val,
+        runner.logits_of(trained.model, parts.x_test, ctx.device), parts.y_test,
         splits=args.splits, seed=args.seed)
     wall = time.perf_counter() - start
     stamp = {"model": "improved", "model_seed": args.seed, "model_key": store.path(trained.meta).name,

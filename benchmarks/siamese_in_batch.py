@@ -11,7 +11,7 @@ the checkpoint cache (an interrupted run resumes). Writes under ``DIR/results``:
 - ``siamese_objective_histories``: every epoch of every run, with its cumulative training seconds;
 - ``siamese_objective_equal_time``: each run's validation 1-shot after the same training time;
 - ``siamese_objective_schedule``: per run, the epoch after which validation 1-shot stops improving
-  (``siamese.plateau_epoch``), which sets the fixed schedule of chapter 06.
+  (``oneshot.plateau_epoch``), which sets the fixed schedule of chapter 06.
 
 and the figure ``siamese_objective_curves`` (validation 1-shot against training minutes).
 """
@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from kmnist_utils import config, experiments, plots, siamese
+from kmnist_utils import config, oneshot, plots, runner, siamese
 from kmnist_utils.results import write_table
 
 
@@ -45,10 +45,10 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     ctx = config.setup(args.profile, seeds=[args.seed], device=args.device, output_root=args.out)
-    parts = experiments.load_parts(ctx)
+    parts = runner.load_parts(ctx)
     runs: dict[str, object] = {}
     for objective, epochs in _parse_epochs(args.epochs).items():
-        spec = experiments.siamese_spec(ctx, parts, args.seed, objective)
+        spec = oneshot.siamese_spec(ctx, parts, args.seed, objective)
         sizes = args.in_batch_sizes if objective == "in_batch_pairs" else [spec.config.batch_size]
         for size in sizes:
             name = f"{objective} (batch {size})"
@@ -56,19 +56,16 @@ def main() -> None:
                       if objective == "in_batch_pairs" else spec.objective)
             runs[name] = replace(spec, config=replace(spec.config, epochs=epochs, batch_size=size, patience=None),
                                  objective=chosen)
-    experiments.pretrain(ctx, [(spec, parts) for spec in runs.values()])
-    trained = {name: experiments.train_cached(spec, experiments.tensor_split(ctx, parts),
-                                              experiments.checkpoint_store(ctx), progress=False)
-               for name, spec in runs.items()}
+    trained = dict(zip(runs, runner.train(ctx, list(runs.values()), parts)))
     history = pd.concat([pd.DataFrame(t.state.history).assign(objective=name) for name, t in trained.items()],
                         ignore_index=True)
     history["minutes"] = history.groupby("objective").seconds.cumsum() / 60
-    equal_time = siamese.at_equal_time(history)
-    schedule = siamese.plateau_table(history)
+    equal_time = oneshot.at_equal_time(history)
+    schedule = oneshot.plateau_table(history)
     wall = time.perf_counter() - start
     write_table(history, "siamese_objective_histories", ctx, wall)
     write_table(equal_time, "siamese_objective_equal_time", ctx, wall)
-    write_table(schedule, "siamese_objective_schedule", ctx, wall, tolerance=siamese.PLATEAU_TOLERANCE)
+    write_table(schedule, "siamese_objective_schedule", ctx, wall, tolerance=oneshot.PLATEAU_TOLERANCE)
     plots.apply_style()
     plots.save_figure(plots.plot_objective_curves(history), "siamese_objective_curves", ctx)
     print(history.round(4).to_string(index=False))

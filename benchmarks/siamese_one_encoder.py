@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from kmnist_utils import config, experiments, paper, siamese
+from kmnist_utils import config, fewshot, oneshot, paper, runner
 from kmnist_utils.atomic import write_text
 from kmnist_utils.provenance import provenance
 
@@ -28,22 +28,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     ctx = config.setup(args.profile, seeds=[args.seed], device=args.device, output_root=args.out / "run")
-    parts = experiments.load_parts(ctx)
+    parts = runner.load_parts(ctx)
     start = time.perf_counter()
-    trained = experiments.siamese_encoders(ctx, parts, progress=False)[0]
+    trained = oneshot.siamese_encoders(ctx, parts, unseen=False)[0]
     train_s = time.perf_counter() - start
-    z_train, z_test = experiments.embed_parts(trained.model.encoder, parts, ctx.device)
+    z_train, z_test = oneshot.embed_parts(trained.model.encoder, parts, ctx.device)
     S = ctx.profile.siamese
     results = {}
     for name, metric in {
         "euclidean": "euclidean",
         "cosine": "cosine",
-        "learned head": siamese.head_similarity(trained.model),
+        "learned head": fewshot.head_similarity(trained.model),
     }.items():
-        draws = siamese.few_shot_draws(
+        draws = fewshot.few_shot_draws(
             z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=S.draws, seed=ctx.seed, metric=metric
         )
-        results[name] = siamese.summarize_draws(draws, reference=paper.ONE_SHOT["accuracy"])
+        results[name] = fewshot.summarize_draws(draws, reference=paper.ONE_SHOT["accuracy"])
         print(f"{name}: mean {results[name]['mean']:.4f} over {S.draws} draws", flush=True)
     payload = {
         "seed": args.seed,

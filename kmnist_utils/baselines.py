@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from kmnist_utils.data import to_unit_float
+from kmnist_utils.config import RunContext
+from kmnist_utils.data import Parts, to_unit_float
+from kmnist_utils.metrics import classification_metrics
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
@@ -32,3 +37,22 @@ def fit_logistic_regression(
     keep = random_subset(len(images), size, seed)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     return model.fit(flatten(images[keep]), labels[keep])
+
+
+@dataclass
+class LogRegRun:
+    seed: int
+    y_pred: np.ndarray
+    metrics: dict[str, float]
+    seconds: float
+
+
+
+def logistic_regression_run(ctx: RunContext, parts: Parts, seed: int) -> LogRegRun:
+    """Fit the baseline on a seeded subset of the training part and score it on the test part."""
+    start = time.perf_counter()
+    size = min(ctx.profile.logreg_train_size, len(parts.y_train))
+    model = fit_logistic_regression(parts.x_train, parts.y_train, size=size, seed=seed)
+    y_pred = model.predict(flatten(parts.x_test))
+    return LogRegRun(seed, y_pred, classification_metrics(parts.y_test, y_pred), time.perf_counter() - start)
+

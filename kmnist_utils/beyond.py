@@ -16,12 +16,12 @@ import pandas as pd
 
 from kmnist_utils import calibration, errors, metrics
 from kmnist_utils.augment import AugmentSettings
-from kmnist_utils.checkpoints import TrainedModel, TrainSpec, train_cached
+from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import BeyondSchedule, RunContext
 from kmnist_utils.data import Parts
-from kmnist_utils.experiments import checkpoint_store, logits_of, pretrain, tensor_split, training_summary
 from kmnist_utils.models import DISPLAY_NAMES
 from kmnist_utils.results import read_table
+from kmnist_utils.runner import logits_of, train, training_summary
 from kmnist_utils.training import Classification, TrainConfig
 
 MODEL = "preact_resnet"
@@ -77,11 +77,6 @@ def spec(schedule: BeyondSchedule, rung: Rung, seed: int, epochs: int | None = N
                      objective=Classification(rung.label_smoothing, rung.augment, rung.mixup))
 
 
-def _train(ctx: RunContext, parts: Parts, specs: list[TrainSpec]) -> list[TrainedModel]:
-    pretrain(ctx, [(s, parts) for s in specs])  # side by side where faster; each run cached
-    return [train_cached(s, tensor_split(ctx, parts), checkpoint_store(ctx), progress=False) for s in specs]
-
-
 def _summary(trained: TrainedModel) -> dict:
     return {"epochs": trained.state.epoch, **training_summary(trained)}
 
@@ -107,7 +102,7 @@ def ablation(ctx: RunContext, parts: Parts, schedule: BeyondSchedule) -> Ablatio
     """Every run of ``ablation_specs`` trained side by side (cached), scored on validation only: one row per
     (rung, seed) with its validation accuracy."""
     plan = ablation_specs(ctx, schedule)
-    trained = _train(ctx, parts, [s for _, _, s in plan])
+    trained = train(ctx, [s for _, _, s in plan], parts)
     table = pd.DataFrame([{"step": r.name, "seed": seed, **_summary(t)} for (r, seed, _), t in zip(plan, trained)])
     return Ablation(table, trained)
 
@@ -213,8 +208,8 @@ def report_costs(ctx: RunContext, parts: Parts, done: Ablation, recipe_runs: pd.
 def train_seeds(ctx: RunContext, parts: Parts, schedule: BeyondSchedule, rung: Rung) -> list[TrainedModel]:
     """The chosen recipe once per seed of the run, for the schedule's full length (the ablation's runs of
     this rung come from the checkpoint cache)."""
-    return _train(ctx, parts, [spec(schedule, rung, seed, precision=ctx.precision, threads=ctx.threads_per_run)
-                               for seed in ctx.seeds])
+    return train(ctx, [spec(schedule, rung, seed, precision=ctx.precision, threads=ctx.threads_per_run)
+                       for seed in ctx.seeds], parts)
 
 
 def seed_rows(ctx: RunContext, trained: list[TrainedModel]) -> pd.DataFrame:

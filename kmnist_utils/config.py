@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from kmnist_utils import runlock
 from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.chip import calibration
-from kmnist_utils.device import PRECISIONS, pick_device, resolve_precision
-from kmnist_utils.paths import CACHE_DIR, OutputDirs, check_checkout, committed_dirs, output_dirs
+from kmnist_utils.data import DATA_ENV_VAR
+from kmnist_utils.device import PRECISIONS, native_bf16, pick_device, resolve_precision
+from kmnist_utils.paths import PROJECT_ROOT, OutputDirs, check_checkout, committed_dirs, output_dirs
 from kmnist_utils.seeding import seed_everything
 from kmnist_utils.settings import SettingError
 
+# The environment variables a run reads, all of them here and only in ``setup`` (``get_profile`` for
+# the profile): every setting a run depends on then lives in its RunContext and its provenance.
 PROFILE_ENV_VAR = "KMNIST_PROFILE"
 PRECISION_ENV_VAR = "KMNIST_PRECISION"
+WORKERS_ENV_VAR = "KMNIST_WORKERS"  # worker processes for side-by-side runs (default: one per CPU core)
+BATCHED_ENV_VAR = "KMNIST_BATCHED"  # 1: train runs of one architecture as one batched model (opt-in)
+NATIVE_BF16_ENV_VAR = "KMNIST_NATIVE_BF16"  # 0: act like a machine without native bf16
+CACHE_ENV_VAR = "KMNIST_CACHE_DIR"  # the checkpoint cache and work files (default: .cache/ in the project)
 # One thread per training run on a CPU, one run per core in worker processes: measured 1.09-1.21x more
 # images/s than one process on both cores for the ResNet-like and Improved CNNs (0.95x for the Simple
 # CNN) on the project's 2-core machines (benchmarks/results/cpu-2026-11-26-workers/).
@@ -235,12 +243,60 @@ def _check_seeds(seeds: Sequence[int] | int) -> tuple[int, ...]:
     return checked
 
 
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in this process's environment for the block (the processes it starts inherit them),
+    then restore what was there: how a pipeline passes its settings to its kernels."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def kernel_environment(ctx: RunContext, project_root: Path, lock_root: Path) -> dict[str, str]:
+    """What a pipeline's kernels need in their environment: the precision and data root resolved here,
+    this checkout first on PYTHONPATH (whichever checkout the environment was installed from), and the
+    output folders' lock as already held."""
+    values = {PRECISION_ENV_VAR: ctx.precision, runlock.HELD_ENV_VAR: str(Path(lock_root).resolve()),
+              "PYTHONPATH": os.pathsep.join(filter(None, (str(project_root), os.environ.get("PYTHONPATH"))))}
+    if ctx.data_root:
+        values[DATA_ENV_VAR] = ctx.data_root  # absolute: kernels run in notebooks/
+    return values
+
+
+def cache_dir() -> Path:
+    """The checkpoint cache and work files: ``$KMNIST_CACHE_DIR``, else ``.cache/`` in the project."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or PROJECT_ROOT / ".cache").expanduser().resolve()
+
+
+def _switch(name: str) -> bool | None:
+    """A 0/1 environment switch: True, False, or None when unset."""
+    value = os.environ.get(name, "")
+    if value not in {"", "0", "1"}:
+        raise SettingError(f"${name} must be 1 or 0 (or unset), got {value!r}")
+    return None if value == "" else value == "1"
+
+
+def _workers() -> int | None:
+    value = os.environ.get(WORKERS_ENV_VAR, "")
+    if value and (not value.isdigit() or int(value) < 1):
+        raise SettingError(f"${WORKERS_ENV_VAR} must be a positive integer, got {value!r}")
+    return int(value) if value else None
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """What a notebook needs to know about its run: settings, seeds, device and folders."""
+    """Every setting a run depends on, resolved once by ``setup``: profile (which carries the seeds),
+    device, precision, threads, memory formats, worker processes, engine, chapter 07's schedule, data,
+    cache and output folders. ``describe_all`` writes it into the provenance of every table."""
 
     profile: Profile
-    seeds: tuple[int, ...]
     device: str
     dirs: OutputDirs
     cache_dir: Path
@@ -251,17 +307,50 @@ class RunContext:
     # Per network (simple, resnet, improved, siamese): train in channels_last, as calibrated on this
     # machine (kmnist_utils.chip); empty: NCHW everywhere.
     channels_last: Mapping[str, bool] = field(default_factory=lambda: _frozen({}))
+    # Worker processes for runs trained side by side; None: one per CPU core on a CPU, one on an accelerator.
+    workers: int | None = None
+    # Train runs of one architecture as one batched model (kmnist_utils.batched). Opt-in: its speed was
+    # measured on the CPU only, where worker processes are faster (benchmarks/results/batched-cpu-2026-11-26/).
+    batched: bool = False
+    schedule: str = "cpu"  # chapter 07's schedule (BEYOND_SCHEDULES)
+    data_root: str | None = None  # the data folder asked for ($KMNIST_DATA); None: found as data.find_data_root says
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds of the run (the profile's, or those ``setup`` was given)."""
+        return self.profile.seeds
 
     @property
     def seed(self) -> int:
         """The first seed: the one used where a notebook needs a single run."""
         return self.seeds[0]
 
+    @property
+    def beyond(self) -> BeyondSchedule:
+        """Chapter 07's schedule."""
+        return get_schedule(self.schedule)
+
     def describe(self) -> str:
         return (
             f"profile={self.profile.name} seeds={list(self.seeds)} device={self.device} precision={self.precision} "
             f"figures={self.dirs.figures} results={self.dirs.results}"
         )
+
+    def describe_all(self) -> dict[str, Any]:
+        """Every setting that shapes the run's numbers, as plain values, for provenance (the profile by name:
+        its values are in ``config.PROFILES`` at the commit the provenance names). Where the data and the
+        cache live does not: the data is checked against the official md5s, the cache is keyed by content."""
+        return {
+            "profile": self.profile.name,
+            "seeds": list(self.seeds),
+            "device": self.device,
+            "precision": self.precision,
+            "threads_per_run": self.threads_per_run,
+            "channels_last": dict(self.channels_last),
+            "workers": self.workers,
+            "batched": self.batched,
+            "schedule": self.schedule,
+        }
 
 
 def setup(
@@ -272,9 +361,10 @@ def setup(
     lock: bool = True,
     precision: str | None = None,
     calibrate: bool | None = None,
+    schedule: str | None = None,
 ) -> RunContext:
-    """Resolve a notebook's parameters into a run context and seed everything (chapters that draw
-    call ``plots.apply_style()`` themselves, so the run context needs no plotting stack).
+    """Resolve a notebook's parameters and the environment into a run context and seed everything
+    (chapters that draw call ``plots.apply_style()`` themselves, so the run context needs no plotting stack).
 
     ``seeds=None`` takes the profile's seeds; ``output_root=None`` the profile's folders (a relative
     one is taken from the project root). ``lock`` takes the output folders' run lock for this
@@ -282,6 +372,7 @@ def setup(
     at once (a kernel started by the pipeline writes under the pipeline's lock). ``precision=None``
     takes ``$KMNIST_PRECISION``, else the profile's (fp32); "auto" is resolved here, once.
     ``calibrate=None`` follows the profile (a script that trains nothing passes False).
+    ``schedule=None``: the profile's chapter 07 schedule.
     """
     check_checkout(Path.cwd())
     chosen = get_profile(profile)
@@ -289,27 +380,34 @@ def setup(
     if requested not in PRECISIONS:
         raise SettingError(f"Unknown precision {requested!r}; choose one of: {', '.join(PRECISIONS)} (`precision` of "
                          f"config.setup, `--precision` of the report, PRECISION= of make, or ${PRECISION_ENV_VAR}).")
+    plan = get_schedule(schedule or chosen.beyond_schedule)
     picked_device = pick_device(device)
-    resolved = resolve_precision(requested, picked_device)
+    native = native_bf16(picked_device, allowed=_switch(NATIVE_BF16_ENV_VAR) is not False)
+    resolved = resolve_precision(requested, picked_device, native)
     threads = CPU_THREADS_PER_RUN if picked_device == "cpu" else None
+    cache = cache_dir()
     wanted = chosen.calibrate if calibrate is None else calibrate
-    layout = calibration(CACHE_DIR, threads, resolved) if wanted and picked_device == "cpu" else {}
-    seed_tuple = chosen.seeds if seeds is None else _check_seeds(seeds)
+    layout = calibration(cache, threads, resolved) if wanted and picked_device == "cpu" else {}
     if seeds is not None:
-        chosen = replace(chosen, seeds=seed_tuple)
+        chosen = replace(chosen, seeds=_check_seeds(seeds))
+    data_root = os.environ.get(DATA_ENV_VAR) or None
     ctx = RunContext(
         profile=chosen,
-        seeds=seed_tuple,
         device=picked_device,
         dirs=output_dirs(chosen.name, output_root).create(),
-        cache_dir=CACHE_DIR,
+        cache_dir=cache,
         precision=resolved,
         threads_per_run=threads,
         channels_last=_frozen(layout),
+        workers=_workers(),
+        batched=bool(_switch(BATCHED_ENV_VAR)),
+        schedule=plan.name,
+        data_root=None if data_root is None else str(Path(data_root).expanduser().resolve()),
     )
     if lock:
-        runlock.acquire(ctx.dirs.reports.parent, f"a notebook or script with profile {chosen.name}")
-        if ctx.dirs == committed_dirs() and not os.environ.get(runlock.HELD_ENV_VAR):
+        under_pipeline = os.environ.get(runlock.HELD_ENV_VAR)
+        runlock.acquire(ctx.dirs.reports.parent, f"a notebook or script with profile {chosen.name}", under_pipeline)
+        if ctx.dirs == committed_dirs() and not under_pipeline:
             print(f"PAPER PROFILE: this run writes into the committed folders {ctx.dirs.figures}, {ctx.dirs.results} "
                   "and reports/. Set profile = \"smoke\" (or output_root) in the parameters cell for a try-out.")
     seed_everything(ctx.seed)

@@ -103,16 +103,13 @@ class DataRoot:
 def find_data_root(root: str | os.PathLike | None = None) -> DataRoot:
     """The data root, in this order (the one lookup every entry point uses, with or without make):
 
-    1. ``root``, when a caller passes one;
-    2. ``$KMNIST_DATA``;
-    3. ``../shared/data`` beside the project, when it holds the four files (this project's machines);
-    4. ``./data`` in the project, downloaded into on first use.
+    1. ``root``, when a caller passes one (a run passes ``$KMNIST_DATA``, which ``config.setup`` reads);
+    2. ``../shared/data`` beside the project, when it holds the four files (this project's machines);
+    3. ``./data`` in the project, downloaded into on first use.
     """
     if root is not None:
-        return DataRoot(Path(root).expanduser().resolve(), f"the data root {root}", downloads=False)
-    env = os.environ.get(DATA_ENV_VAR)
-    if env:
-        return DataRoot(Path(env).expanduser().resolve(), f"{DATA_ENV_VAR}={env}", downloads=False)
+        return DataRoot(Path(root).expanduser().resolve(), f"{root} (${DATA_ENV_VAR} or a caller)",
+                        downloads=False)
     if not missing_files(SHARED_DATA_ROOT):
         return DataRoot(SHARED_DATA_ROOT, f"{SHARED_DATA_ROOT} (beside the project)", downloads=False)
     return DataRoot(DEFAULT_DATA_ROOT, f"{DEFAULT_DATA_ROOT} (the project's download folder)", downloads=True)

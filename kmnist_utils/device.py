@@ -9,7 +9,6 @@ results (see ``benchmarks/results/`` for the measured accuracy cost).
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 from functools import lru_cache
@@ -20,9 +19,6 @@ import torch
 from kmnist_utils.settings import SettingError
 
 PRECISIONS = ("fp32", "bf16", "auto")
-# "0" makes every machine look like one without native bf16 ("auto" then trains fp32): the test
-# suite runs both ways on any CPU.
-NATIVE_BF16_ENV_VAR = "KMNIST_NATIVE_BF16"
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -50,14 +46,10 @@ def pick_device(requested: str = "auto") -> str:
     return str(device)
 
 
-def native_bf16(device: str) -> bool:
-    """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AVX-512 bf16 / AMX, unless
-    ``$KMNIST_NATIVE_BF16`` is 0."""
-    switch = os.environ.get(NATIVE_BF16_ENV_VAR, "")
-    if switch not in {"", "0", "1"}:
-        raise SettingError(f"${NATIVE_BF16_ENV_VAR} must be 0 (treat bf16 as not native) or 1 (or unset), "
-                           f"got {switch!r}")
-    if switch == "0":
+def native_bf16(device: str, allowed: bool = True) -> bool:
+    """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AVX-512 bf16 / AMX. ``allowed=False``
+    makes any machine act like one without (``$KMNIST_NATIVE_BF16=0``, read by ``config.setup``)."""
+    if not allowed:
         return False
     kind = torch.device(device).type
     if kind == "cuda":
@@ -68,12 +60,13 @@ def native_bf16(device: str) -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """'fp32' or 'bf16': what a run with ``precision`` trains in on ``device``."""
+def resolve_precision(precision: str, device: str, native: bool | None = None) -> str:
+    """'fp32' or 'bf16': what a run with ``precision`` trains in on ``device`` ("auto": bf16 where ``native``,
+    which defaults to what the hardware offers)."""
     if precision not in PRECISIONS:
         raise SettingError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
+        return "bf16" if (native_bf16(device) if native is None else native) else "fp32"
     return precision
 
 

@@ -9,7 +9,6 @@ and stores fresh outputs in the ``nbval-check-output`` cells (then strips the re
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +19,7 @@ import zmq
 from traitlets.config import Config
 
 from kmnist_utils.atomic import write_text
-from kmnist_utils.config import PROFILE_ENV_VAR
+from kmnist_utils.config import PROFILE_ENV_VAR, environment
 
 CHECK_TAG = "nbval-check-output"
 PARAMETERS_TAG = "parameters"
@@ -101,9 +100,9 @@ def refresh(path: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         executed_path = Path(tmp) / path.name
-        os.environ[PROFILE_ENV_VAR] = "smoke"
-        pm.execute_notebook(str(path), str(executed_path), cwd=str(path.parent), progress_bar=True,
-                            config=quiet_kernel_config())
+        with environment({PROFILE_ENV_VAR: "smoke"}):
+            pm.execute_notebook(str(path), str(executed_path), cwd=str(path.parent), progress_bar=True,
+                                config=quiet_kernel_config())
         executed = read(executed_path)
     source = read(path)
     by_source = {c.source: c for c in executed.cells if c.cell_type == "code"}

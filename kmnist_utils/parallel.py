@@ -25,9 +25,6 @@ import numpy as np
 if TYPE_CHECKING:  # imported lazily at run time: workers start with as little as possible
     from kmnist_utils.checkpoints import TrainSpec
 
-WORKERS_ENV_VAR = "KMNIST_WORKERS"
-
-
 @dataclass(frozen=True)
 class Job:
     """One run for a worker: its spec, the uint8 arrays it trains on and where to store it."""
@@ -45,16 +42,13 @@ class Job:
                 f"lr {config.learning_rate:g}{extra}, {config.precision}")
 
 
-def worker_count(device: str, jobs: int) -> int:
-    """``$KMNIST_WORKERS`` if set, else one worker per CPU core for CPU runs and 1 on an accelerator."""
-    configured = os.environ.get(WORKERS_ENV_VAR)
-    if configured:
-        if not configured.isdigit() or int(configured) < 1:
-            raise ValueError(f"${WORKERS_ENV_VAR} must be a positive integer, got {configured!r}")
-        wanted = int(configured)
-    else:
-        # Concurrent processes on one GPU have not been measured yet, so accelerators train one run at a time.
-        wanted = (os.cpu_count() or 1) if device == "cpu" else 1
+def worker_count(device: str, jobs: int, configured: int | None = None) -> int:
+    """``configured`` (the run context's ``workers``) if given, else one worker per CPU core for CPU runs and
+    1 on an accelerator; never more than ``jobs``."""
+    if configured is not None and configured < 1:
+        raise ValueError(f"workers must be a positive integer, got {configured!r}")
+    # Concurrent processes on one GPU have not been measured yet, so accelerators train one run at a time.
+    wanted = configured or ((os.cpu_count() or 1) if device == "cpu" else 1)
     return max(1, min(wanted, jobs))
 
 
@@ -124,7 +118,7 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> None:
                 raise WorkerDied(
                     "a worker process died without finishing its run (a crash in native code or the system "
                     f"killing it, e.g. out of memory). Runs in flight: {'; '.join(running)}. Finished runs are "
-                    f"cached; rerun to continue, or set ${WORKERS_ENV_VAR}=1 to train in this process."
+                    f"cached; rerun to continue, or set $KMNIST_WORKERS=1 to train in this process."
                 ) from None
             print(
                 f"  [{done}/{len(jobs)}] {jobs[index].label()} - {seconds:.0f} s "

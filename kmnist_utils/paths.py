@@ -9,13 +9,8 @@ from pathlib import Path
 from kmnist_utils.settings import SettingError
 
 # The package is installed editable (``pip install -e .``), so its parent is the checkout.
-# KMNIST_PROJECT_ROOT lets a test or an unusual install point elsewhere.
-PROJECT_ROOT = Path(
-    os.environ.get("KMNIST_PROJECT_ROOT", Path(__file__).resolve().parent.parent)
-).resolve()
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-# Checkpoints and work files; KMNIST_CACHE_DIR moves them (the fault-resume test uses a temp dir).
-CACHE_DIR = Path(os.environ.get("KMNIST_CACHE_DIR", PROJECT_ROOT / ".cache")).resolve()
 COMMITTED_PROFILE = "paper"
 
 

@@ -49,15 +49,10 @@ def device_name(device: str) -> str:
 def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) -> dict[str, Any]:
     """A JSON-ready record of how a result was produced."""
     record: dict[str, Any] = {
-        "profile": ctx.profile.name,
-        "seeds": list(ctx.seeds),
+        **ctx.describe_all(),  # every setting of the run: a table says how it was made without the code
         "split_seed": ctx.profile.split_seed,
-        "device": ctx.device,
         "device_name": device_name(ctx.device),
         "cpu": cpu_model(),
-        "precision": ctx.precision,
-        "threads_per_run": ctx.threads_per_run,
-        "channels_last": dict(ctx.channels_last),
         "git_commit": git_commit(),
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),

@@ -29,13 +29,22 @@ from typing import Iterator, Sequence, TextIO
 import pandas as pd
 import papermill as pm
 
-from kmnist_utils import attempts, runlock, summary
+from kmnist_utils import attempts, readme, runlock, summary
 from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
-from kmnist_utils.config import BEYOND_SCHEDULES, PRECISION_ENV_VAR, PROFILES, RunContext, get_schedule, setup
-from kmnist_utils.data import DATA_ENV_VAR, KMNISTDataError, find_data_root, locate_raw_files
+from kmnist_utils.config import (
+    BEYOND_SCHEDULES,
+    PROFILES,
+    RunContext,
+    cache_dir,
+    environment,
+    get_schedule,
+    kernel_environment,
+    setup,
+)
+from kmnist_utils.data import KMNISTDataError, find_data_root, locate_raw_files
 from kmnist_utils.device import PRECISIONS
 from kmnist_utils.nbtools import quiet_kernel_config
-from kmnist_utils.paths import CACHE_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, project_path
+from kmnist_utils.paths import NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, project_path
 from kmnist_utils.provenance import git_commit
 from kmnist_utils.results import TIMINGS_TABLE, read_table_file, write_table
 
@@ -111,7 +120,7 @@ def _describe_failure(notebook: Path, exc: Exception) -> str:
 
 def failed_dir(ctx: RunContext) -> Path:
     """Where the executed copy of a failed notebook is kept for debugging (never a results folder)."""
-    return ctx.dirs.reports.parent / ".failed" if ctx.dirs.reports.parent != PROJECT_ROOT else CACHE_DIR / "failed"
+    return ctx.dirs.reports.parent / ".failed" if ctx.dirs.reports.parent != PROJECT_ROOT else ctx.cache_dir / "failed"
 
 
 def work_copy(notebook: Path, ctx: RunContext) -> Path:
@@ -270,22 +279,19 @@ def run_pipeline(
     profile's)."""
     # Kernels run with the notebooks folder as their cwd: relative paths are resolved here, once. A
     # relative output_root means what it means in a notebook: a folder under the project root.
-    if os.environ.get(DATA_ENV_VAR):
-        os.environ[DATA_ENV_VAR] = str(Path(os.environ[DATA_ENV_VAR]).expanduser().resolve())
     if output_root is not None:
         output_root = str(project_path(output_root))
-    ctx = setup(profile, seeds=seeds, device=device, output_root=output_root, lock=False, precision=precision)
+    ctx = setup(profile, seeds=seeds, device=device, output_root=output_root, lock=False, precision=precision,
+                schedule=schedule)
     notebooks = discover_notebooks(Path(notebooks_dir), only)
     params = notebook_parameters(ctx, seeds is not None, device, output_root, schedule)
-    check_data()
-    # Kernels inherit this process's environment: every chapter trains in the precision resolved here and
-    # imports this checkout's kmnist_utils, whichever checkout the environment was installed from.
-    kernel_env = {PRECISION_ENV_VAR: ctx.precision,
-                  "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))}
-    previous = {name: os.environ.get(name) for name in kernel_env}
-    os.environ.update(kernel_env)
+    check_data(ctx)
+    # Kernels inherit this process's environment: every chapter trains in the precision resolved here, reads
+    # the data root resolved here and imports this checkout's kmnist_utils, under this pipeline's lock.
+    lock_root = ctx.dirs.reports.parent
     try:
-        with runlock.holding(ctx.dirs.reports.parent, f"kmnist-report pipeline, profile {ctx.profile.name}"):
+        with runlock.holding(lock_root, f"kmnist-report pipeline, profile {ctx.profile.name}"), \
+                environment(kernel_environment(ctx, PROJECT_ROOT, lock_root)):
             for folder in (ctx.dirs.reports, ctx.dirs.figures, ctx.dirs.results):
                 for stale in remove_stale_temporaries(folder):
                     print(f"removed a temporary file left by an interrupted run: {stale}")
@@ -296,19 +302,13 @@ def run_pipeline(
             timings = _run_all(notebooks, ctx, params, kernel_name, full=only is None)
     except runlock.OutputInUse as exc:
         raise PipelineError(str(exc)) from None
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return timings
 
 
-def check_data() -> None:
+def check_data(ctx: RunContext) -> None:
     """Fail before the first kernel starts when the data root named by the user lacks the files (a root
     the package downloads into is filled by the first notebook instead)."""
-    where = find_data_root()
+    where = find_data_root(ctx.data_root)
     if where.downloads:
         return
     try:
@@ -348,7 +348,7 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
                                     "wall_time_s": [round(r.seconds, 2) for r in runs]})
     total = time.perf_counter() - total_start
     if full and ctx.dirs == committed_dirs():
-        if summary.update_readme(PROJECT_ROOT / "README.md", summary.load_results(ctx.dirs.results)):
+        if readme.update_readme(PROJECT_ROOT / "README.md", summary.load_results(ctx.dirs.results)):
             print("README.md: Results section regenerated from results/.")
     print(timings.to_string(index=False))
     print(f"total: {total:.1f} s", flush=True)
@@ -447,8 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         what = f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)
         out = Path(args.output_root).expanduser().resolve() if args.output_root else PROJECT_ROOT
-        print(f"kmnist-report: could not write: {what}. {free_space_note(CACHE_DIR, out)}. Partial notebooks, if any, "
-              f"are under {CACHE_DIR / 'running'}.", file=sys.stderr)
+        cache = cache_dir()
+        print(f"kmnist-report: could not write: {what}. {free_space_note(cache, out)}. Partial notebooks, if any, "
+              f"are under {cache / 'running'}.", file=sys.stderr)
         return 1
     return 0
 

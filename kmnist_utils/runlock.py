@@ -28,13 +28,14 @@ def lock_path(root: Path) -> Path:
     return Path(root).resolve() / LOCK_NAME
 
 
-def acquire(root: Path, holder: str) -> bool:
+def acquire(root: Path, holder: str, held_by_pipeline: str | None = None) -> bool:
     """Take the lock on ``root`` for this process; True if newly taken, False if already ours.
 
-    Ours means: this process holds it, or it runs under a pipeline that holds it (``HELD_ENV_VAR``).
+    Ours means: this process holds it, or it runs under a pipeline that holds it (``held_by_pipeline``:
+    the folder a pipeline passed its kernels in ``HELD_ENV_VAR``, which ``config.setup`` reads).
     """
     root = Path(root).resolve()
-    if root in _held or os.environ.get(HELD_ENV_VAR) == str(root):
+    if root in _held or held_by_pipeline == str(root):
         return False
     path = lock_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,17 +69,12 @@ def release(root: Path) -> None:
 
 @contextmanager
 def holding(root: Path, holder: str) -> Iterator[Path]:
-    """Hold the lock on ``root`` for the block, and let the processes it starts write under it."""
+    """Hold the lock on ``root`` for the block (the caller passes ``HELD_ENV_VAR`` to the processes it
+    starts, so that they write under it: ``config.environment``)."""
     root = Path(root).resolve()
     taken = acquire(root, holder)
-    previous = os.environ.get(HELD_ENV_VAR)
-    os.environ[HELD_ENV_VAR] = str(root)
     try:
         yield lock_path(root)
     finally:
-        if previous is None:
-            os.environ.pop(HELD_ENV_VAR, None)
-        else:
-            os.environ[HELD_ENV_VAR] = previous
         if taken:
             release(root)

@@ -8,25 +8,18 @@ Selection looks at validation accuracy only; the test set is touched after selec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.model_selection import ParameterGrid
 
-from kmnist_utils.checkpoints import TrainSpec, train_cached, validation_score
+from kmnist_utils.checkpoints import TrainSpec, validation_score
+from kmnist_utils.cnns import CNNRun, cnn_spec, train_and_test
 from kmnist_utils.config import RunContext
-from kmnist_utils.experiments import (
-    CNNRun,
-    Parts,
-    checkpoint_store,
-    cnn_spec,
-    logits_of,
-    pretrain,
-    tensor_split,
-    train_and_test,
-)
+from kmnist_utils.data import Parts
+from kmnist_utils.runner import checkpoint_store, logits_of, tensor_split, train
 from kmnist_utils.selection import select_best
 
 GRID_KEYS = ("learning_rate", "dropout", "batch_size")
@@ -51,10 +44,8 @@ def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: b
     data, store = tensor_split(ctx, parts), checkpoint_store(ctx)
     points = grid_points(dict(ctx.profile.grid))
     specs = [grid_spec(ctx, point, seed, ctx.profile.grid_epochs) for point in points]
-    pretrain(ctx, [(spec, parts) for spec in specs])  # the points are independent: train them side by side
     rows = []
-    for index, (point, spec) in enumerate(zip(points, specs)):
-        trained = train_cached(spec, data, store, progress=progress, verbose=False)
+    for index, (point, trained) in enumerate(zip(points, train(ctx, specs, parts, progress=progress, verbose=False))):
         val_loss, val_acc = validation_score(trained, data, store)
         rows.append({
             "grid_index": index, **point, "seed": seed, "epochs": ctx.profile.grid_epochs,
@@ -86,8 +77,15 @@ def tuned_run(ctx: RunContext, parts: Parts, seed: int, config: dict[str, Any] |
     ``config`` is the selected configuration when the caller already has it; otherwise it is
     re-derived from the (cached) grid.
     """
+    return tuned_runs(ctx, parts, [seed], config, progress)[0]
+
+
+def tuned_runs(ctx: RunContext, parts: Parts, seeds: Sequence[int], config: dict[str, Any] | None = None,
+               progress: bool = False) -> list[CNNRun]:
+    """The TunedImprovedCNN of every seed in one call (side by side where that is faster), each scored on
+    the test part; ``config`` as for ``tuned_run``."""
     config = config or selected_config(ctx, parts, progress)
-    return train_and_test(ctx, parts, tuned_spec(ctx, config, seed), progress)
+    return train_and_test(ctx, parts, [tuned_spec(ctx, config, seed) for seed in seeds], progress)
 
 
 @dataclass(frozen=True)

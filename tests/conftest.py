@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +49,10 @@ def fake_root(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def real_kmnist() -> data.KMNIST:
-    root = data.resolve_data_root()
+    root = data.resolve_data_root(os.environ.get(data.DATA_ENV_VAR) or None)  # as config.setup reads it
     if data.missing_files(root):
         pytest.skip(f"real KMNIST files not found under {root} (set KMNIST_DATA)")
-    return data.load_official()
+    return data.load_official(root)
 
 
 @pytest.fixture

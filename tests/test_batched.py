@@ -23,7 +23,7 @@ import pytest
 import torch
 from torch import nn
 
-from kmnist_utils import batched, experiments
+from kmnist_utils import batched, cnns, runner
 from kmnist_utils.checkpoints import CheckpointStore, TrainSpec, train_cached
 from kmnist_utils.models import SiameseEncoder, build_model
 from kmnist_utils.training import TrainConfig, fit, make_tensor_split
@@ -166,41 +166,31 @@ def test_group_checkpoints_are_what_train_cached_loads(tmp_path):
     assert loaded[0].state.history[0]["val_loss"] != loaded[1].state.history[0]["val_loss"]  # two dropout rates
 
 
-def test_pretrain_groups_runs_when_asked(smoke_ctx, monkeypatch, capsys, tmp_path):
+def test_train_groups_runs_when_the_context_asks(smoke_ctx, capsys, tmp_path):
     import dataclasses
 
-    smoke_ctx = dataclasses.replace(smoke_ctx, cache_dir=tmp_path / "cache")  # nothing trained yet
-    monkeypatch.setenv(experiments.BATCHED_ENV_VAR, "1")
+    from kmnist_utils.data import Parts
+
     x, y, xv, yv = toy(n_train=128, n_val=64)
-    parts = experiments.Parts(x, y, xv, yv, xv[:10], yv[:10])
-    specs = [experiments.cnn_spec(smoke_ctx, "simple", seed) for seed in (0, 1)]
-    experiments.pretrain(smoke_ctx, [(spec, parts) for spec in specs])
+    parts = Parts(x, y, xv, yv, xv[:10], yv[:10])
+    separate = dataclasses.replace(smoke_ctx, cache_dir=tmp_path / "separate", workers=1)
+    specs = [cnns.cnn_spec(smoke_ctx, "simple", seed) for seed in (0, 1)]
+    runner.train(separate, specs, parts)
+    assert "batched model" not in capsys.readouterr().out  # opt-in: the context did not ask
+    grouped = dataclasses.replace(smoke_ctx, cache_dir=tmp_path / "grouped", batched=True)
+    runner.train(grouped, specs, parts)
     assert "training 2 simple run(s) as one batched model" in capsys.readouterr().out
-    store = experiments.checkpoint_store(smoke_ctx)
-    assert all(store.is_finished(spec.meta(experiments.tensor_split(smoke_ctx, parts))) for spec in specs)
+    store = runner.checkpoint_store(grouped)
+    assert all(store.is_finished(spec.meta(runner.tensor_split(grouped, parts))) for spec in specs)
 
 
-def test_batched_training_is_chosen_by_device_unless_set(monkeypatch):
-    monkeypatch.delenv(experiments.BATCHED_ENV_VAR, raising=False)
-    assert experiments.batched_training("cuda") and not experiments.batched_training("cpu")
-    monkeypatch.setenv(experiments.BATCHED_ENV_VAR, "0")
-    assert not experiments.batched_training("cuda")
-    monkeypatch.setenv(experiments.BATCHED_ENV_VAR, "yes")
-    with pytest.raises(ValueError, match="must be 1 or 0"):
-        experiments.batched_training("cpu")
+def test_batched_training_is_opt_in_everywhere(tmp_path, monkeypatch):
+    from kmnist_utils import config
 
-
-def test_the_protocol_script_needs_no_font_package(monkeypatch, tmp_path, real_kmnist):
-    # The GPU image has no matplotlib-fontja: a timing script must not import it.
-    import json
-    import runpy
-    import sys
-
-    from kmnist_utils.paths import PROJECT_ROOT
-
-    monkeypatch.setitem(sys.modules, "matplotlib_fontja", None)  # any import of it now fails
-    out = tmp_path / "protocol.json"
-    monkeypatch.setattr(sys, "argv", ["paper_protocol.py", "--profile", "smoke", "--device", "cpu", "--out", str(out),
-                                      "--skip", "simple", "resnet", "improved", "grid", "tuned", "fp32"])
-    runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "paper_protocol.py"), run_name="__main__")
-    assert [s["stage"] for s in json.loads(out.read_text())["stages"]] == ["logreg seed 0"]
+    monkeypatch.delenv(config.BATCHED_ENV_VAR, raising=False)
+    assert not config.setup("smoke", output_root=tmp_path, lock=False).batched  # on every device
+    monkeypatch.setenv(config.BATCHED_ENV_VAR, "1")
+    assert config.setup("smoke", output_root=tmp_path, lock=False).batched
+    monkeypatch.setenv(config.BATCHED_ENV_VAR, "yes")
+    with pytest.raises(ValueError, match="KMNIST_BATCHED must be 1 or 0"):
+        config.setup("smoke", output_root=tmp_path, lock=False)

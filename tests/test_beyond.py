@@ -181,19 +181,57 @@ def test_ingredients_change_the_checkpoint_key():
     assert len(keys) == len(beyond.ladder(schedule))
 
 
-def test_batched_engine_trains_the_recipe():
-    data = toy_data()
+def test_batched_engine_trains_the_recipe(monkeypatch):
+    # The batched engine must apply the recipe as fit does: augmentation on every batch, label smoothing in
+    # the loss, the one-cycle learning rate and SGD's weight decay in the update. Augmentation draws its own
+    # random stream there, so both engines get an identity transform that records what it was asked for:
+    # then the first step (one batch) must match fit's, loss and update.
+    from kmnist_utils import training
+
+    calls = {"fit": [], "batched": []}
+
+    def recording(engine):
+        def augment(x, settings, generator):
+            calls[engine].append(settings)
+            return x
+        return augment
+
+    monkeypatch.setattr(training, "augment_batch", recording("fit"))
+    monkeypatch.setattr(batched, "augment_batch", recording("batched"))
     schedule = config.get_schedule("smoke")
-    unmixed = [rung for rung in beyond.ladder(schedule) if not rung.mixup][-1]  # mixup trains one by one
-    specs = [beyond.spec(schedule, unmixed, seed, epochs=2) for seed in (0, 1)]
+    recipe = beyond.Rung("augmented, smoothed", schedule.augment, schedule.label_smoothing)  # no mixup
+    data = toy_data(32)  # 24 training images: one batch, one optimizer step
+    specs = [beyond.spec(schedule, recipe, seed, epochs=3) for seed in (0, 1)]
     assert all(batched.groupable(s) for s in specs)
-    assert not batched.groupable(beyond.spec(schedule, beyond.ladder(schedule)[-1], 0, epochs=2))
-    torch.manual_seed(0)
-    models = [build_model(s.model, **s.hparams) for s in specs]
-    states = batched.fit_batched(models, data, [s.config for s in specs], objective=specs[0].objective)
-    assert [s.epoch for s in states] == [2, 2]
-    assert all(math.isfinite(h["train_loss"]) for s in states for h in s.history)
-    assert states[0].history != states[1].history  # own seeds: own initial weights and data order
+    assert not batched.groupable(beyond.spec(schedule, beyond.ladder(schedule)[-1], 0))  # mixup: one by one
+    first_step = [dataclasses.replace(s.config, epochs=1) for s in specs]  # the lr of step 0 of 3 epochs differs
+
+    def seeded(spec):
+        torch.manual_seed(spec.config.seed)
+        return build_model(spec.model, **spec.hparams)
+
+    initial = [seeded(s).state_dict() for s in specs]
+    alone = [fit(seeded(s), data, c, progress=False, objective=s.objective) for s, c in zip(specs, first_step)]
+    together = batched.fit_batched([seeded(s) for s in specs], data, first_step, objective=specs[0].objective)
+    assert calls["batched"] and all(c == schedule.augment for c in calls["batched"] + calls["fit"])
+    # One-cycle's first step is a 25th of the peak: an engine at the peak would move 25 times as far.
+    assert training.learning_rate_at(first_step[0], 0, 1) == pytest.approx(
+        schedule.learning_rate * training.WARMUP_START)
+    for start, one, grouped in zip(initial, alone, together):
+        assert grouped.history[0]["train_loss"] == pytest.approx(one.history[0]["train_loss"], rel=1e-5)
+        for key, before in start.items():
+            if not before.is_floating_point() or "running" in key:
+                continue
+            step_alone = one.model[key].float() - before.float()
+            gap = (grouped.model[key].float() - before.float()) - step_alone
+            assert gap.abs().max() <= 1e-3 * step_alone.abs().max() + 1e-7, key
+    # The loss check above sees label smoothing: without it the same first batch scores 10 times the
+    # tolerance away, so an engine that dropped it would fail there.
+    plain = beyond.spec(schedule, beyond.Rung("plain", schedule.augment, 0.0), 0, epochs=1)
+    unsmoothed = batched.fit_batched([seeded(plain), seeded(plain)], data, [plain.config] * 2,
+                                     objective=plain.objective)
+    smoothed = together[0].history[0]["train_loss"]
+    assert abs(unsmoothed[0].history[0]["train_loss"] - smoothed) > 10 * 1e-5 * smoothed
 
 
 # --------------------------------------------------------------------------- the chapter's tables
@@ -216,7 +254,8 @@ def test_ladder_adds_one_ingredient_per_rung_and_ends_at_the_recipe():
 
 
 def test_ablation_trains_every_rung_once_and_the_recipe_with_every_seed(smoke_ctx):
-    plan = beyond.ablation_specs(dataclasses.replace(smoke_ctx, seeds=(0, 1, 2)), config.get_schedule("smoke"))
+    three = dataclasses.replace(smoke_ctx, profile=dataclasses.replace(smoke_ctx.profile, seeds=(0, 1, 2)))
+    plan = beyond.ablation_specs(three, config.get_schedule("smoke"))
     rungs = beyond.ladder(config.get_schedule("smoke"))
     assert [(r.name, seed) for r, seed, _ in plan] == [(r.name, 0) for r in rungs] + [(rungs[-1].name, 1),
                                                                                       (rungs[-1].name, 2)]
@@ -302,12 +341,32 @@ def test_error_overlap_and_pairs():
     assert both.iloc[0].tolist() == ["a", "c", 9, 3] and len(both) == 3
 
 
+def overconfident_scores(scale: float = 3.0, n: int = 4000) -> tuple[beyond.TestScores, np.ndarray]:
+    """Three models whose logits are calibrated ones times ``scale``: labels drawn from softmax(z), the
+    models output scale * z, so the temperature that calibrates each is ``scale``."""
+    rng = np.random.default_rng(1)
+    logits, labels = [], None
+    base = rng.normal(size=(n, 10)) * 1.5
+    probs = np.exp(base) / np.exp(base).sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in probs])
+    for seed in range(3):
+        logits.append(scale * (base + rng.normal(scale=0.05, size=base.shape)))
+    half = n // 2
+    return beyond.TestScores((0, 1, 2), [z[half:] for z in logits], [z[:half] for z in logits], labels[half:]), \
+        labels[:half]
+
+
 def test_calibration_check_fits_a_temperature_per_model():
-    s = scores()
-    y_val = s.y_test[:50]
+    s, y_val = overconfident_scores(scale=3.0)
     table, temperatures = beyond.calibration_check(s, y_val)
     assert set(table.model) == set(temperatures) and len(table) == 8
-    assert all(t > 0 for t in temperatures.values())
+    single, ensemble = temperatures.values()
+    assert single == pytest.approx(3.0, rel=0.1)  # the scale the logits were inflated by
+    assert ensemble != single  # fitted on the ensemble's own log-probabilities
+    test = table[table.split == "test"].set_index(["model", "scaling"])
+    for model in temperatures:  # scaling fitted on validation improves the test set
+        assert test.loc[(model, "after"), "ece"] < test.loc[(model, "before"), "ece"]
+        assert test.loc[(model, "after"), "nll"] < test.loc[(model, "before"), "nll"]
     panels = beyond.reliability_panels(s, temperatures)
     assert len(panels) == 4 and all(0 <= ece <= 1 for _, ece in panels.values())
 

@@ -54,12 +54,12 @@ def test_calibration_is_measured_once_per_machine_and_cached(tmp_path, capsys):
 
 
 def test_the_paper_profile_trains_in_the_calibrated_layout(tmp_path, monkeypatch):
-    from kmnist_utils import experiments
+    from kmnist_utils import cnns
 
     monkeypatch.setattr(config, "calibration", lambda cache, threads, precision: {"improved": True, "simple": False})
     ctx = config.setup("paper", output_root=tmp_path, lock=False, device="cpu")
-    assert experiments.cnn_spec(ctx, "improved", 0).config.channels_last
-    assert not experiments.cnn_spec(ctx, "simple", 0).config.channels_last
+    assert cnns.cnn_spec(ctx, "improved", 0).config.channels_last
+    assert not cnns.cnn_spec(ctx, "simple", 0).config.channels_last
     from kmnist_utils.provenance import provenance
 
     assert provenance(ctx)["channels_last"] == {"improved": True, "simple": False}

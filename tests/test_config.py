@@ -30,8 +30,22 @@ def test_paper_profile_matches_the_paper():
 
 
 def test_smoke_profile_is_tiny():
-    s = config.SMOKE
-    assert max(s.epochs.values()) == 1 and s.train_subset <= 2048
+    # The smoke profile runs every chapter in the test suite: every size that scales its time is small, and
+    # it differs from the paper profile only in those sizes (plus calibration, off: no timing in tests).
+    s, p = config.SMOKE, config.PAPER
+    assert max(s.epochs.values()) == 1 and s.grid_epochs == 1 and s.tuned_epochs == 1 and len(s.seeds) == 1
+    assert s.train_subset <= 2048 and s.val_subset <= 1024 and s.test_subset <= 1000 and s.pca_points <= 2000
+    assert s.logreg_train_size <= 1000 and s.routing_splits <= 10 and not s.calibrate
+    siamese = s.siamese
+    assert siamese.epochs == 1 and siamese.unseen_epochs == 1 and siamese.draws <= 5 and siamese.unseen_draws <= 5
+    assert len(siamese.unseen_seen_counts) * siamese.unseen_splits <= 2
+    smoke_07, paper_07 = config.get_schedule(s.beyond_schedule), config.get_schedule(p.beyond_schedule)
+    assert smoke_07.epochs <= 2 and max(smoke_07.widths) < max(paper_07.widths)
+    # What is not a size is the paper's: the two profiles cannot drift apart in method.
+    assert (s.batch_size, s.learning_rate, s.dropout, s.split_seed, dict(s.grid)) == (
+        p.batch_size, p.learning_rate, p.dropout, p.split_seed, dict(p.grid))
+    assert (siamese.embedding_dim, siamese.head, siamese.objective, siamese.learning_rate) == (
+        p.siamese.embedding_dim, p.siamese.head, p.siamese.objective, p.siamese.learning_rate)
 
 
 def test_profile_from_env(monkeypatch):
@@ -148,10 +162,10 @@ def test_precision_is_fp32_unless_asked(tmp_path, monkeypatch):
     monkeypatch.setenv(config.PRECISION_ENV_VAR, "bf16")
     ctx = config.setup("smoke", output_root=tmp_path, lock=False)
     assert ctx.precision == "bf16" and "precision=bf16" in ctx.describe()
-    from kmnist_utils import experiments
+    from kmnist_utils import cnns
 
-    assert experiments.cnn_spec(ctx, "simple", 0).config.precision == "bf16"  # every spec follows the context
-    monkeypatch.setenv("KMNIST_NATIVE_BF16", "0")
+    assert cnns.cnn_spec(ctx, "simple", 0).config.precision == "bf16"  # every spec follows the context
+    monkeypatch.setenv(config.NATIVE_BF16_ENV_VAR, "0")
     assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
     with pytest.raises(ValueError, match="Unknown precision 'fp16'.*fp32, bf16, auto"):
         config.setup("smoke", output_root=tmp_path, lock=False, precision="fp16")

@@ -18,16 +18,19 @@ def test_decodes_synthetic_files(fake_root):
     assert ds.x_test.shape == (20, 28, 28) and len(ds.y_test) == 20
 
 
-def test_env_var_root_is_used(fake_root, monkeypatch):
+def test_env_var_root_is_read_by_setup_and_used(fake_root, monkeypatch, tmp_path):
+    from kmnist_utils import config
+
     monkeypatch.setenv(data.DATA_ENV_VAR, str(fake_root))
-    assert data.resolve_data_root() == fake_root
-    assert data.locate_raw_files(download=False) == data.raw_dir(fake_root)
+    ctx = config.setup("smoke", output_root=tmp_path / "out", lock=False)
+    assert ctx.data_root == str(fake_root)
+    assert data.resolve_data_root(ctx.data_root) == fake_root
+    assert data.locate_raw_files(ctx.data_root, download=False) == data.raw_dir(fake_root)
 
 
 def test_missing_root_names_the_env_var(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "nowhere"))
-    with pytest.raises(KMNISTDataError, match=r"KMNIST_DATA=.*nowhere does not exist"):
-        data.locate_raw_files()
+    with pytest.raises(KMNISTDataError, match=r"nowhere \(\$KMNIST_DATA or a caller\) does not exist"):
+        data.locate_raw_files(tmp_path / "nowhere")
 
 
 def test_missing_file_is_named(fake_root):

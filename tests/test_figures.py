@@ -312,3 +312,99 @@ def test_cost_and_objective_figures_draw_what_they_are_given():
     assert [len(line.get_xdata()) for line in lines] == [12, 8]
     assert lines[1].get_xdata()[-1] == pytest.approx(8 * 86 / 60)
     plt.close(fig)
+
+
+def test_every_figure_draws_the_numbers_it_is_given():
+    # Layout alone passes an empty figure or one drawn from the wrong column: here each figure is drawn
+    # from known inputs and its artists are read back.
+    images = _images(200)
+    labels = np.repeat(np.arange(10), 20)
+    fig = plots.plot_class_examples(images, labels, per_class=4)
+    shown = [a.get_images()[0].get_array() for a in fig.axes if a.get_images()]
+    assert len(shown) == 40 and all(any(np.array_equal(s, images[i]) for i in np.flatnonzero(labels == row))
+                                    for row in range(10) for s in shown[row * 4:(row + 1) * 4])
+    plt.close(fig)
+
+    counts = pd.DataFrame({"train": np.arange(10) * 10 + 100, "test": np.arange(10) + 50},
+                          index=[f"c{i}" for i in range(10)])
+    fig = plots.plot_class_distribution(counts)
+    heights = sorted(round(p.get_height()) for p in fig.axes[0].patches if p.get_height() > 0)
+    assert heights == sorted([*counts.train, *counts.test])
+    plt.close(fig)
+
+    means = RNG.random((10, 28, 28))
+    fig = plots.plot_mean_images(means)
+    assert all(np.allclose(a.get_images()[0].get_array(), means[i]) for i, a in enumerate(fig.axes))
+    plt.close(fig)
+
+    grid = _grid()
+    fig = plots.plot_grid_heatmap(grid, grid.iloc[3], {"learning_rate": 1e-3, "dropout": 0.4, "batch_size": 64})
+    cells = sorted(float(t.get_text()) for a in fig.axes for t in a.texts)
+    assert cells == pytest.approx(sorted(grid.val_acc.round(4)), abs=1e-4)
+    assert len(fig.axes) == 3  # two panels and one colour bar
+    boxes = [p for a in fig.axes for p in a.patches if isinstance(p, matplotlib.patches.Rectangle)
+             and not p.get_fill()]
+    assert len(boxes) == 2  # the selected point and the paper's choice
+    plt.close(fig)
+
+    maps = {m: RNG.random((6, 28, 28)) for m in _sanity().method}
+    fig = plots.plot_saliency(_images(6), maps, ["t"] * 6, sanity=_sanity())
+    rows = np.asarray(fig.axes).reshape(4, 6)
+    assert np.allclose(rows[3, 2].get_images()[0].get_array(), maps["Integrated Gradients"][2])
+    labels_text = " ".join(t.get_text() for t in fig.texts) + " ".join(t.get_text() for a in fig.axes for t in a.texts)
+    assert "FAILS" in labels_text and labels_text.count("passes") == 2
+    plt.close(fig)
+
+    logits, y = RNG.normal(size=(500, 10)) * 4, RNG.integers(0, 10, 500)
+    panels = calibration.reliability_panels(logits, y, 1.3)
+    fig = plots.plot_reliability(panels)
+    for ax, (table, _) in zip(fig.axes, panels.values()):
+        filled = table[table["count"] > 0]
+        assert sorted(round(p.get_height(), 6) for p in ax.patches) == sorted(filled.accuracy.round(6))
+    plt.close(fig)
+
+    curve = calibration.risk_coverage(RNG.random(300), RNG.random(300) < 0.98)
+    routing = pd.DataFrame({"target_accuracy": [0.99], "threshold": [0.5], "test_coverage": [0.8],
+                            "test_accuracy": [0.995], "test_routed_to_human": [0.2]})
+    fig = plots.plot_risk_coverage({"test": curve}, routing)
+    lines = fig.axes[0].get_lines()
+    assert np.allclose(lines[0].get_ydata(), curve.accuracy) and lines[1].get_xydata()[0].tolist() == [0.8, 0.995]
+    plt.close(fig)
+
+    rows = _routing_rows()
+    fig = plots.plot_certified_routing(rows)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["target 99.0%\ncertified in 20/20", "target 99.5%\ncertified in 20/20",
+                     "target 99.9%\ncertified in 0/20"]
+    assert [round(float(s.get_segments()[0][0][1]), 4) for s in fig.axes[0].collections] == [0.99, 0.995, 0.999]
+    plt.close(fig)
+
+    draws = _draws()
+    fig = plots.plot_draw_distribution(draws, 0.7387)
+    assert any(np.allclose(line.get_xdata(), 0.7387) for line in fig.axes[0].get_lines())  # the paper's line
+    assert sum(len(p.get_paths()) for p in fig.axes[0].collections) >= draws.embedding.nunique()
+    assert "over 100 random support draws" in fig.axes[0].get_title()
+    plt.close(fig)
+
+    kshot = _kshot()
+    fig = plots.plot_kshot(kshot)
+    first = kshot[kshot.embedding == "Siamese encoder"]
+    containers = fig.axes[0].containers
+    assert len(containers) == kshot.embedding.nunique()
+    assert np.allclose(containers[0].lines[0].get_ydata(), first["mean"])
+    plt.close(fig)
+
+    unseen = pd.DataFrame([{"seen_classes": 5, "way": 5, "embedding": e, "accuracy": a, "ci95_low": a - 0.02,
+                            "ci95_high": a + 0.02} for e, a in (("encoder", 0.61), ("raw pixels", 0.42))])
+    fig = plots.plot_unseen(unseen)
+    ys = [c.lines[0].get_ydata()[0] for c in fig.axes[0].containers]
+    assert ys == pytest.approx([0.61, 0.42])
+    chance = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("chance")]
+    assert chance and chance[0].get_ydata()[0] == pytest.approx(1 / 5)  # 5-way
+    plt.close(fig)
+
+    coords = RNG.normal(size=(300, 2))
+    fig = plots.plot_embedding_2d(coords, RNG.integers(0, 10, 300), "t")
+    drawn = fig.axes[0].collections[0].get_offsets()
+    assert len(drawn) == 300 and {tuple(p) for p in np.round(drawn, 6)} == {tuple(p) for p in np.round(coords, 6)}
+    plt.close(fig)

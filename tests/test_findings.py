@@ -135,7 +135,7 @@ def test_training_stop_every_branch():
 def test_transfer_verdicts_read_the_paired_differences():
     import pandas as pd
 
-    from kmnist_utils import siamese
+    from kmnist_utils import oneshot
 
     rows = []
     for split, (enc, pix, pca) in enumerate([(0.60, 0.40, 0.45), (0.62, 0.41, 0.44), (0.61, 0.42, 0.46)]):
@@ -147,11 +147,11 @@ def test_transfer_verdicts_read_the_paired_differences():
     for split, (enc, pix, pca) in enumerate([(0.70, 0.60, 0.72), (0.71, 0.76, 0.70), (0.69, 0.65, 0.68)]):
         rows += [{"seen_classes": 7, "way": 3, "split": split, "embedding": e, "accuracy": a}
                  for e, a in (("encoder", enc), ("pixels", pix), ("PCA", pca))]
-    summary = siamese.summarize_unseen(pd.DataFrame(rows), ("encoder",), ("pixels", "PCA"))
+    summary = oneshot.summarize_unseen(pd.DataFrame(rows), ("encoder",), ("pixels", "PCA"))
     five, seven, eight = findings.transfer_verdicts(summary, ["encoder"], ["pixels", "PCA"])
     assert five.startswith("encoder, 5 classes seen (5-way 1-shot on the others, 0.6100) transfers")
     assert "+20.00 pt against pixels (95% interval" in five
     assert "does not transfer: a baseline is better" in eight and "-6.00 pt against pixels" in eight
     assert "transfer not shown: an interval includes zero" in seven
-    one_split = siamese.summarize_unseen(pd.DataFrame(rows).query("split == 0"), ("encoder",), ("pixels", "PCA"))
+    one_split = oneshot.summarize_unseen(pd.DataFrame(rows).query("split == 0"), ("encoder",), ("pixels", "PCA"))
     assert "one split: no interval" in findings.transfer_verdicts(one_split, ["encoder"], ["pixels", "PCA"])[0]

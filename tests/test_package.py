@@ -75,3 +75,16 @@ def test_derived_seeds_are_distinct_and_checked():
     assert len(seeds) == 20 * 1000
     with pytest.raises(ValueError, match="non-negative"):
         derived_seed(-1, 0)
+
+
+def test_only_config_reads_the_environment():
+    # Every setting a run depends on is read once, by config.setup, into the run context (and so into the
+    # provenance of every table); a module that read $KMNIST_* itself would be a setting no table records.
+    import re
+
+    from kmnist_utils.paths import PROJECT_ROOT
+
+    reads = re.compile(r"os\.environ\b|os\.getenv\b|environ\.get\b")
+    offenders = {path.name: [n for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+                 for path in sorted((PROJECT_ROOT / "kmnist_utils").glob("*.py")) if path.name != "config.py"}
+    assert not {name: lines for name, lines in offenders.items() if lines}, "read the environment in config.setup"

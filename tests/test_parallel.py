@@ -75,7 +75,6 @@ def test_a_failing_job_is_reported(tmp_path):
 
 
 def test_worker_count(monkeypatch):
-    monkeypatch.delenv(parallel.WORKERS_ENV_VAR, raising=False)
     assert parallel.worker_count("cuda", 12) == 1
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 4)
     assert parallel.worker_count("cpu", 12) == 4  # one worker per core
@@ -83,11 +82,21 @@ def test_worker_count(monkeypatch):
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: None)
     assert parallel.worker_count("cpu", 12) == 1
     assert parallel.worker_count("cpu", 1) == 1
-    monkeypatch.setenv(parallel.WORKERS_ENV_VAR, "3")
-    assert parallel.worker_count("cpu", 12) == 3 and parallel.worker_count("cpu", 2) == 2
-    monkeypatch.setenv(parallel.WORKERS_ENV_VAR, "two")
+    assert parallel.worker_count("cpu", 12, configured=3) == 3 and parallel.worker_count("cpu", 2, configured=3) == 2
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        parallel.worker_count("cpu", 4, configured=0)
+
+
+def test_the_workers_setting_is_read_by_setup(tmp_path, monkeypatch):
+    from kmnist_utils import config
+
+    monkeypatch.delenv(config.WORKERS_ENV_VAR, raising=False)
+    assert config.setup("smoke", output_root=tmp_path, lock=False).workers is None
+    monkeypatch.setenv(config.WORKERS_ENV_VAR, "3")
+    assert config.setup("smoke", output_root=tmp_path, lock=False).workers == 3
+    monkeypatch.setenv(config.WORKERS_ENV_VAR, "two")
     with pytest.raises(ValueError, match="KMNIST_WORKERS must be a positive integer"):
-        parallel.worker_count("cpu", 4)
+        config.setup("smoke", output_root=tmp_path, lock=False)
 
 
 def _weights_and_predictions(trained, x):

@@ -1,15 +1,15 @@
 """The README's Results section must be exactly what the committed results generate."""
 
-from kmnist_utils import summary
+from kmnist_utils import readme, summary
 from kmnist_utils.paths import PROJECT_ROOT, committed_dirs
 
 
 def test_readme_results_section_matches_the_committed_results():
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    expected = summary.readme_section(summary.load_results(committed_dirs().results))
-    start, end = readme.find(summary.README_START), readme.find(summary.README_END)
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    expected = readme.readme_section(summary.load_results(committed_dirs().results))
+    start, end = text.find(readme.README_START), text.find(readme.README_END)
     assert start >= 0 and end > start, "README.md lacks the results markers"
-    current = readme[start : end + len(summary.README_END)]
+    current = text[start : end + len(readme.README_END)]
     assert current == expected, "README.md and results/ disagree: run `make readme` and commit both"
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kmnist_utils import beyond, config, eda, experiments, paper
+from kmnist_utils import baselines, beyond, config, eda, paper, runner
 from kmnist_utils.checkpoints import CheckpointStore, train_cached
 from kmnist_utils.paths import committed_dirs
 
@@ -24,7 +24,7 @@ TABLE1_MARGIN_PTS = 1.5
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, real_kmnist):
     ctx = config.setup("smoke", output_root=tmp_path_factory.mktemp("regressions"))
-    return ctx, experiments.load_parts(ctx)
+    return ctx, runner.load_parts(ctx)
 
 
 def test_smoke_pca_explained_variance(smoke):
@@ -37,7 +37,7 @@ def test_smoke_pca_explained_variance(smoke):
 
 def test_smoke_logistic_regression_accuracy(smoke):
     ctx, parts = smoke
-    run = experiments.logistic_regression_run(ctx, parts, ctx.seed)
+    run = baselines.logistic_regression_run(ctx, parts, ctx.seed)
     assert run.metrics["accuracy"] == pytest.approx(SMOKE_LOGREG_ACCURACY, abs=0.01)
 
 
@@ -45,7 +45,7 @@ def test_smoke_beyond_recipe_validation_accuracy(smoke, tmp_path):
     ctx, parts = smoke
     schedule = config.get_schedule(ctx.profile.beyond_schedule)
     spec = beyond.spec(schedule, beyond.ladder(schedule)[-1], ctx.seed)
-    trained = train_cached(spec, experiments.tensor_split(ctx, parts), CheckpointStore(tmp_path), progress=False)
+    trained = train_cached(spec, runner.tensor_split(ctx, parts), CheckpointStore(tmp_path), progress=False)
     val_acc = trained.state.history[-1]["val_acc"]
     assert val_acc == pytest.approx(SMOKE_BEYOND_VAL_ACCURACY, abs=0.03)
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kmnist_utils import siamese
+from kmnist_utils import fewshot, oneshot, siamese
 from kmnist_utils.models import SiameseNet
 
 
@@ -50,22 +50,22 @@ def test_network_output_shape_and_symmetry():
 def test_nearest_support_on_a_hand_made_example():
     supports = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     queries = np.array([[1.0, 1.0], [9.0, 1.0], [1.0, 8.0], [6.0, 0.0]])
-    assert siamese.nearest_support(queries, supports, np.array([7, 8, 9])).tolist() == [7, 8, 9, 8]
+    assert fewshot.nearest_support(queries, supports, np.array([7, 8, 9])).tolist() == [7, 8, 9, 8]
 
 
 def test_prototypes_are_class_means():
     emb = np.array([[0.0, 0.0], [2.0, 2.0], [10.0, 10.0], [12.0, 10.0]])
     labels = np.array([1, 1, 4, 4])
-    np.testing.assert_allclose(siamese.prototypes(emb, labels, np.array([4, 1])), [[11.0, 10.0], [1.0, 1.0]])
+    np.testing.assert_allclose(fewshot.prototypes(emb, labels, np.array([4, 1])), [[11.0, 10.0], [1.0, 1.0]])
 
 
 def test_supports_are_distinct_per_class_and_seeded():
     labels = np.repeat(np.arange(10), 20)
-    idx = siamese.draw_supports(labels, shots=5, seed=2)
+    idx = fewshot.draw_supports(labels, shots=5, seed=2)
     assert len(idx) == 50 and len(set(idx)) == 50
     assert labels[idx].tolist() == np.repeat(np.arange(10), 5).tolist()
-    assert np.array_equal(idx, siamese.draw_supports(labels, shots=5, seed=2))
-    subset = siamese.draw_supports(labels, shots=1, seed=0, classes=np.array([5, 6]))
+    assert np.array_equal(idx, fewshot.draw_supports(labels, shots=5, seed=2))
+    subset = fewshot.draw_supports(labels, shots=1, seed=0, classes=np.array([5, 6]))
     assert labels[subset].tolist() == [5, 6]
 
 
@@ -75,9 +75,9 @@ def test_few_shot_draws_on_separable_features():
     train_labels, test_labels = np.repeat(np.arange(10), 10), np.repeat(np.arange(10), 5)
     train = centers[train_labels] + rng.normal(size=(100, 10))
     test = centers[test_labels] + rng.normal(size=(50, 10))
-    draws = siamese.few_shot_draws(train, train_labels, test, test_labels, shots=1, draws=3)
+    draws = fewshot.few_shot_draws(train, train_labels, test, test_labels, shots=1, draws=3)
     assert draws.accuracy.tolist() == [1.0, 1.0, 1.0]
-    five_way = siamese.few_shot_draws(
+    five_way = fewshot.few_shot_draws(
         train, train_labels, test, test_labels, shots=5, draws=2, classes=np.arange(5, 10)
     )
     assert (five_way.f1_macro == 1.0).all()  # macro averages over the five classes in play only
@@ -85,35 +85,34 @@ def test_few_shot_draws_on_separable_features():
 
 def test_summarize_draws_places_the_reference():
     draws = pd.DataFrame({"accuracy": np.linspace(0.6, 0.8, 101)})
-    s = siamese.summarize_draws(draws, reference=0.7387)
+    s = fewshot.summarize_draws(draws, reference=0.7387)
     assert s["mean"] == pytest.approx(0.7) and s["draws"] == 101
     assert s["ci95_low"] == pytest.approx(0.605) and s["ci95_high"] == pytest.approx(0.795)
     assert s["reference_percentile"] == pytest.approx(70 / 101 * 100)  # 70 of the 101 values lie below 0.7387
 
 
 def test_pairs_per_epoch_follow_the_number_of_training_images(smoke_ctx):
-    from kmnist_utils import experiments
-    from kmnist_utils.experiments import Parts
+    from kmnist_utils.data import Parts
 
     def parts(n_train, n_val):
         x = np.zeros((n_train, 28, 28), np.uint8)
         return Parts(x, np.arange(n_train) % 10, x[:n_val], np.arange(n_val) % 10, x[:10], np.arange(10))
 
-    full, half = parts(1_000, 200), experiments.restrict(parts(1_000, 200), np.arange(5))
+    full, half = parts(1_000, 200), oneshot.restrict(parts(1_000, 200), np.arange(5))
     s = smoke_ctx.profile.siamese
-    spec_full = experiments.siamese_spec(smoke_ctx, full, seed=0, objective="pairs").objective.describe()
-    spec_half = experiments.siamese_spec(smoke_ctx, half, seed=0, objective="pairs").objective.describe()
+    spec_full = oneshot.siamese_spec(smoke_ctx, full, seed=0, objective="pairs").objective.describe()
+    spec_half = oneshot.siamese_spec(smoke_ctx, half, seed=0, objective="pairs").objective.describe()
     assert spec_full["pairs_per_epoch"] == round(1_000 * s.pairs_per_image) and spec_full["val_pairs"] == 200
     assert spec_half["pairs_per_epoch"] == spec_full["pairs_per_epoch"] // 2 and spec_half["val_pairs"] == 100
-    in_batch = experiments.siamese_spec(smoke_ctx, full, seed=0)  # the profile's objective
+    in_batch = oneshot.siamese_spec(smoke_ctx, full, seed=0)  # the profile's objective
     assert in_batch.objective.describe() == {"kind": "in_batch_pairs", "val_pairs": 200,
                                              "validation": siamese.VALIDATION_VERSION}
     assert in_batch.config.batch_size == s.in_batch_size and in_batch.config.patience == s.patience
-    episodes = experiments.siamese_spec(smoke_ctx, full, seed=0, objective="prototypical").objective
+    episodes = oneshot.siamese_spec(smoke_ctx, full, seed=0, objective="prototypical").objective
     per_episode = episodes.way * (episodes.shot + episodes.query)
     assert episodes.episodes_per_epoch * per_episode == pytest.approx(1_000, rel=0.1)  # one pass over the images
     with pytest.raises(ValueError, match="Siamese objective must be one of"):
-        experiments.siamese_spec(smoke_ctx, full, seed=0, objective="triplets")
+        oneshot.siamese_spec(smoke_ctx, full, seed=0, objective="triplets")
 
 
 def test_euclidean_head_ranks_pairs_by_distance():
@@ -131,13 +130,13 @@ def test_euclidean_head_ranks_pairs_by_distance():
 def test_similarities_and_the_head_as_a_metric():
     supports = np.array([[1.0, 0.0], [0.0, 5.0]])
     queries = np.array([[3.0, 0.5], [1.0, 1.2]])  # the second is nearer [1, 0] but points towards [0, 5]
-    assert siamese.nearest_support(queries, supports, np.array([0, 1])).tolist() == [0, 0]
-    assert siamese.nearest_support(queries, supports, np.array([0, 1]), siamese.cosine_similarity).tolist() == [0, 1]
+    assert fewshot.nearest_support(queries, supports, np.array([0, 1])).tolist() == [0, 0]
+    assert fewshot.nearest_support(queries, supports, np.array([0, 1]), fewshot.cosine_similarity).tolist() == [0, 1]
     net = SiameseNet(embedding_dim=2).eval()
     with torch.no_grad():
         net.compare.weight.copy_(torch.tensor([[-1.0, -1.0]]))  # score = -L1 distance
         net.compare.bias.zero_()
-    scores = siamese.head_similarity(net)(queries, supports)
+    scores = fewshot.head_similarity(net)(queries, supports)
     np.testing.assert_allclose(scores, -np.abs(queries[:, None] - supports[None]).sum(-1))
     assert next(net.parameters()).dtype == torch.float32  # the network is left as it was
 
@@ -146,9 +145,9 @@ def test_few_shot_draws_accept_a_metric_by_name_or_function():
     rng = np.random.default_rng(1)
     labels = np.repeat(np.arange(3), 10)
     features = np.eye(3)[labels] * 5 + rng.normal(size=(30, 3)) * 0.1
-    by_name = siamese.few_shot_draws(features, labels, features, labels, shots=1, draws=2, metric="cosine")
-    by_function = siamese.few_shot_draws(
-        features, labels, features, labels, shots=1, draws=2, metric=siamese.cosine_similarity
+    by_name = fewshot.few_shot_draws(features, labels, features, labels, shots=1, draws=2, metric="cosine")
+    by_function = fewshot.few_shot_draws(
+        features, labels, features, labels, shots=1, draws=2, metric=fewshot.cosine_similarity
     )
     assert by_name.accuracy.tolist() == by_function.accuracy.tolist() == [1.0, 1.0]
 
@@ -190,20 +189,20 @@ def test_prototypical_objective_trains_the_encoder():
 
 
 def test_class_splits_are_distinct_partitions():
-    splits = siamese.class_splits(10, seen=8, splits=5, seed=0)
+    splits = fewshot.class_splits(10, seen=8, splits=5, seed=0)
     assert len({tuple(seen) for seen, _ in splits}) == 5
     for seen, novel in splits:
         assert len(seen) == 8 and len(novel) == 2 and set(seen) | set(novel) == set(range(10))
     with pytest.raises(ValueError, match="only 45 ways"):
-        siamese.class_splits(10, seen=8, splits=46, seed=0)
+        fewshot.class_splits(10, seen=8, splits=46, seed=0)
     with pytest.raises(ValueError, match="at least two classes"):
-        siamese.class_splits(10, seen=9, splits=1, seed=0)
+        fewshot.class_splits(10, seen=9, splits=1, seed=0)
 
 
 def test_mean_interval_and_unseen_summary():
-    mean, low, high = siamese.mean_interval(np.array([0.4, 0.5, 0.6]))
+    mean, low, high = fewshot.mean_interval(np.array([0.4, 0.5, 0.6]))
     assert mean == pytest.approx(0.5) and low == pytest.approx(0.5 - 4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
-    assert np.isnan(siamese.mean_interval(np.array([0.4]))[1])
+    assert np.isnan(fewshot.mean_interval(np.array([0.4]))[1])
     rows = pd.DataFrame(
         [
             {"seen_classes": 5, "way": 5, "split": s, "embedding": e, "accuracy": a}
@@ -211,7 +210,7 @@ def test_mean_interval_and_unseen_summary():
             for e, a in (("encoder", ours), ("pixels", pix))
         ]
     )
-    summary = siamese.summarize_unseen(rows, ("encoder",), ("pixels",)).set_index("embedding")
+    summary = oneshot.summarize_unseen(rows, ("encoder",), ("pixels",)).set_index("embedding")
     assert summary.loc["encoder", "accuracy"] == pytest.approx(0.6)
     assert summary.loc["encoder", "minus pixels"] == pytest.approx(0.2)
     assert summary.loc["encoder", "minus pixels ci95_low"] > 0.15
@@ -220,18 +219,18 @@ def test_mean_interval_and_unseen_summary():
 
 def test_seed_summary_separates_draw_and_seed_spread():
     draws = pd.DataFrame({"seed": [0, 0, 1, 1], "accuracy": [0.6, 0.7, 0.8, 0.9]})
-    out = siamese.seed_summary(draws)
+    out = oneshot.seed_summary(draws)
     assert out["mean"] == pytest.approx(0.75) and out["seeds"] == 2 and out["draws_per_seed"] == 2
     assert out["draw_std"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
     assert out["seed_std"] == pytest.approx(np.std([0.65, 0.85], ddof=1))
-    assert np.isnan(siamese.seed_summary(draws[draws.seed == 0])["seed_std"])
+    assert np.isnan(oneshot.seed_summary(draws[draws.seed == 0])["seed_std"])
 
 
 def test_oneshot_vs_paper_table():
     draws = pd.DataFrame(
         {"seed": [0, 0, 1, 1], "draw": [0, 1, 0, 1], "accuracy": [0.6, 0.7, 0.8, 0.9], "f1_macro": [0.5, 0.6, 0.7, 0.8]}
     )
-    table = siamese.oneshot_vs_paper(draws, {"accuracy": 0.74, "f1_macro": 0.73}).set_index("metric")
+    table = oneshot.oneshot_vs_paper(draws, {"accuracy": 0.74, "f1_macro": 0.73}).set_index("metric")
     assert table.loc["accuracy", "ours, first draw"] == 0.6 and table.loc["accuracy", "paper"] == 0.74
     assert table.loc["f1_macro", "ours, mean of draws"] == pytest.approx(0.65)
     assert table.loc["accuracy", "encoder seeds"] == 2
@@ -240,7 +239,7 @@ def test_oneshot_vs_paper_table():
 def _metric_draws(seeds=(0, 1), draws=5):
     rows = [
         {"embedding": name, "seed": s, "draw": d, "accuracy": base + 0.01 * s + 0.001 * d}
-        for name, base in ((siamese.PROTOCOL_ROW, 0.85), ("Siamese encoder, cosine distance", 0.80))
+        for name, base in ((oneshot.PROTOCOL_ROW, 0.85), ("Siamese encoder, cosine distance", 0.80))
         for s in seeds
         for d in range(draws)
     ]
@@ -249,15 +248,15 @@ def _metric_draws(seeds=(0, 1), draws=5):
 
 def test_spread_and_kshot_summaries_per_embedding():
     draws = _metric_draws()
-    spread = siamese.spread_by_embedding(draws)
-    assert list(spread.index) == [siamese.PROTOCOL_ROW, "Siamese encoder, cosine distance"]
-    assert spread.loc[siamese.PROTOCOL_ROW, "seed_std"] == pytest.approx(np.std([0.852, 0.862], ddof=1))
-    kshot = siamese.kshot_summary(draws.assign(shots=1))
+    spread = oneshot.spread_by_embedding(draws)
+    assert list(spread.index) == [oneshot.PROTOCOL_ROW, "Siamese encoder, cosine distance"]
+    assert spread.loc[oneshot.PROTOCOL_ROW, "seed_std"] == pytest.approx(np.std([0.852, 0.862], ddof=1))
+    kshot = oneshot.kshot_summary(draws.assign(shots=1))
     assert list(kshot.embedding) == list(spread.index) and kshot["draws"].eq(10).all()
 
 
 def test_oneshot_findings_compare_every_metric_with_the_protocol():
-    lines = siamese.oneshot_findings(_metric_draws(), reference=0.7387, targets={"target": 0.80, "aim": 0.86})
+    lines = oneshot.oneshot_findings(_metric_draws(), reference=0.7387, targets={"target": 0.80, "aim": 0.86})
     assert len(lines) == 5
     assert "above" in lines[0]
     assert "against the target: 0.8570, meets the target 0.8" in lines[2]
@@ -275,23 +274,8 @@ def test_history_summary_per_seed():
             "seconds": [60.0, 60.0, 30.0],
         }
     )
-    table = siamese.history_summary(history)
+    table = oneshot.history_summary(history)
     assert table.loc[0].tolist() == pytest.approx([2, 0.4, 0.85, 2.0]) and table.loc[1, "minutes"] == pytest.approx(0.5)
-
-
-def test_the_one_encoder_benchmark_runs(tmp_path, monkeypatch, real_kmnist):
-    import json
-    import runpy
-    import sys
-
-    from kmnist_utils.paths import PROJECT_ROOT
-
-    monkeypatch.setattr(sys, "argv", ["siamese_one_encoder.py", "--profile", "smoke", "--device", "cpu",
-                                      "--out", str(tmp_path)])
-    runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "siamese_one_encoder.py"), run_name="__main__")
-    payload = json.loads((tmp_path / "siamese_seed0.json").read_text())
-    assert payload["settings"]["head"] == "euclidean" and set(payload["test_1shot"]) == {"euclidean", "cosine",
-                                                                                        "learned head"}
 
 
 # --------------------------------------------------------------------------- pairs formed inside a batch
@@ -357,13 +341,13 @@ def test_validation_one_shot_is_one_for_separable_embeddings_and_chance_for_nois
 
 
 def test_plateau_epoch_and_table():
-    assert siamese.plateau_epoch([0.80, 0.88, 0.91, 0.913, 0.912], tolerance=0.005) == 3
-    assert siamese.plateau_epoch([0.80, 0.88, 0.91, 0.93], tolerance=0.005) == 4
+    assert oneshot.plateau_epoch([0.80, 0.88, 0.91, 0.913, 0.912], tolerance=0.005) == 3
+    assert oneshot.plateau_epoch([0.80, 0.88, 0.91, 0.93], tolerance=0.005) == 4
     with pytest.raises(ValueError, match="at least one epoch"):
-        siamese.plateau_epoch([])
+        oneshot.plateau_epoch([])
     history = pd.DataFrame({"objective": ["a"] * 3 + ["b"] * 2, "epoch": [1, 2, 3, 1, 2],
                             "val_acc": [0.8, 0.9, 0.902, 0.6, 0.7], "seconds": [60.0] * 3 + [120.0] * 2})
-    table = siamese.plateau_table(history).set_index("objective")
+    table = oneshot.plateau_table(history).set_index("objective")
     assert table.loc["a", "plateau_epoch"] == 2 and table.loc["a", "minutes_to_plateau"] == pytest.approx(2.0)
     assert table.loc["b", "best_epoch"] == 2 and table.loc["b", "epochs"] == 2
 
@@ -372,24 +356,8 @@ def test_objectives_compared_at_equal_time():
     history = pd.DataFrame({"objective": ["fast"] * 4 + ["slow"] * 2, "epoch": [1, 2, 3, 4, 1, 2],
                             "val_acc": [0.5, 0.6, 0.7, 0.8, 0.55, 0.65], "seconds": [30.0] * 4 + [60.0] * 2})
     history["minutes"] = history.groupby("objective").seconds.cumsum() / 60
-    table = siamese.at_equal_time(history)
+    table = oneshot.at_equal_time(history)
     at_one = table[table.minutes == 1.0].set_index("objective")
     assert at_one.loc["fast", "epoch"] == 2 and at_one.loc["fast", "val_1shot"] == 0.6
     assert at_one.loc["slow", "epoch"] == 1 and at_one.loc["slow", "val_1shot"] == 0.55
     assert set(table.minutes) == {1.0, 2.0}
-
-
-def test_the_objective_benchmark_runs(tmp_path, monkeypatch):
-    import runpy
-    import sys
-
-    from kmnist_utils.paths import PROJECT_ROOT
-
-    monkeypatch.setattr(sys, "argv", ["siamese_in_batch.py", "--profile", "smoke", "--device", "cpu",
-                                      "--epochs", "in_batch_pairs=2", "pairs=1", "--out", str(tmp_path)])
-    runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "siamese_in_batch.py"), run_name="__main__")
-    history = pd.read_csv(tmp_path / "results" / "siamese_objective_histories.csv")
-    assert history.groupby("objective").epoch.max().to_dict() == {
-        "in_batch_pairs (batch 128)": 2, "in_batch_pairs (batch 256)": 2, "pairs (batch 128)": 1}
-    schedule = pd.read_csv(tmp_path / "results" / "siamese_objective_schedule.csv")
-    assert len(schedule) == 3 and (tmp_path / "figures" / "siamese_objective_curves.png").is_file()

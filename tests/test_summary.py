@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmnist_utils import paper, summary
+from kmnist_utils import paper, readme, summary
 from kmnist_utils.results import write_table
 
 
@@ -166,25 +166,25 @@ def test_mixed_runs_are_flagged(results_ctx):
 
 def test_markdown_report_and_readme_section(results_ctx, tmp_path):
     results = summary.load_results(results_ctx.dirs.results)
-    report = summary.markdown_report(results)
+    report = readme.markdown_report(results)
     assert "## Table I (all metrics)" in report and "| TunedImprovedCNN |" in report and "3.0 min" in report
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\n{summary.README_START}\nOLD-SECTION\n{summary.README_END}\n\n## after\n")
-    assert summary.update_readme(readme, results) is True
-    text = readme.read_text()
+    path = tmp_path / "README.md"
+    path.write_text(f"# title\n\n{readme.README_START}\nOLD-SECTION\n{readme.README_END}\n\n## after\n")
+    assert readme.update_readme(path, results) is True
+    text = path.read_text()
     assert (
         "OLD-SECTION" not in text
         and text.endswith("## after\n")
         and "| TunedImprovedCNN | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
     )
-    assert summary.update_readme(readme, results) is False  # idempotent
-    readme.write_text("# no markers\n")
+    assert readme.update_readme(path, results) is False  # idempotent
+    path.write_text("# no markers\n")
     with pytest.raises(ValueError, match="no results markers"):
-        summary.update_readme(readme, results)
+        readme.update_readme(path, results)
 
 
 def test_markdown_table_escapes_pipes():
-    table = summary.markdown_table(pd.DataFrame({"a": ["x|y"], "b": [0.5]}))
+    table = readme.markdown_table(pd.DataFrame({"a": ["x|y"], "b": [0.5]}))
     assert table.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 0.5 |"]
 
 
@@ -226,7 +226,7 @@ def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
     )
     assert any("] Target 99.0%: a threshold was certified in 100% of the splits" in line for line in lines)
     assert not any("threshold from validation" in line for line in lines)
-    assert "## Certified routing" in summary.markdown_report(results)
+    assert "## Certified routing" in readme.markdown_report(results)
     # A target certified in no split has no accuracy: JSON null must not break the table.
     write_table(
         pd.DataFrame(
@@ -258,7 +258,7 @@ def test_the_cost_of_the_recorded_run_names_machine_precision_and_seeds(results_
 
     write_table(pd.DataFrame({"notebook": ["01_eda_pca.ipynb", "03_cnns.ipynb"], "wall_time_s": [12.0, 1800.0]}),
                 TIMINGS_TABLE, results_ctx)
-    text = summary.cost_paragraph(summary.load_results(results_ctx.dirs.results))
+    text = readme.cost_paragraph(summary.load_results(results_ctx.dirs.results))
     assert "took 30 min" in text and "01 0.2, 03 30.0" in text and results_ctx.precision in text
     assert "[" in text  # the CPU model with its vector flags, from the provenance
-    assert "### What a run costs" in summary.readme_section(summary.load_results(results_ctx.dirs.results))
+    assert "### What a run costs" in readme.readme_section(summary.load_results(results_ctx.dirs.results))

@@ -96,16 +96,26 @@ def test_bad_config_and_precision():
 def test_auto_precision_follows_the_native_bf16_switch(monkeypatch):
     from kmnist_utils import device
 
-    monkeypatch.setenv(device.NATIVE_BF16_ENV_VAR, "0")
-    assert not device.native_bf16("cpu") and training.resolve_precision("auto", "cpu") == "fp32"
+    assert not device.native_bf16("cpu", allowed=False)
+    assert training.resolve_precision("auto", "cpu", native=False) == "fp32"
     monkeypatch.setattr(device.torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
-    monkeypatch.delenv(device.NATIVE_BF16_ENV_VAR)
     assert training.resolve_precision("auto", "cpu") == "bf16"
+    assert training.resolve_precision("auto", "cpu", native=device.native_bf16("cpu", allowed=False)) == "fp32"
     monkeypatch.setattr(device.torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     assert training.resolve_precision("auto", "cpu") == "fp32"
-    monkeypatch.setenv(device.NATIVE_BF16_ENV_VAR, "off")
-    with pytest.raises(ValueError, match="must be 0"):
-        device.native_bf16("cpu")
+
+
+def test_the_native_bf16_switch_is_read_by_setup(tmp_path, monkeypatch):
+    from kmnist_utils import config, device
+
+    monkeypatch.setattr(device.torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.delenv(config.NATIVE_BF16_ENV_VAR, raising=False)
+    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "bf16"
+    monkeypatch.setenv(config.NATIVE_BF16_ENV_VAR, "0")
+    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
+    monkeypatch.setenv(config.NATIVE_BF16_ENV_VAR, "off")
+    with pytest.raises(ValueError, match="KMNIST_NATIVE_BF16 must be 1 or 0"):
+        config.setup("smoke", output_root=tmp_path, lock=False)
 
 
 def test_bf16_runs_the_convolutions_in_bf16_and_the_loss_in_fp32():

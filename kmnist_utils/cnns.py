@@ -1,0 +1,76 @@
+"""Chapter 03: the paper's three CNNs, trained with the profile's settings and scored on the test set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from kmnist_utils.checkpoints import TrainedModel, TrainSpec
+from kmnist_utils.config import RunContext
+from kmnist_utils.data import Parts
+from kmnist_utils.metrics import classification_metrics
+from kmnist_utils.runner import seed_histories, test_predictions, train, training_summary
+from kmnist_utils.training import TrainConfig
+
+
+def cnn_spec(
+    ctx: RunContext,
+    model: str,
+    seed: int,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    dropout: float | None = None,
+    precision: str | None = None,
+) -> TrainSpec:
+    """The profile's settings for ``model``; a keyword argument that is not None overrides them (grid search)."""
+    profile = ctx.profile
+
+    def chosen(value, default):
+        return default if value is None else value
+
+    config = TrainConfig(
+        epochs=chosen(epochs, profile.epochs[model]),
+        batch_size=chosen(batch_size, profile.batch_size),
+        learning_rate=chosen(learning_rate, profile.learning_rate),
+        seed=seed,
+        precision=chosen(precision, ctx.precision),
+        threads=ctx.threads_per_run,
+        channels_last=ctx.channels_last.get(model, False),
+    )
+    hparams = {"dropout": chosen(dropout, profile.dropout)} if model == "improved" else {}
+    return TrainSpec(model=model, config=config, hparams=hparams)
+
+
+
+@dataclass
+class CNNRun:
+    seed: int
+    trained: TrainedModel
+    y_pred: np.ndarray
+    metrics: dict[str, float]
+
+
+
+def train_and_test(ctx: RunContext, parts: Parts, specs: Sequence[TrainSpec], progress: bool = False) -> list[CNNRun]:
+    """Train (or load) every spec in one call and score each model on the test part."""
+    runs = []
+    for spec, trained in zip(specs, train(ctx, specs, parts, progress=progress)):
+        y_pred, _ = test_predictions(trained.model, parts.x_test, ctx.device)
+        runs.append(CNNRun(spec.config.seed, trained, y_pred, classification_metrics(parts.y_test, y_pred)))
+    return runs
+
+
+def run_rows(label: str, runs: list[CNNRun]) -> pd.DataFrame:
+    """One row per seed: metrics, best epoch, training time and whether it came from the cache."""
+    return pd.DataFrame([{"model": label, "seed": run.seed, **run.metrics, **training_summary(run.trained)}
+                         for run in runs])
+
+
+
+def histories(label: str, runs: list[CNNRun]) -> pd.DataFrame:
+    return seed_histories([r.seed for r in runs], [r.trained for r in runs], model=label)
+

@@ -1,0 +1,450 @@
+"""Chapter 06: the Siamese encoders of the run, one-shot recognition with them and with the baselines
+under the same support draws, the unseen-class study, and the chapter's tables and findings.
+
+Notebooks call these; any notebook that needs an encoder trained by an earlier one asks for the same
+spec and gets it from the checkpoint cache.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.decomposition import PCA
+
+from kmnist_utils import fewshot, findings, siamese
+from kmnist_utils.baselines import flatten
+from kmnist_utils.checkpoints import TrainedModel, TrainSpec
+from kmnist_utils.config import RunContext
+from kmnist_utils.data import Parts
+from kmnist_utils.fewshot import mean_interval, summarize_draws
+from kmnist_utils.models import Features
+from kmnist_utils.runner import seed_histories, train
+from kmnist_utils.seeding import derived_seed
+from kmnist_utils.settings import SettingError
+from kmnist_utils.training import TrainConfig, to_tensor_images
+
+
+def restrict(parts: Parts, classes: np.ndarray) -> Parts:
+    """Only the images of ``classes`` in every part (for one-shot on classes never trained on)."""
+
+    def keep(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.isin(y, classes)
+        return x[mask], y[mask]
+
+    return Parts(
+        *keep(parts.x_train, parts.y_train), *keep(parts.x_val, parts.y_val), *keep(parts.x_test, parts.y_test)
+    )
+
+
+SIAMESE_OBJECTIVES = ("in_batch_pairs", "pairs", "prototypical")
+
+
+def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None = None,
+                 unseen: bool = False) -> TrainSpec:
+    """The profile's Siamese network on ``parts``, trained for the profile's fixed number of epochs with
+    ``objective`` (None: the profile's):
+
+    - ``in_batch_pairs``: binary cross-entropy over the balanced pairs formed inside each batch, one
+      encoder pass over the training images an epoch;
+    - ``pairs``: the same loss on freshly drawn balanced pairs, 2 x pairs_per_image encoder passes an
+      image an epoch (the two-branch sampling of Koch et al.);
+    - ``prototypical``: episodes holding each training image once an epoch on average, the encoder
+      passes of ``in_batch_pairs``.
+
+    ``unseen``: the schedule of the encoders trained on a subset of the classes.
+    """
+    s = ctx.profile.siamese
+    objective = objective or s.objective
+    images_per_epoch = 2 * len(parts.y_train) * s.pairs_per_image
+    val_pairs = len(parts.y_val) * s.val_pairs_per_image
+    if objective == "in_batch_pairs":
+        chosen, batch_size = siamese.InBatchPairObjective(round(val_pairs), s.in_batch_size), s.in_batch_size
+    elif objective == "pairs":
+        chosen = siamese.PairObjective(round(images_per_epoch / 2), round(val_pairs))
+        batch_size = s.batch_size
+    elif objective == "prototypical":
+        way, shot, query = s.episode
+        way = min(way, len(np.unique(parts.y_train)))
+        per_episode = way * (shot + query)
+        chosen = siamese.PrototypicalObjective(
+            max(1, round(len(parts.y_train) / per_episode)), max(1, round(2 * val_pairs / per_episode)), way, shot,
+            query
+        )
+        batch_size = 1  # one episode a step
+    else:
+        raise SettingError(f"Siamese objective must be one of {SIAMESE_OBJECTIVES}, got {objective!r}")
+    config = TrainConfig(
+        epochs=s.unseen_epochs if unseen else s.epochs,
+        batch_size=batch_size,
+        learning_rate=s.learning_rate,
+        seed=seed,
+        patience=s.patience,
+        precision=ctx.precision,
+        threads=ctx.threads_per_run,
+        channels_last=ctx.channels_last.get("siamese", False),
+    )
+    return TrainSpec(
+        model="siamese", config=config, hparams={"embedding_dim": s.embedding_dim, "head": s.head}, objective=chosen
+    )
+
+
+def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
+                     ) -> list[TrainedModel]:
+    """One Siamese network per seed of the run, on all classes (trained side by side where faster).
+
+    ``unseen``: the encoders of the unseen-class study train in the same call, so that both cores stay
+    busy until the chapter's last run ends (``unseen_class_experiment`` then loads them from the cache).
+    """
+    specs = [siamese_spec(ctx, parts, seed) for seed in ctx.seeds]
+    later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, parts, ctx.seed)] if unseen else []
+    trained = train(ctx, specs + [spec for spec, _ in later], [parts] * len(specs) + [p for _, p in later],
+                    progress=progress, verbose=False)
+    return trained[: len(specs)]
+
+
+def embed_parts(encoder: torch.nn.Module, parts: Parts, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of the training and the test images of ``parts``."""
+    return (
+        fewshot.embed(encoder, to_tensor_images(parts.x_train, device)),
+        fewshot.embed(encoder, to_tensor_images(parts.x_test, device)),
+    )
+
+
+def pca_features(fit_on: np.ndarray, components: int, *images: np.ndarray) -> list[np.ndarray]:
+    """PCA fitted on the pixels of ``fit_on``, applied to each of ``images``."""
+    pca = PCA(n_components=min(components, len(fit_on)), svd_solver="covariance_eigh").fit(flatten(fit_on))
+    return [pca.transform(flatten(x)) for x in images]
+
+
+def siamese_metric_draws(
+    ctx: RunContext,
+    parts: Parts,
+    encoders: Sequence[TrainedModel],
+    embeddings: dict[int, tuple[np.ndarray, np.ndarray]],
+) -> pd.DataFrame:
+    """10-way 1-shot draws of every encoder seed under three metrics: the paper's Euclidean distance
+    ("Siamese encoder"), cosine distance and the learned comparison head."""
+    draws = ctx.profile.siamese.draws
+    frames = []
+    for trained, (seed, (z_train, z_test)) in zip(encoders, embeddings.items()):
+        metrics = {
+            PROTOCOL_ROW: "euclidean",
+            "Siamese encoder, cosine distance": "cosine",
+            "Siamese encoder, learned head": fewshot.head_similarity(trained.model),
+        }
+        for name, metric in metrics.items():
+            frames.append(
+                fewshot.few_shot_draws(
+                    z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=draws, seed=ctx.seed, metric=metric
+                ).assign(embedding=name, seed=seed)
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def siamese_history(ctx: RunContext, encoders: Sequence[TrainedModel]) -> pd.DataFrame:
+    """The per-epoch history of every encoder, one per seed of the run."""
+    return seed_histories(ctx.seeds, encoders)
+
+
+def oneshot_features(
+    ctx: RunContext,
+    parts: Parts,
+    siamese_embeddings: dict[int, tuple[np.ndarray, np.ndarray]],
+    classifier: torch.nn.Module,
+) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """(train, test) features per embedding and seed: the Siamese encoders against raw pixels, PCA and
+    the penultimate layer of a trained classifier (which, unlike the others, saw every label)."""
+    components = ctx.profile.siamese.pca_components
+    return {
+        PROTOCOL_ROW: siamese_embeddings,
+        "raw pixels": {ctx.seed: (flatten(parts.x_train), flatten(parts.x_test))},
+        f"PCA ({components} components)": {
+            ctx.seed: tuple(pca_features(parts.x_train, components, parts.x_train, parts.x_test))
+        },
+        "TunedImprovedCNN features": {ctx.seed: embed_parts(Features(classifier), parts, ctx.device)},
+    }
+
+
+def kshot_draws(
+    ctx: RunContext,
+    parts: Parts,
+    features: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]],
+    metric_draws: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Nearest-prototype draws for every embedding (per seed where it has several) and every k of the profile,
+    plus the 1-shot rows of ``metric_draws`` other than the paper's protocol (cosine, learned head)."""
+    settings = ctx.profile.siamese
+    frames = [
+        fewshot.few_shot_draws(
+            z_train, parts.y_train, z_test, parts.y_test, shots=k, draws=settings.draws, seed=ctx.seed
+        ).assign(embedding=name, seed=seed)
+        for name, by_seed in features.items()
+        for seed, (z_train, z_test) in by_seed.items()
+        for k in settings.shots
+    ]
+    if metric_draws is not None:
+        frames.append(metric_draws[metric_draws.embedding != PROTOCOL_ROW].assign(shots=1))
+    return pd.concat(frames, ignore_index=True)
+
+
+def pca_2d(features: np.ndarray) -> np.ndarray:
+    """The first two principal components of ``features``, for a picture."""
+    return PCA(n_components=2).fit_transform(features)
+
+
+UNSEEN_ENCODERS = ("Siamese encoder (pairs)", "prototypical encoder")
+
+
+# The objective behind each encoder of the unseen-class study: the chapter's pairs, and episodes.
+UNSEEN_OBJECTIVES = (None, "prototypical")  # None: the profile's Siamese objective
+
+
+UNSEEN_BASELINES = ("raw pixels", "PCA")
+
+
+UnseenSetting = tuple[int, int, np.ndarray, Parts, Parts]  # seen count, split, seen classes, seen/novel parts
+
+
+def unseen_settings(ctx: RunContext, parts: Parts, seed: int) -> list[UnseenSetting]:
+    """Every (seen count, class split) of the profile's unseen-class study, with its parts."""
+    s = ctx.profile.siamese
+    return [
+        (seen, split, seen_classes, restrict(parts, seen_classes), restrict(parts, novel))
+        for seen in s.unseen_seen_counts
+        for split, (seen_classes, novel) in enumerate(
+            fewshot.class_splits(10, seen, s.unseen_splits, seed=derived_seed(seed, seen))
+        )
+    ]
+
+
+def unseen_runs(ctx: RunContext, parts: Parts, seed: int) -> list[tuple[tuple[int, int, str, Parts, Parts], TrainSpec]]:
+    """The encoders of the unseen-class study: ((seen, split, encoder name, seen parts, novel parts), spec)."""
+    return [
+        ((seen, split, name, seen_parts, novel_parts), siamese_spec(ctx, seen_parts, seed, objective, unseen=True))
+        for seen, split, _, seen_parts, novel_parts in unseen_settings(ctx, parts, seed)
+        for name, objective in zip(UNSEEN_ENCODERS, UNSEEN_OBJECTIVES)
+    ]
+
+
+def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.DataFrame:
+    """1-shot recognition of classes the encoder never saw, over random class splits.
+
+    For every number of seen classes in the profile and every seeded split, encoders with both
+    objectives are trained on the seen classes only; the novel classes are then recognised
+    ((10 - seen)-way, one support per class from their training images, all their test images as
+    queries) with each encoder, raw pixels and PCA fitted on the seen classes, under the same
+    support draws. One row per (seen count, split, embedding): the mean accuracy over the draws.
+    """
+    s = ctx.profile.siamese
+    settings = unseen_settings(ctx, parts, seed)
+    runs = unseen_runs(ctx, parts, seed)
+    models = train(ctx, [spec for _, spec in runs], [key[3] for key, _ in runs], verbose=False)
+    trained = {(seen, split, name): m.model.encoder for ((seen, split, name, _, _), _), m in zip(runs, models)}
+    rows = []
+    for seen, split, seen_classes, seen_parts, novel_parts in settings:
+        novel = np.unique(novel_parts.y_train)
+        encoders = {name: trained[seen, split, name] for name in UNSEEN_ENCODERS}
+        candidates = {
+            **{name: embed_parts(encoder, novel_parts, ctx.device) for name, encoder in encoders.items()},
+            UNSEEN_BASELINES[0]: (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
+            UNSEEN_BASELINES[1]: tuple(
+                pca_features(seen_parts.x_train, s.pca_components, novel_parts.x_train, novel_parts.x_test)
+            ),
+        }
+        for embedding, (z_train, z_test) in candidates.items():
+            draws = fewshot.few_shot_draws(
+                z_train,
+                novel_parts.y_train,
+                z_test,
+                novel_parts.y_test,
+                shots=1,
+                draws=s.unseen_draws,
+                seed=seed,
+                classes=novel,
+            )
+            rows.append(
+                {
+                    "seen_classes": seen,
+                    "way": len(novel),
+                    "split": split,
+                    "classes_seen": " ".join(map(str, seen_classes)),
+                    "embedding": embedding,
+                    "accuracy": draws.accuracy.mean(),
+                    "draw_std": draws.accuracy.std(ddof=1),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# The paper's protocol among the one-shot rows: the Siamese encoder with Euclidean distance.
+PROTOCOL_ROW = "Siamese encoder"
+
+
+# The chapter's targets for the mean test 1-shot accuracy of the paper's protocol over draws and encoders.
+ONE_SHOT_TARGET = 0.88
+
+
+ONE_SHOT_AIM = 0.93
+
+
+def oneshot_findings(draws: pd.DataFrame, reference: float, targets: Mapping[str, float]) -> list[str]:
+    """Sentences on the 1-shot draws of every encoder seed: the paper's protocol against the paper's single
+    draw and against each of ``targets`` (name -> accuracy), then every other metric against the paper's
+    protocol, seed by seed."""
+    protocol = draws[draws.embedding == PROTOCOL_ROW]
+    per_seed = protocol.groupby("seed").accuracy.mean()
+    return [
+        findings.draws_versus_reference(
+            "Siamese encoder, Euclidean (the paper's protocol)", protocol.accuracy, reference
+        ),
+        findings.versus_reference(
+            "Mean 1-shot accuracy per encoder seed", per_seed, reference, what="the paper's single draw"
+        ),
+    ] + [
+        findings.target_verdict(f"Mean over draws and encoder seeds against the {name}", protocol.accuracy.mean(),
+                                value)
+        for name, value in targets.items()
+    ] + [
+        findings.compare_groups(name, group.groupby("seed").accuracy.mean(), "Euclidean", per_seed)
+        for name, group in draws.groupby("embedding", sort=False)
+        if name != PROTOCOL_ROW
+    ]
+
+
+def history_summary(history: pd.DataFrame) -> pd.DataFrame:
+    """Per encoder seed: epochs trained, best validation pair loss, last validation accuracy, minutes."""
+    return history.groupby("seed").agg(
+        epochs=("epoch", "max"),
+        best_val_loss=("val_loss", "min"),
+        last_val_acc=("val_acc", "last"),
+        minutes=("seconds", lambda s: s.sum() / 60),
+    )
+
+
+def spread_by_embedding(draws: pd.DataFrame) -> pd.DataFrame:
+    """``seed_summary`` per embedding (metric variant) of the 1-shot draws, one row each."""
+    rows = {name: seed_summary(group) for name, group in draws.groupby("embedding", sort=False)}
+    return pd.DataFrame(rows).T.drop(columns="per_seed_means").astype(float)
+
+
+def kshot_summary(draws: pd.DataFrame) -> pd.DataFrame:
+    """``summarize_draws`` per (embedding, shots), in the order the embeddings first appear."""
+    return pd.DataFrame(
+        [
+            {"embedding": name, "shots": k, **summarize_draws(group)}
+            for (name, k), group in draws.groupby(["embedding", "shots"], sort=False)
+        ]
+    )
+
+
+def seed_summary(draws: pd.DataFrame, metric: str = "accuracy") -> dict:
+    """Draws pooled over encoder seeds: the mean, the spread over draws within a seed (mean of the
+    per-seed stds) and the spread over encoder seeds (std of the per-seed means; NaN with one seed)."""
+    per_seed = draws.groupby("seed")[metric]
+    means = per_seed.mean()
+    return {
+        "mean": float(draws[metric].mean()),
+        "draw_std": float(per_seed.std(ddof=1).mean()),
+        "seed_std": float(means.std(ddof=1)) if len(means) > 1 else float("nan"),
+        "seeds": len(means),
+        "draws_per_seed": int(per_seed.size().min()),
+        "per_seed_means": means.tolist(),
+    }
+
+
+def oneshot_vs_paper(draws: pd.DataFrame, reported: dict[str, float]) -> pd.DataFrame:
+    """The paper's single draw beside ours: the first draw of the first encoder seed, the mean over all
+    draws and seeds, the spread over draws (within a seed) and over encoder seeds, per metric."""
+    first_seed = draws.seed.iloc[0]
+    first = draws[(draws.seed == first_seed)].sort_values("draw").iloc[0]
+    rows = []
+    for metric, value in reported.items():
+        summary = seed_summary(draws, metric)
+        rows.append(
+            {
+                "metric": metric,
+                "paper": value,
+                "ours, first draw": float(first[metric]),
+                "ours, mean of draws": summary["mean"],
+                "ours, std of draws": summary["draw_std"],
+                "ours, std over encoder seeds": summary["seed_std"],
+                "encoder seeds": summary["seeds"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summarize_unseen(rows: pd.DataFrame, ours: tuple[str, ...], baselines: tuple[str, ...]) -> pd.DataFrame:
+    """Per number of seen classes and embedding: the mean over class splits of the mean 1-shot accuracy
+    over draws, its 95% interval over splits, and for each of ``ours`` the paired difference to each
+    baseline (same class split, same support draws) with its interval."""
+    out = []
+    for seen, group in rows.groupby("seen_classes"):
+        wide = group.pivot(index="split", columns="embedding", values="accuracy")
+        for embedding in wide.columns:
+            mean, low, high = mean_interval(wide[embedding])
+            row = {
+                "seen_classes": seen,
+                "way": int(group.way.iloc[0]),
+                "embedding": embedding,
+                "splits": len(wide),
+                "accuracy": mean,
+                "ci95_low": low,
+                "ci95_high": high,
+            }
+            if embedding in ours:
+                for baseline in baselines:
+                    d_mean, d_low, d_high = mean_interval(wide[embedding] - wide[baseline])
+                    row[f"minus {baseline}"], row[f"minus {baseline} ci95_low"], row[f"minus {baseline} ci95_high"] = (
+                        d_mean,
+                        d_low,
+                        d_high,
+                    )
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+# A schedule's length: the first epoch whose validation 1-shot is within this of the run's best (the
+# 20 fixed validation draws are the same every epoch, so the curve is compared with itself).
+PLATEAU_TOLERANCE = 0.005
+
+
+def plateau_epoch(val_acc: Sequence[float], tolerance: float = PLATEAU_TOLERANCE) -> int:
+    """The first epoch (1-based) after which validation 1-shot improves by no more than ``tolerance``."""
+    values = np.asarray(val_acc, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("plateau_epoch needs at least one epoch")
+    return int(np.flatnonzero(values >= values.max() - tolerance)[0]) + 1
+
+
+def plateau_table(history: pd.DataFrame, tolerance: float = PLATEAU_TOLERANCE) -> pd.DataFrame:
+    """Per run (``objective``): epochs trained, the best validation 1-shot and its epoch, the plateau epoch
+    with its validation 1-shot and the training minutes it took."""
+    rows = []
+    for name, run in history.groupby("objective", sort=False):
+        run = run.sort_values("epoch")
+        at = plateau_epoch(run.val_acc, tolerance)
+        reached = run[run.epoch == at].iloc[0]
+        rows.append({"objective": name, "epochs": int(run.epoch.max()), "best_val_1shot": float(run.val_acc.max()),
+                     "best_epoch": int(run.epoch[run.val_acc.idxmax()]), "plateau_epoch": at,
+                     "val_1shot_at_plateau": float(reached.val_acc),
+                     "minutes_to_plateau": float(run.seconds[run.epoch <= at].sum() / 60)})
+    return pd.DataFrame(rows)
+
+
+def at_equal_time(history: pd.DataFrame) -> pd.DataFrame:
+    """Every run's validation 1-shot at the same training times: the end of each epoch of the run with the
+    longest epochs, where each run shows its last epoch finished by then (runs with none yet are left out)."""
+    slowest = history.groupby("objective").seconds.mean().idxmax()
+    rows = []
+    for minutes in history[history.objective == slowest].minutes:
+        for name, run in history.groupby("objective", sort=False):
+            done = run[run.minutes <= minutes + 1e-9]
+            if len(done):
+                last = done.iloc[-1]
+                rows.append({"minutes": float(minutes), "objective": name, "epoch": int(last.epoch),
+                             "val_1shot": float(last.val_acc)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,149 @@
+"""From a run context to trained models: the run's data, and one call that trains a list of specs.
+
+``train(ctx, specs, parts)`` is how every chapter asks for models. It loads each finished run from
+the checkpoint cache and trains the others the fastest way this context allows: side by side in
+worker processes (one per CPU core, one thread each), as one batched model where ``ctx.batched``
+asks for it, or in this process. A chapter that needs a model an earlier one trained asks for the
+same spec and gets it from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kmnist_utils import batched, parallel
+from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached
+from kmnist_utils.config import RunContext
+from kmnist_utils.data import Parts, load_official, split_parts, train_val_split
+from kmnist_utils.training import TensorSplit, make_tensor_split, predict_logits, to_tensor_images
+
+
+def load_parts(ctx: RunContext) -> Parts:
+    """The official data, split and subset as the run's profile says: every chapter's one way in."""
+    profile = ctx.profile
+    data = load_official(ctx.data_root)
+    return split_parts(data, train_val_split(data.y_train, seed=profile.split_seed), profile.train_subset,
+                       profile.val_subset, profile.test_subset, test_seed=profile.split_seed)
+
+
+@lru_cache(maxsize=2)
+def _tensor_split(parts: Parts, device: str) -> TensorSplit:
+    return make_tensor_split(parts.x_train, parts.y_train, parts.x_val, parts.y_val, device)
+
+
+def tensor_split(ctx: RunContext, parts: Parts) -> TensorSplit:
+    """The training/validation tensors on the run's device (built once per set of parts)."""
+    return _tensor_split(parts, ctx.device)
+
+
+def checkpoint_store(ctx: RunContext) -> CheckpointStore:
+    return CheckpointStore(ctx.cache_dir / "checkpoints")
+
+
+def milestones(ctx: RunContext, spec: TrainSpec) -> tuple[int, ...]:
+    """Epoch counts at which a run is also kept as a shorter finished run.
+
+    The grid search trains the Improved CNN for ``grid_epochs``; a full-length Improved CNN run
+    with the same settings passes through exactly that state, so it is stored on the way.
+    """
+    return (ctx.profile.grid_epochs,) if spec.model == "improved" else ()
+
+
+def _train_groups(ctx: RunContext, todo: list[tuple[TrainSpec, Parts]]) -> list[tuple[TrainSpec, Parts]]:
+    """Train the groupable runs together, one group per (architecture, epochs, batch size, precision,
+    memory format, objective, data); return the runs left for the usual path."""
+    groups: dict[tuple, list[tuple[TrainSpec, Parts]]] = {}
+    left = []
+    for spec, parts in todo:
+        if batched.groupable(spec):
+            config = spec.config
+            objective = json.dumps(spec.objective and spec.objective.describe(), sort_keys=True)
+            key = (spec.model, json.dumps(spec.hparams, sort_keys=True), config.epochs, config.batch_size,
+                   config.precision, config.channels_last, objective, id(parts))
+            groups.setdefault(key, []).append((spec, parts))
+        else:
+            left.append((spec, parts))
+    for members in groups.values():
+        if len(members) == 1:
+            left.extend(members)
+            continue
+        specs, parts = [spec for spec, _ in members], members[0][1]
+        print(f"training {len(specs)} {specs[0].model} run(s) as one batched model", flush=True)
+        batched.train_group_cached(specs, tensor_split(ctx, parts), checkpoint_store(ctx), lambda s: milestones(ctx, s))
+    return left
+
+
+def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> None:
+    """Train every (spec, parts) not finished in the cache yet: as batched models where the context asks
+    for them, then side by side in worker processes where there are several runs and several workers.
+    A single run (or a single worker) is left to ``train_cached`` in this process, with its progress bar."""
+    store = checkpoint_store(ctx)
+    todo, seen = [], set()
+    for spec, parts in jobs:
+        meta = spec.meta(tensor_split(ctx, parts))
+        path = store.path(meta)
+        if path in seen or store.is_finished(meta):
+            continue
+        seen.add(path)
+        todo.append((spec, parts))
+    if ctx.batched:
+        todo = _train_groups(ctx, todo)
+    runs = [parallel.Job(spec, (parts.x_train, parts.y_train, parts.x_val, parts.y_val), ctx.device, store.root,
+                         milestones(ctx, spec)) for spec, parts in todo]
+    workers = parallel.worker_count(ctx.device, len(runs), ctx.workers)
+    if len(runs) > 1 and workers > 1:
+        parallel.run_jobs(runs, workers)
+        for path in seen:
+            mark_trained_now(path)
+
+
+def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[Parts], progress: bool = False,
+          verbose: bool = True) -> list[TrainedModel]:
+    """Every spec trained on ``parts`` (one set for all, or one per spec), in the order given: loaded from
+    the checkpoint cache when finished there, else trained (resumed where a run was cut short) the
+    fastest way the context allows, and cached. ``progress``: a progress bar for runs trained in this
+    process; ``verbose``: a line per run loaded from the cache."""
+    each = [parts] * len(specs) if isinstance(parts, Parts) else list(parts)
+    if len(each) != len(specs):
+        raise ValueError(f"train needs one Parts for all specs or one per spec, got {len(each)} for {len(specs)}")
+    jobs = list(zip(specs, each))
+    _train_missing(ctx, jobs)
+    store = checkpoint_store(ctx)
+    return [train_cached(spec, tensor_split(ctx, p), store, progress=progress, verbose=verbose,
+                         milestones=milestones(ctx, spec)) for spec, p in jobs]
+
+
+def logits_of(model: torch.nn.Module, images: np.ndarray, device: str) -> np.ndarray:
+    """fp32 logits for uint8 images, as a numpy array."""
+    return predict_logits(model, to_tensor_images(images, device)).cpu().numpy()
+
+
+def test_predictions(model: torch.nn.Module, images: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes and softmax probabilities (fp32 inference) for uint8 images."""
+    probs = torch.softmax(torch.from_numpy(logits_of(model, images, device)), dim=1).numpy()
+    return probs.argmax(1), probs
+
+
+def training_summary(trained: TrainedModel) -> dict:
+    """Best epoch, its validation loss and accuracy, training time, precision and whether it came from the cache."""
+    state = trained.state
+    return {
+        "best_epoch": state.best_epoch,
+        "best_val_loss": state.best_val_loss,
+        "val_acc_at_best": state.history[state.best_epoch - 1]["val_acc"],
+        "train_seconds": round(sum(h["seconds"] for h in state.history), 1),
+        "precision_mode": trained.meta["config"]["precision"],
+        "from_cache": trained.from_cache,
+    }
+
+
+def seed_histories(seeds: Sequence[int], trained: Sequence[TrainedModel], **columns) -> pd.DataFrame:
+    """Every run's per-epoch history, one run per seed, with ``columns`` (e.g. ``model=``) and its seed added."""
+    return pd.concat([pd.DataFrame(t.state.history).assign(**columns, seed=seed) for seed, t in zip(seeds, trained)],
+                     ignore_index=True)
