@@ -43,7 +43,7 @@ class SiameseSettings:
 
     embedding_dim: int = 64
     head: str = "euclidean"  # "euclidean" or "weighted_l1" (Koch et al.); see models.SiameseNet
-    # How the balanced pairs are formed (experiments.siamese_spec): inside each batch of ``in_batch_size``
+    # How the balanced pairs are formed (oneshot.siamese_spec): inside each batch of ``in_batch_size``
     # images from one encoder pass ("in_batch_pairs"), or drawn two images a pair ("pairs"); measured
     # against each other at equal wall time in benchmarks/results/siamese-in-batch-*.
     objective: str = "in_batch_pairs"

@@ -1,19 +1,12 @@
-"""Chapter 05, error analysis: which test images a model gets wrong, which class pairs it confuses, and
-the saliency sanity check wired to the run (its randomised twin, its probe images)."""
+"""Chapter 05, error analysis: which test images a model gets wrong, and which class pairs it confuses
+(pandas only: the figures and the report use it without the training stack)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
-from kmnist_utils import saliency
-from kmnist_utils.checkpoints import TrainedModel
-from kmnist_utils.config import RunContext
-from kmnist_utils.data import N_CLASSES, Parts, class_label
-from kmnist_utils.models import build_model
-from kmnist_utils.seeding import derived_seed
-from kmnist_utils.training import to_tensor_images
+from kmnist_utils.data import N_CLASSES, class_label
 
 
 def misclassified(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
@@ -86,32 +79,3 @@ def saliency_examples(
         for i in chosen
     ]
     return pd.DataFrame({"image": chosen, "label": labels})
-
-
-# Index of the randomised twin's seed in the derived-seed sequence of a run seed; far from the
-# small indices (epochs, draws) that other uses of the same base take.
-RANDOM_TWIN_INDEX = 90_000
-
-
-
-def randomised_twin(ctx: RunContext, trained: TrainedModel) -> torch.nn.Module:
-    """The same architecture with fresh random weights (seeded), for the saliency sanity check."""
-    torch.manual_seed(derived_seed(ctx.seed, RANDOM_TWIN_INDEX))
-    return build_model(trained.meta["model"], **trained.meta["hparams"]).to(ctx.device).eval()
-
-
-
-def test_images(ctx: RunContext, parts: Parts, indices: np.ndarray) -> torch.Tensor:
-    """The test images at ``indices`` as a float tensor on the run's device."""
-    return to_tensor_images(parts.x_test[np.asarray(indices)], ctx.device)
-
-
-
-def saliency_sanity(
-    ctx: RunContext, parts: Parts, trained: TrainedModel, methods: dict, probe_size: int = 64
-) -> tuple[pd.DataFrame, torch.nn.Module]:
-    """The randomisation check of every method on a seeded sample of test images, and the randomised twin."""
-    twin = randomised_twin(ctx, trained)
-    probe = np.random.default_rng(ctx.seed).choice(len(parts.y_test), min(probe_size, len(parts.y_test)), replace=False)
-    return saliency.sanity_check(trained.model, twin, test_images(ctx, parts, probe), methods), twin
-

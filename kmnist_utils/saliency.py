@@ -15,6 +15,12 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from kmnist_utils import findings
+from kmnist_utils.checkpoints import TrainedModel
+from kmnist_utils.config import RunContext
+from kmnist_utils.data import Parts
+from kmnist_utils.models import build_model
+from kmnist_utils.seeding import derived_seed
+from kmnist_utils.training import to_tensor_images
 
 # A method passes the randomisation check when its maps for the trained and the randomised model
 # correlate (mean Spearman rho over images) below this: the maps then depend on what was learned.
@@ -161,3 +167,31 @@ def stroke_share(
     total = maps.sum()
     mass = float((maps * strokes).sum() / total) if total > 0 else float("nan")
     return mass, float(strokes.double().mean())
+
+
+# --------------------------------------------------------------------------- wired to a run (chapter 05)
+
+
+# Index of the randomised twin's seed in the derived-seed sequence of a run seed; far from the
+# small indices (epochs, draws) that other uses of the same base take.
+RANDOM_TWIN_INDEX = 90_000
+
+
+def randomised_twin(ctx: RunContext, trained: TrainedModel) -> torch.nn.Module:
+    """The same architecture with fresh random weights (seeded), for the saliency sanity check."""
+    torch.manual_seed(derived_seed(ctx.seed, RANDOM_TWIN_INDEX))
+    return build_model(trained.meta["model"], **trained.meta["hparams"]).to(ctx.device).eval()
+
+
+def test_images(ctx: RunContext, parts: Parts, indices: np.ndarray) -> torch.Tensor:
+    """The test images at ``indices`` as a float tensor on the run's device."""
+    return to_tensor_images(parts.x_test[np.asarray(indices)], ctx.device)
+
+
+def saliency_sanity(
+    ctx: RunContext, parts: Parts, trained: TrainedModel, methods: dict, probe_size: int = 64
+) -> tuple[pd.DataFrame, torch.nn.Module]:
+    """The randomisation check of every method on a seeded sample of test images, and the randomised twin."""
+    twin = randomised_twin(ctx, trained)
+    probe = np.random.default_rng(ctx.seed).choice(len(parts.y_test), min(probe_size, len(parts.y_test)), replace=False)
+    return sanity_check(trained.model, twin, test_images(ctx, parts, probe), methods), twin

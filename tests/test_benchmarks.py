@@ -65,3 +65,31 @@ def test_the_objective_benchmark_runs(tmp_path, monkeypatch):
         "in_batch_pairs (batch 128)": 2, "in_batch_pairs (batch 256)": 2, "pairs (batch 128)": 1}
     schedule = pd.read_csv(tmp_path / "results" / "siamese_objective_schedule.csv")
     assert len(schedule) == 3 and (tmp_path / "figures" / "siamese_objective_curves.png").is_file()
+
+
+def test_the_budget_check_reads_a_run_and_says_what_it_met(tmp_path, monkeypatch, smoke_ctx, capsys):
+    import runpy
+    import sys
+
+    from kmnist_utils import anchors
+    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.results import TIMINGS_TABLE, write_table
+
+    write_table(pd.DataFrame({"notebook": ["03_cnns.ipynb", "06_siamese_one_shot.ipynb", "07_beyond_paper.ipynb"],
+                              "wall_time_s": [1000.0, 150.0, 1200.0], "attempts": [1, 2, 1]}), TIMINGS_TABLE, smoke_ctx)
+    draws = pd.DataFrame([{"embedding": oneshot.PROTOCOL_ROW, "shots": 1, "seed": s, "draw": d,
+                           "accuracy": 0.90 + 0.01 * s} for s in range(3) for d in range(4)])
+    write_table(draws, "oneshot_draws", smoke_ctx)
+    write_table(pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "accuracy": [0.985, 0.987, 0.986, 0.988]}),
+                anchors.BEYOND_TEST, smoke_ctx)
+    out = tmp_path / "check"
+    monkeypatch.setattr(sys, "argv", ["budget_check.py", "--results", str(smoke_ctx.dirs.results), "--out", str(out)])
+    runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "budget_check.py"), run_name="__main__")
+    table = pd.read_csv(out / "budget_check.csv").set_index("check")
+    assert table.loc["06 time / 03 time", "value"] == pytest.approx(0.15) and table.loc["06 time / 03 time", "met"]
+    assert table.loc["07 time / 03 time", "value"] == pytest.approx(1.2) and not table.loc["07 time / 03 time", "met"]
+    assert table.loc["06 mean test 1-shot", "value"] == pytest.approx(0.91) and table.loc["06 mean test 1-shot", "met"]
+    assert table.loc["07 mean single-model test accuracy", "met"]  # 0.986 against 0.985
+    assert not table.loc["07 ensemble test accuracy", "met"]
+    printed = capsys.readouterr().out
+    assert "07 time / 03 time: 1.2000 (1200 s against 1000 s), misses the limit 1 by 0.2000." in printed

@@ -1,0 +1,99 @@
+"""Did a pipeline run keep chapters 06 and 07 within their CPU budgets and reach their targets?
+
+    python benchmarks/budget_check.py --results runs/paper-cpu/results [--out DIR]
+
+Reads the run's tables only (nothing is trained): each chapter's wall time from
+``pipeline_timings`` (every attempt of a resumed run counted until the chapter finished), chapter
+06's test 1-shot accuracy of the paper's protocol over its encoders and draws, and chapter 07's test
+accuracy of the single models and of their ensemble. Writes ``budget_check.csv`` (+ ``.json``) to
+``--out`` (default: beside the results) and prints one verdict a line.
+
+Budgets: chapter 06 at most 20% of chapter 03's wall time, chapter 07 at most 100%. Targets: mean test
+1-shot >= 0.88 (aim 0.93); mean single-model test accuracy >= 0.985 (aim 0.990); ensemble >= 0.989.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from kmnist_utils import anchors, findings, oneshot
+from kmnist_utils.atomic import write_text
+from kmnist_utils.results import TIMINGS_TABLE, read_table_file
+
+BUDGETS = {"06_siamese_one_shot.ipynb": 0.20, "07_beyond_paper.ipynb": 1.00}  # shares of chapter 03's time
+REFERENCE = "03_cnns.ipynb"
+
+
+def _table(results: Path, name: str) -> tuple[pd.DataFrame, dict]:
+    found = read_table_file(results / f"{name}.json")
+    if found is None:
+        raise SystemExit(f"{results} lacks the table {name}: run the pipeline into it first")
+    return found
+
+
+def budget_rows(timings: pd.DataFrame) -> list[dict]:
+    """One row per budgeted chapter: its seconds, chapter 03's, the share and whether it is within budget."""
+    seconds = dict(zip(timings.notebook, timings.wall_time_s))
+    if REFERENCE not in seconds:
+        raise SystemExit(f"the timings lack {REFERENCE}: a full pipeline run records every chapter")
+    rows = []
+    for notebook, share in BUDGETS.items():
+        took = float(seconds[notebook])
+        rows.append({"check": f"{notebook[:2]} time / 03 time", "value": took / seconds[REFERENCE],
+                     "limit": share, "met": took / seconds[REFERENCE] <= share,
+                     "detail": f"{took:.0f} s against {seconds[REFERENCE]:.0f} s"})
+    return rows
+
+
+def target_rows(draws: pd.DataFrame, test: pd.DataFrame) -> list[dict]:
+    """Chapter 06's mean test 1-shot (paper's protocol) and chapter 07's single and ensemble accuracy."""
+    protocol = draws[(draws.embedding == oneshot.PROTOCOL_ROW) & (draws.shots == 1)]
+    single = test[test.model == "single"].accuracy
+    ensemble = float(test[test.model == "ensemble"].accuracy.iloc[0])
+    per_seed = protocol.groupby("seed").accuracy.mean()
+    spread = findings.seed_spread(per_seed.to_numpy())
+    encoders = f"std over encoders {spread:.4f}" if spread is not None else "one encoder: no spread measured"
+    return [
+        {"check": "06 mean test 1-shot", "value": float(protocol.accuracy.mean()), "limit": oneshot.ONE_SHOT_TARGET,
+         "met": protocol.accuracy.mean() >= oneshot.ONE_SHOT_TARGET,
+         "detail": f"{len(per_seed)} encoder(s), {encoders}, {protocol.draw.nunique()} draws each"},
+        {"check": "07 mean single-model test accuracy", "value": float(single.mean()),
+         "limit": anchors.TARGET_SINGLE, "met": single.mean() >= anchors.TARGET_SINGLE,
+         "detail": findings.mean_and_spread(single)},
+        {"check": "07 ensemble test accuracy", "value": ensemble, "limit": anchors.TARGET_ENSEMBLE,
+         "met": ensemble >= anchors.TARGET_ENSEMBLE, "detail": f"mean of {len(single)} models' softmax outputs"},
+    ]
+
+
+def verdict(row: dict) -> str:
+    side = "meets" if row["met"] else "misses"
+    gap = abs(row["value"] - row["limit"])
+    return f"{row['check']}: {row['value']:.4f} ({row['detail']}), {side} the limit {row['limit']:g} by {gap:.4f}."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    timings, where = _table(args.results, TIMINGS_TABLE)
+    draws, _ = _table(args.results, "oneshot_draws")
+    test, _ = _table(args.results, anchors.BEYOND_TEST)
+    rows = budget_rows(timings) + target_rows(draws, test)
+    table = pd.DataFrame(rows)
+    out = args.out or args.results
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "budget_check.csv", table.to_csv(index=False))
+    record = {"rows": table.to_dict("records"), "run": {k: where.get(k) for k in (
+        "git_commit", "cpu", "precision", "seeds", "profile", "run_attempts", "date_utc")}}
+    write_text(out / "budget_check.json", json.dumps(record, indent=1, default=str) + "\n")
+    for row in rows:
+        print(verdict(row))
+
+
+if __name__ == "__main__":
+    main()
