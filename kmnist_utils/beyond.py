@@ -19,7 +19,7 @@ from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import BeyondSchedule, RunContext
 from kmnist_utils.data import Parts
-from kmnist_utils.models import DISPLAY_NAMES
+from kmnist_utils.models import DISPLAY_NAMES, build_model, count_parameters
 from kmnist_utils.results import read_table
 from kmnist_utils.runner import logits_of, train, training_summary
 from kmnist_utils.training import Classification, TrainConfig
@@ -87,6 +87,12 @@ class Ablation:
 
     runs: pd.DataFrame
     trained: list[TrainedModel]
+
+
+def network_summary(schedule: BeyondSchedule) -> str:
+    """The schedule's network, with its number of trainable parameters."""
+    network = build_model(MODEL, widths=schedule.widths, blocks=schedule.blocks)
+    return f"{count_parameters(network):,} trainable parameters\n{network}"
 
 
 def ablation_specs(ctx: RunContext, schedule: BeyondSchedule) -> list[tuple[Rung, int, TrainSpec]]:

@@ -343,6 +343,7 @@ class RoutingStudy:
     certified: pd.DataFrame  # one row per (test split, target)
     certified_summary: pd.DataFrame  # one row per target
     delta: float
+    panels: dict[str, tuple[pd.DataFrame, float]]  # test-set reliability before and after scaling
 
     def validation_threshold_findings(self) -> list[str]:
         """Whether validation speaks for test, and whether each validation threshold keeps its promise on test."""
@@ -392,4 +393,5 @@ def routing_study(
         certified=certified,
         certified_summary=summarize_certified_routing(certified),
         delta=delta,
+        panels=reliability_panels(logits["test"], labels["test"], temperature),
     )

@@ -195,3 +195,10 @@ def saliency_sanity(
     twin = randomised_twin(ctx, trained)
     probe = np.random.default_rng(ctx.seed).choice(len(parts.y_test), min(probe_size, len(parts.y_test)), replace=False)
     return sanity_check(trained.model, twin, test_images(ctx, parts, probe), methods), twin
+
+
+def beside_random(maps: dict[str, np.ndarray], twin: nn.Module, images: torch.Tensor) -> dict[str, np.ndarray]:
+    """The trained model's gradient maps above those of its randomised twin: the sanity check made
+    visible (maps that look alike do not explain the model)."""
+    return {"trained: gradient": maps["gradient"],
+            **attribution_maps(twin, images, {"random: gradient": gradient_saliency})}
