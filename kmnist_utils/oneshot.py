@@ -99,7 +99,8 @@ def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unsee
     busy until the chapter's last run ends (``unseen_class_experiment`` then loads them from the cache).
     """
     specs = [siamese_spec(ctx, parts, seed) for seed in ctx.seeds]
-    later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, parts, ctx.seed)] if unseen else []
+    settings = unseen_settings(ctx, parts, ctx.seed) if unseen else []
+    later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, settings, ctx.seed)]
     trained = train(ctx, specs + [spec for spec, _ in later], [parts] * len(specs) + [p for _, p in later],
                     progress=progress, verbose=False)
     return trained[: len(specs)]
@@ -220,11 +221,13 @@ def unseen_settings(ctx: RunContext, parts: Parts, seed: int) -> list[UnseenSett
     ]
 
 
-def unseen_runs(ctx: RunContext, parts: Parts, seed: int) -> list[tuple[tuple[int, int, str, Parts, Parts], TrainSpec]]:
-    """The encoders of the unseen-class study: ((seen, split, encoder name, seen parts, novel parts), spec)."""
+def unseen_runs(ctx: RunContext, settings: Sequence[UnseenSetting], seed: int
+                ) -> list[tuple[tuple[int, int, str, Parts, Parts], TrainSpec]]:
+    """The encoders of the unseen-class study for ``settings`` (``unseen_settings``): ((seen, split,
+    encoder name, seen parts, novel parts), spec)."""
     return [
         ((seen, split, name, seen_parts, novel_parts), siamese_spec(ctx, seen_parts, seed, objective, unseen=True))
-        for seen, split, _, seen_parts, novel_parts in unseen_settings(ctx, parts, seed)
+        for seen, split, _, seen_parts, novel_parts in settings
         for name, objective in zip(UNSEEN_ENCODERS, UNSEEN_OBJECTIVES)
     ]
 
@@ -240,7 +243,7 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     """
     s = ctx.profile.siamese
     settings = unseen_settings(ctx, parts, seed)
-    runs = unseen_runs(ctx, parts, seed)
+    runs = unseen_runs(ctx, settings, seed)  # the class splits restricted once, for training and scoring
     models = train(ctx, [spec for _, spec in runs], [key[3] for key, _ in runs], verbose=False)
     trained = {(seen, split, name): m.model.encoder for ((seen, split, name, _, _), _), m in zip(runs, models)}
     rows = []
