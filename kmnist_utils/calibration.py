@@ -361,8 +361,9 @@ class RoutingStudy:
         ]
 
     def certified_findings(self) -> list[str]:
-        """Per target: how often the certified threshold met it on the evaluation halves, and at what coverage."""
-        return [
+        """The certification level, then per target: how often the certified threshold met it on the
+        evaluation halves, and at what coverage."""
+        return [findings.certification_level(self.delta, int(self.certified.split.nunique()))] + [
             findings.routing_verdict(
                 r.target_accuracy, r.share_meeting_when_certified, 1 - self.delta, r.coverage_mean, r.share_certified
             )

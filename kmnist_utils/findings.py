@@ -123,6 +123,32 @@ def ranking_certainty(gap_to_second: float, seed_values: Sequence[float] | None)
     return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): a clear winner."
 
 
+def choice_versus_paper(ranked: pd.DataFrame, paper_choice: dict, seed_values: Sequence[float] | None) -> str:
+    """Is our grid's choice really different from the paper's configuration?
+
+    ``ranked``: the grid best first (``selection.ranked``); ``paper_choice``: the paper's learning rate,
+    dropout and batch size; ``seed_values``: the Improved CNN's validation accuracy over seeds. Another
+    point only counts as a different finding when the paper's point trails ours by more than the spread.
+    """
+    keys = list(paper_choice)
+    chosen = ranked.iloc[0]
+    if all(chosen[k] == paper_choice[k] for k in keys):
+        return "Our grid chose the paper's configuration."
+    match = ranked[(ranked[keys] == pd.Series(paper_choice)).all(axis=1)]
+    if match.empty:
+        return "The paper's configuration is not a point of this grid, so the two choices cannot be compared."
+    gap = float(match.gap_to_best_pts.iloc[0]) / 100
+    head = (f"Our grid chose another configuration than the paper's; the paper's point ranks "
+            f"{int(match.index[0]) + 1} of {len(ranked)}, {gap * 100:.2f} pt of validation accuracy below ours")
+    spread = None if seed_values is None else seed_spread(seed_values)
+    if spread is None:
+        return head + ("; no seed-to-seed spread was measured, so the two choices cannot be told apart from noise.")
+    if gap <= SPREAD_WIDTH * spread:
+        return head + (f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt): "
+                       "the grid does not tell the two configurations apart, and neither choice is better.")
+    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt)."
+
+
 def training_stop(name: str, epochs_run: int, best_epoch: int, max_epochs: int, patience: int | None) -> str:
     """Why a run ended: its validation loss stopped improving, or it ran out of epochs while still improving."""
     if patience is not None and epochs_run - best_epoch >= patience:
@@ -169,36 +195,46 @@ def draws_versus_reference(
     )
 
 
-def transfer_verdicts(summary: pd.DataFrame, ours: Sequence[str], baselines: Sequence[str]) -> list[str]:
-    """Does each encoder of ``ours`` transfer to classes it never saw? Per number of seen classes of a
-    ``siamese.summarize_unseen`` table, from the paired differences to each baseline (same class split,
-    same support draws) and their 95% intervals over the splits: it transfers when every difference's
-    interval lies above zero, it does not when any interval lies below zero, and otherwise transfer is
-    not shown."""
+def transfer_verdicts(summary: pd.DataFrame, differences: pd.DataFrame) -> list[str]:
+    """Does each encoder transfer to classes it never saw? Per number of seen classes, from the paired
+    differences to each baseline (``oneshot.unseen_differences``: same class split, same support draws)
+    and their 95% intervals over the splits: it transfers when every difference's interval lies above
+    zero, it does not when any interval lies below zero, and otherwise transfer is not shown.
+    ``summary`` (``oneshot.summarize_unseen``) gives each encoder's own accuracy."""
+    accuracy = summary.set_index(["seen_classes", "embedding"]).accuracy
     lines = []
-    for seen, group in summary.groupby("seen_classes"):
-        by_name = group.set_index("embedding")
-        for name in ours:
-            row = by_name.loc[name]
-            parts, above, below = [], 0, 0
-            for baseline in baselines:
-                diff, low, high = (float(row[f"minus {baseline}{end}"]) for end in ("", " ci95_low", " ci95_high"))
-                if not (math.isfinite(low) and math.isfinite(high)):
-                    parts.append(f"{points(diff)} against {baseline} (one split: no interval)")
-                    continue
-                above += low > 0
-                below += high < 0
-                parts.append(f"{points(diff)} against {baseline} "
-                             f"(95% interval {low * 100:+.2f} to {high * 100:+.2f} pt)")
-            head = f"{name}, {seen} classes seen ({int(row.way)}-way 1-shot on the others, {row.accuracy:.4f})"
-            if above == len(baselines):
-                verdict = "transfers: it beats every baseline on classes it never saw"
-            elif below:
-                verdict = "does not transfer: a baseline is better on classes it never saw"
-            else:
-                verdict = "transfer not shown: an interval includes zero"
-            lines.append(f"{head} {verdict}; {'; '.join(parts)}.")
+    for (seen, encoder), group in differences.groupby(["seen_classes", "encoder"], sort=False):
+        parts, above, below = [], 0, 0
+        for row in group.itertuples():
+            if not (math.isfinite(row.ci95_low) and math.isfinite(row.ci95_high)):
+                parts.append(f"{points(row.difference)} against {row.baseline} (one split: no interval)")
+                continue
+            above += row.ci95_low > 0
+            below += row.ci95_high < 0
+            parts.append(f"{points(row.difference)} against {row.baseline} "
+                         f"(95% interval {row.ci95_low * 100:+.2f} to {row.ci95_high * 100:+.2f} pt)")
+        way = int(group.way.iloc[0])
+        head = f"{encoder}, {seen} classes seen ({way}-way 1-shot on the others, {accuracy[seen, encoder]:.4f})"
+        if above == len(group):
+            verdict = "transfers: it beats every baseline on classes it never saw"
+        elif below:
+            verdict = "does not transfer: a baseline is better on classes it never saw"
+        else:
+            verdict = "transfer not shown: an interval includes zero"
+        lines.append(f"{head} {verdict}; {'; '.join(parts)}.")
     return lines
+
+
+def sanity_summary(failing: Sequence[str], passing: Sequence[str]) -> str:
+    """Which saliency methods fail the randomisation check: the sentence that goes with Figure 7."""
+    if not failing:
+        return (f"Every method passes the randomisation check ({', '.join(passing)}): each map depends on the "
+                "learned weights.")
+    if not passing:
+        return (f"Every method fails the randomisation check ({', '.join(failing)}): no map of Figure 7 may be read "
+                "as an explanation of this model.")
+    return (f"Failing the randomisation check: {', '.join(failing)} (its maps in Figure 7 are not explanations of "
+            f"this model); passing: {', '.join(passing)}.")
 
 
 def saliency_verdict(
@@ -223,6 +259,18 @@ def saliency_verdict(
     return (
         f"{method}: {check}; {stroke_mass:.0%} of its attribution lies on stroke pixels, which are "
         f"{stroke_pixels:.0%} of the image ({ratio:.1f}x their share): {where}."
+    )
+
+
+def certification_level(delta: float, splits: int, calibration_images: int | None = None) -> str:
+    """What a certified threshold promises, stated beside every certified-routing table."""
+    part = ("a calibration half" if calibration_images is None
+            else f"a calibration part of {calibration_images:,} images")
+    return (
+        f"Certification level: each threshold is certified on {part} of the official test set with the one-sided "
+        f"exact binomial test at delta = {delta:g}, so with probability at least {1 - delta:.0%} over the "
+        f"calibration draw the accepted images' accuracy is at least the target; it is then checked on the "
+        f"disjoint rest of the test set, over {splits} random splits."
     )
 
 

@@ -359,9 +359,12 @@ def plot_saliency(
 
 
 def plot_reliability(panels: dict[str, tuple[pd.DataFrame, float]]) -> Figure:
-    """Reliability diagrams: accuracy against confidence per bin; ``panels`` maps a title to (table, ECE)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.8), squeeze=False)
-    for ax, (name, (table, ece)) in zip(axes[0], panels.items()):
+    """Reliability diagrams: accuracy against confidence per bin, and under each the number of test
+    images in every bin (log scale: most predictions sit in the top bin, so a bar far from the diagonal
+    may stand on a handful of images); ``panels`` maps a title to (table, ECE)."""
+    fig, axes = plt.subplots(2, len(panels), figsize=(5.2 * len(panels), 6.4), squeeze=False, sharex="col",
+                             gridspec_kw={"height_ratios": [3, 1.2]})
+    for ax, ax_count, (name, (table, ece)) in zip(axes[0], axes[1], panels.items()):
         filled = table[table["count"] > 0]
         centers = (filled.bin_lower + filled.bin_upper) / 2
         width = float(table.bin_upper.iloc[0] - table.bin_lower.iloc[0])
@@ -370,10 +373,16 @@ def plot_reliability(panels: dict[str, tuple[pd.DataFrame, float]]) -> Figure:
         ax.plot(filled.confidence, filled.accuracy, "o", color="tab:red", ms=4, label="(mean confidence, accuracy)")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_xlabel("confidence (top-1 softmax)")
         ax.set_ylabel("accuracy")
         ax.set_title(f"{name}: ECE {ece:.4f}")
         ax.legend(fontsize=8, loc="upper left")
+        ax_count.bar(centers, filled["count"], width=width * 0.95, color="0.5")
+        ax_count.set_yscale("log")
+        ax_count.set_ylim(0.8, max(10.0, float(filled["count"].max()) * 3))
+        for x, n in zip(centers, filled["count"]):
+            ax_count.annotate(f"{int(n)}", (x, n), ha="center", va="bottom", fontsize=6)
+        ax_count.set_xlabel("confidence (top-1 softmax)")
+        ax_count.set_ylabel("images per bin")
     fig.tight_layout()
     return fig
 
@@ -383,6 +392,10 @@ def plot_risk_coverage(curves: dict[str, pd.DataFrame], routing: pd.DataFrame) -
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, curve in curves.items():
         ax.plot(curve.coverage, curve.accuracy, label=name)
+    for target in sorted(routing.target_accuracy.unique()):
+        ax.axhline(target, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(f"target {target:.1%}", (0.995, target), xycoords=("axes fraction", "data"), ha="right",
+                    va="bottom", fontsize=8, color="dimgrey")  # right: where the curves have fallen below it
     for _, row in routing.iterrows():
         if np.isfinite(row.threshold):
             ax.plot(

@@ -421,7 +421,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-root", default=None, help="write figures/results/reports under this folder instead "
                         "(a relative one is taken from the project root, as in the notebooks)")
     parser.add_argument("--schedule", default=None, choices=sorted(BEYOND_SCHEDULES),
-                        help="chapter 07's schedule (default: the profile's, 'short' for paper: the CPU one)")
+                        help="chapter 07's schedule (default: the profile's: 'cpu' for paper, 'smoke' for smoke)")
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="training precision (default: $KMNIST_PRECISION or fp32; bf16 is faster on CPUs with "
                         "native bf16 and changes the numbers; auto = bf16 where native)")

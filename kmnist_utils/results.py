@@ -58,3 +58,14 @@ def read_table_file(path: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     if not isinstance(payload, dict) or not {"rows", "columns", "provenance"} <= set(payload):
         return None
     return pd.DataFrame(payload["rows"], columns=payload["columns"]), payload["provenance"]
+
+
+MISSING = "—"  # how a notebook shows a value that does not exist (the table file leaves the cell empty)
+
+
+def shown(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """``frame`` for reading in a notebook: numbers rounded to ``digits``, a missing value as a dash
+    instead of NaN (a spread over one seed, a paper value of a row the paper lacks, the accuracy of a
+    threshold that accepts nothing)."""
+    rounded = frame.round(digits)
+    return rounded.astype(object).where(rounded.notna(), MISSING)

@@ -142,8 +142,10 @@ def sanity_check(trained: nn.Module, randomised: nn.Module, x: torch.Tensor, met
 
 
 def sanity_findings(table: pd.DataFrame) -> list[str]:
-    """One sentence per method of a :func:`sanity_check` table: passes or fails, and what it highlights."""
-    return [
+    """Which methods fail, then one sentence per method of a :func:`sanity_check` table: passes or fails,
+    and what it highlights."""
+    fails = table.trained_vs_random_rho >= SANITY_MAX_RHO
+    return [findings.sanity_summary(list(table.method[fails]), list(table.method[~fails]))] + [
         findings.saliency_verdict(r.method, r.trained_vs_random_rho, SANITY_MAX_RHO, r.stroke_mass, r.stroke_pixels)
         for r in table.itertuples()
     ]

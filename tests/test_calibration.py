@@ -214,4 +214,6 @@ def test_routing_study_fits_on_validation_and_reports_both_parts():
     assert len(study.ece) == 4 and list(study.routing.target_accuracy) == list(calibration.ROUTING_TARGETS)
     assert len(study.certified) == 4 * len(calibration.ROUTING_TARGETS) and study.certified.delta.eq(0.1).all()
     assert len(study.validation_threshold_findings()) == 1 + len(calibration.ROUTING_TARGETS)
-    assert len(study.certified_findings()) == len(calibration.ROUTING_TARGETS)
+    assert len(study.certified_findings()) == 1 + len(calibration.ROUTING_TARGETS)
+    level = study.certified_findings()[0]
+    assert level.startswith("Certification level:") and "delta = 0.1" in level and "over 4 random splits" in level

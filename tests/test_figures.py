@@ -358,9 +358,12 @@ def test_every_figure_draws_the_numbers_it_is_given():
     logits, y = RNG.normal(size=(500, 10)) * 4, RNG.integers(0, 10, 500)
     panels = calibration.reliability_panels(logits, y, 1.3)
     fig = plots.plot_reliability(panels)
-    for ax, (table, _) in zip(fig.axes, panels.values()):
+    top, counts = np.asarray(fig.axes).reshape(2, len(panels))
+    for ax, ax_count, (table, _) in zip(top, counts, panels.values()):
         filled = table[table["count"] > 0]
         assert sorted(round(p.get_height(), 6) for p in ax.patches) == sorted(filled.accuracy.round(6))
+        assert sorted(p.get_height() for p in ax_count.patches) == sorted(filled["count"])  # images per bin
+        assert sum(int(t.get_text()) for t in ax_count.texts) == len(y)
     plt.close(fig)
 
     curve = calibration.risk_coverage(RNG.random(300), RNG.random(300) < 0.98)
@@ -368,7 +371,9 @@ def test_every_figure_draws_the_numbers_it_is_given():
                             "test_accuracy": [0.995], "test_routed_to_human": [0.2]})
     fig = plots.plot_risk_coverage({"test": curve}, routing)
     lines = fig.axes[0].get_lines()
-    assert np.allclose(lines[0].get_ydata(), curve.accuracy) and lines[1].get_xydata()[0].tolist() == [0.8, 0.995]
+    assert np.allclose(lines[0].get_ydata(), curve.accuracy)
+    assert np.allclose(lines[1].get_ydata(), 0.99)  # the target line
+    assert lines[2].get_xydata()[0].tolist() == [0.8, 0.995]
     plt.close(fig)
 
     rows = _routing_rows()

@@ -1,8 +1,9 @@
 """Every branch of every generated finding, on synthetic numbers."""
 
+import pandas as pd
 import pytest
 
-from kmnist_utils import findings
+from kmnist_utils import findings, selection
 
 
 def test_one_seed_says_no_spread_was_measured():
@@ -133,8 +134,6 @@ def test_training_stop_every_branch():
 
 
 def test_transfer_verdicts_read_the_paired_differences():
-    import pandas as pd
-
     from kmnist_utils import oneshot
 
     rows = []
@@ -147,11 +146,33 @@ def test_transfer_verdicts_read_the_paired_differences():
     for split, (enc, pix, pca) in enumerate([(0.70, 0.60, 0.72), (0.71, 0.76, 0.70), (0.69, 0.65, 0.68)]):
         rows += [{"seen_classes": 7, "way": 3, "split": split, "embedding": e, "accuracy": a}
                  for e, a in (("encoder", enc), ("pixels", pix), ("PCA", pca))]
-    summary = oneshot.summarize_unseen(pd.DataFrame(rows), ("encoder",), ("pixels", "PCA"))
-    five, seven, eight = findings.transfer_verdicts(summary, ["encoder"], ["pixels", "PCA"])
+    rows = pd.DataFrame(rows)
+    summary = oneshot.summarize_unseen(rows)
+    differences = oneshot.unseen_differences(rows, ["encoder"], ["pixels", "PCA"])
+    five, seven, eight = findings.transfer_verdicts(summary, differences)
     assert five.startswith("encoder, 5 classes seen (5-way 1-shot on the others, 0.6100) transfers")
     assert "+20.00 pt against pixels (95% interval" in five
     assert "does not transfer: a baseline is better" in eight and "-6.00 pt against pixels" in eight
     assert "transfer not shown: an interval includes zero" in seven
-    one_split = oneshot.summarize_unseen(pd.DataFrame(rows).query("split == 0"), ("encoder",), ("pixels", "PCA"))
-    assert "one split: no interval" in findings.transfer_verdicts(one_split, ["encoder"], ["pixels", "PCA"])[0]
+    one = rows.query("split == 0")
+    verdicts = findings.transfer_verdicts(oneshot.summarize_unseen(one),
+                                          oneshot.unseen_differences(one, ["encoder"], ["pixels", "PCA"]))
+    assert "one split: no interval" in verdicts[0]
+
+
+def test_choice_versus_paper_every_branch():
+    grid = pd.DataFrame({"learning_rate": [1e-3, 5e-4, 1e-3], "dropout": [0.3, 0.5, 0.5],
+                         "batch_size": [128, 64, 64], "val_acc": [0.9870, 0.9866, 0.9820],
+                         "val_loss": [0.05, 0.05, 0.06], "grid_index": [0, 1, 2]})
+    ranked = selection.ranked(grid)
+    paper_near = {"learning_rate": 5e-4, "dropout": 0.5, "batch_size": 64}
+    paper_far = {"learning_rate": 1e-3, "dropout": 0.5, "batch_size": 64}
+    assert findings.choice_versus_paper(ranked, {"learning_rate": 1e-3, "dropout": 0.3, "batch_size": 128},
+                                        None) == "Our grid chose the paper's configuration."
+    near = findings.choice_versus_paper(ranked, paper_near, [0.985, 0.987, 0.986])
+    assert "ranks 2 of 3, 0.04 pt" in near and "does not tell the two configurations apart" in near
+    far = findings.choice_versus_paper(ranked, paper_far, [0.985, 0.9852, 0.9851])
+    assert "ranks 3 of 3, 0.50 pt" in far and "beyond the seed spread" in far
+    assert "cannot be told apart from noise" in findings.choice_versus_paper(ranked, paper_far, [0.985])
+    assert "not a point of this grid" in findings.choice_versus_paper(
+        ranked, {"learning_rate": 1e-2, "dropout": 0.5, "batch_size": 64}, None)

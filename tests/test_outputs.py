@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from kmnist_utils import atomic, plots
-from kmnist_utils.results import read_table, write_table
+from kmnist_utils.results import read_table, shown, write_table
 
 PROVENANCE_KEYS = {"profile", "seeds", "device", "device_name", "cpu", "precision", "torch", "git_commit", "date_utc",
                    "wall_time_s"}
@@ -135,3 +135,10 @@ def test_only_old_temporaries_are_stale_in_a_shared_folder(tmp_path):
     os.utime(old, (an_hour_ago, an_hour_ago))
     assert atomic.remove_stale_temporaries(tmp_path, older_than_s=900) == [old]
     assert fresh.exists() and not old.exists()
+
+
+def test_shown_tables_have_a_dash_where_a_value_does_not_exist():
+    frame = pd.DataFrame({"model": ["a", "b"], "paper": [0.93412, float("nan")], "seeds": [3, 1]})
+    out = shown(frame)
+    assert out.paper.tolist() == [0.9341, "—"] and out.seeds.tolist() == [3, 1] and out.model.tolist() == ["a", "b"]
+    assert "NaN" not in out.to_string() and "NaN" not in out.to_html()

@@ -18,3 +18,30 @@ def test_committed_results_come_from_one_run():
     runs = summary.run_identity(results, names=tuple(results.tables))  # every table, not just the report's
     assert len(runs) == 1, f"committed results mix runs:\n{runs.to_string()}"
     assert runs.iloc[0].profile == "paper" and not runs.iloc[0].commit.endswith("-dirty")
+
+
+def test_every_key_figure_links_to_the_section_of_the_notebook_that_saves_it():
+    sources = readme.figure_sources()
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    for name, _ in readme.KEY_FIGURES:
+        notebook, heading = sources[name]  # a key figure no notebook saves fails here
+        source = (PROJECT_ROOT / "notebooks" / notebook).read_text(encoding="utf-8")
+        assert f"# {heading}" in source and f'\\"{name}\\", ctx' in source
+        if (committed_dirs().figures / f"{name}.png").exists():  # the README shows only figures the run drew
+            assert f"(reports/{notebook}#{heading.replace(' ', '-')})" in text
+
+
+def test_figure_sources_reads_the_heading_above_the_saving_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 09 · Title\n\n## Figure 9 · Things"),
+                nbformat.v4.new_code_cell('fig = plots.plot(d, "x")\nplots.save_figure(fig, "fig09_things", ctx)'),
+                nbformat.v4.new_markdown_cell("Prose, no heading."),
+                nbformat.v4.new_code_cell('plots.save_figure(plots.plot_y(t, "x"),\n    "more_things", ctx)')]
+    nbformat.write(nb, tmp_path / "09_things.ipynb")
+    nbformat.write(nb, tmp_path / "scratch.ipynb")  # not a chapter: ignored
+    assert readme.figure_sources(tmp_path) == {"fig09_things": ("09_things.ipynb", "Figure 9 · Things"),
+                                               "more_things": ("09_things.ipynb", "Figure 9 · Things")}
+    assert readme.section_link("09_things.ipynb", "Figure 9 · Things") == (
+        '[reports/09_things.ipynb, section "Figure 9 · Things"](reports/09_things.ipynb#Figure-9-·-Things)')

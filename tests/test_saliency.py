@@ -140,4 +140,7 @@ def test_sanity_findings_say_pass_or_fail():
         }
     )
     lines = saliency.sanity_findings(table)
-    assert len(lines) == 2 and "passes" in lines[0] and "FAILS" in lines[1]
+    assert len(lines) == 3 and "passes" in lines[1] and "FAILS" in lines[2]
+    assert lines[0].startswith("Failing the randomisation check: IG (") and lines[0].endswith("passing: gradient.")
+    assert saliency.sanity_findings(table.head(1))[0].startswith("Every method passes")
+    assert saliency.sanity_findings(table.tail(1))[0].startswith("Every method fails the randomisation check (IG)")

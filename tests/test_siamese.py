@@ -210,11 +210,13 @@ def test_mean_interval_and_unseen_summary():
             for e, a in (("encoder", ours), ("pixels", pix))
         ]
     )
-    summary = oneshot.summarize_unseen(rows, ("encoder",), ("pixels",)).set_index("embedding")
+    summary = oneshot.summarize_unseen(rows).set_index("embedding")
     assert summary.loc["encoder", "accuracy"] == pytest.approx(0.6)
-    assert summary.loc["encoder", "minus pixels"] == pytest.approx(0.2)
-    assert summary.loc["encoder", "minus pixels ci95_low"] > 0.15
-    assert np.isnan(summary.loc["pixels", "minus pixels"]) if "minus pixels" in summary else True
+    assert summary.loc["pixels", "ci95_high"] > 0.4 > summary.loc["pixels", "ci95_low"]
+    assert not summary.isna().any().any()  # every row complete: no differences mixed into the accuracy table
+    (difference,) = oneshot.unseen_differences(rows, ("encoder",), ("pixels",)).itertuples()
+    assert (difference.encoder, difference.baseline, difference.splits) == ("encoder", "pixels", 3)
+    assert difference.difference == pytest.approx(0.2) and difference.ci95_low > 0.15
 
 
 def test_seed_summary_separates_draw_and_seed_spread():
