@@ -348,8 +348,9 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
                                     "wall_time_s": [round(r.seconds, 2) for r in runs]})
     total = time.perf_counter() - total_start
     if full and ctx.dirs == committed_dirs():
-        if readme.update_readme(PROJECT_ROOT / "README.md", summary.load_results(ctx.dirs.results)):
-            print("README.md: Results section regenerated from results/.")
+        if readme.update_readme(PROJECT_ROOT / "README.md", summary.load_results(ctx.dirs.results),
+                                readme.smoke_record()):
+            print("README.md: its opening table and Results section regenerated from results/.")
     print(timings.to_string(index=False))
     print(f"total: {total:.1f} s", flush=True)
     return timings

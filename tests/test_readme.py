@@ -13,6 +13,12 @@ def test_readme_results_section_matches_the_committed_results():
     assert current == expected, "README.md and results/ disagree: run `make readme` and commit both"
 
 
+def test_readme_opening_table_matches_the_committed_run_and_the_smoke_record():
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    expected = readme.start_section(summary.load_results(committed_dirs().results), readme.smoke_record())
+    assert expected in text, "README.md's opening table is stale: run `make readme` and commit it"
+
+
 def test_committed_results_come_from_one_run():
     results = summary.load_results(committed_dirs().results)
     runs = summary.run_identity(results, names=tuple(results.tables))  # every table, not just the report's

@@ -169,17 +169,24 @@ def test_markdown_report_and_readme_section(results_ctx, tmp_path):
     report = readme.markdown_report(results)
     assert "## Table I (all metrics)" in report and "| TunedImprovedCNN |" in report and "3.0 min" in report
     path = tmp_path / "README.md"
-    path.write_text(f"# title\n\n{readme.README_START}\nOLD-SECTION\n{readme.README_END}\n\n## after\n")
+    path.write_text(f"# title\n{readme.START_START}\nOLD-START\n{readme.START_END}\n\n"
+                    f"{readme.README_START}\nOLD-SECTION\n{readme.README_END}\n\n## after\n")
     assert readme.update_readme(path, results) is True
     text = path.read_text()
     assert (
-        "OLD-SECTION" not in text
+        "OLD-SECTION" not in text and "OLD-START" not in text
         and text.endswith("## after\n")
         and "| TunedImprovedCNN | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
     )
+    assert "| `make report PROFILE=smoke` |" in text and text.count("not measured") == 1  # no smoke record given
     assert readme.update_readme(path, results) is False  # idempotent
+    smoke = (pd.DataFrame({"notebook": ["01", "02"], "wall_time_s": [100.0, 182.0]}),
+             {"git_commit": "abcdef1234567", "precision": "fp32", "date_utc": "2026-11-30T21:00:00+00:00",
+              "device_name": "a test CPU", "run_attempts": 1, "seeds": [0]})
+    assert readme.update_readme(path, results, smoke) is True
+    assert "| 5 min with seed 0 (commit `abcdef1234`, fp32, 2026-11-30) on a test CPU |" in path.read_text()
     path.write_text("# no markers\n")
-    with pytest.raises(ValueError, match="no results markers"):
+    with pytest.raises(ValueError, match="no generated-section markers"):
         readme.update_readme(path, results)
 
 
