@@ -147,6 +147,17 @@ def test_grid_and_oneshot_tables(results_ctx):
     assert any("70th percentile" in line for line in lines)
     assert any("Routing target 99.0%" in line and "misses the target" in line for line in lines)
     assert not any("per encoder seed" in line for line in lines)  # the draws carry no seed column here
+    assert not oneshot.method.str.contains("encoder seeds").any()  # one encoder: no spread over encoders
+
+
+def test_oneshot_table_gives_the_spread_over_encoder_seeds(results_ctx):
+    write_table(pd.DataFrame({"metric": ["accuracy", "f1_macro"], "paper": [0.7387, 0.7338],
+                              "ours, first draw": [0.95, 0.95], "ours, mean of draws": [0.955, 0.954],
+                              "ours, std of draws": [0.01, 0.01], "ours, std over encoder seeds": [0.004, 0.005],
+                              "encoder seeds": [3, 3]}), "oneshot_siamese_vs_paper", results_ctx)
+    oneshot = summary.oneshot_table(summary.load_results(results_ctx.dirs.results)).set_index("method")
+    row = oneshot.loc["Siamese network (ours, mean ± std over 3 encoder seeds)"]
+    assert (row.accuracy, row["std"], row.macro_f1, row.draws) == (0.955, 0.004, 0.954, 20)
 
 
 def test_missing_tables_are_named_with_the_remedy(tmp_path):
