@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,15 @@ def draw_supports(labels: np.ndarray, shots: int, seed: int, classes: np.ndarray
     classes = np.unique(labels) if classes is None else np.asarray(classes)
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.choice(np.flatnonzero(labels == c), size=shots, replace=False) for c in classes])
+
+
+def support_rows(
+    labels: np.ndarray, shots: Sequence[int], draws: int, seed: int, classes: np.ndarray | None = None
+) -> np.ndarray:
+    """Every training row a support of :func:`few_shot_draws` can be, for ``draws`` draws of each of
+    ``shots`` with ``seed`` (the same seeds it uses), sorted: the only rows worth embedding."""
+    return np.unique(np.concatenate([draw_supports(labels, k, derived_seed(seed, draw), classes)
+                                     for k in shots for draw in range(draws)]))
 
 
 def prototypes(embeddings: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -110,6 +119,9 @@ def few_shot_draws(
     rows = []
     for draw in range(draws):
         idx = draw_supports(train_labels, shots, derived_seed(seed, draw), classes)
+        if np.issubdtype(train_features.dtype, np.floating) and np.isnan(train_features[idx]).any():
+            raise ValueError("a support of this draw was never embedded: embed the rows of fewshot.support_rows "
+                             "with the same shots, draws and seed")
         protos = prototypes(train_features[idx], train_labels[idx], classes)
         predicted = nearest_support(queries, protos, classes, similarity)
         m = classification_metrics(_dense(truth, classes), _dense(predicted, classes), n_classes=len(classes))

@@ -106,12 +106,31 @@ def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unsee
     return trained[: len(specs)]
 
 
-def embed_parts(encoder: torch.nn.Module, parts: Parts, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings of the training and the test images of ``parts``."""
-    return (
-        fewshot.embed(encoder, to_tensor_images(parts.x_train, device)),
-        fewshot.embed(encoder, to_tensor_images(parts.x_test, device)),
-    )
+def embed_parts(encoder: torch.nn.Module, parts: Parts, device: str, rows: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of the training and the test images of ``parts``. With ``rows`` only those training
+    images are embedded (the supports the draws will use, ``fewshot.support_rows``) and the other
+    rows are NaN: the encoder's forward pass is most of the evaluation's time, and the draws use a
+    fraction of the training split."""
+    z_test = fewshot.embed(encoder, to_tensor_images(parts.x_test, device))
+    if rows is None:
+        return fewshot.embed(encoder, to_tensor_images(parts.x_train, device)), z_test
+    z_train = np.full((len(parts.x_train), z_test.shape[1]), np.nan, dtype=z_test.dtype)
+    z_train[rows] = fewshot.embed(encoder, to_tensor_images(parts.x_train[rows], device))
+    return z_train, z_test
+
+
+def draw_rows(ctx: RunContext, parts: Parts) -> np.ndarray:
+    """The training rows the chapter's support draws use (1-shot and every k of the profile)."""
+    s = ctx.profile.siamese
+    return fewshot.support_rows(parts.y_train, sorted({1, *s.shots}), s.draws, ctx.seed)
+
+
+def encoder_embeddings(ctx: RunContext, parts: Parts, encoders: Sequence[TrainedModel]
+                       ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """(train, test) embeddings of every encoder seed, the training split only where the draws need it."""
+    rows = draw_rows(ctx, parts)
+    return {seed: embed_parts(t.model.encoder, parts, ctx.device, rows) for seed, t in zip(ctx.seeds, encoders)}
 
 
 def pca_features(fit_on: np.ndarray, components: int, *images: np.ndarray) -> list[np.ndarray]:
@@ -165,7 +184,8 @@ def oneshot_features(
         f"PCA ({components} components)": {
             ctx.seed: tuple(pca_features(parts.x_train, components, parts.x_train, parts.x_test))
         },
-        "TunedImprovedCNN features": {ctx.seed: embed_parts(Features(classifier), parts, ctx.device)},
+        "TunedImprovedCNN features": {ctx.seed: embed_parts(Features(classifier), parts, ctx.device,
+                                                            draw_rows(ctx, parts))},
     }
 
 
@@ -250,8 +270,9 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     for seen, split, seen_classes, seen_parts, novel_parts in settings:
         novel = np.unique(novel_parts.y_train)
         encoders = {name: trained[seen, split, name] for name in UNSEEN_ENCODERS}
+        rows = fewshot.support_rows(novel_parts.y_train, [1], s.unseen_draws, seed, novel)
         candidates = {
-            **{name: embed_parts(encoder, novel_parts, ctx.device) for name, encoder in encoders.items()},
+            **{name: embed_parts(encoder, novel_parts, ctx.device, rows) for name, encoder in encoders.items()},
             UNSEEN_BASELINES[0]: (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
             UNSEEN_BASELINES[1]: tuple(
                 pca_features(seen_parts.x_train, s.pca_components, novel_parts.x_train, novel_parts.x_test)

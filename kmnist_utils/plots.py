@@ -394,8 +394,9 @@ def plot_risk_coverage(curves: dict[str, pd.DataFrame], routing: pd.DataFrame) -
         ax.plot(curve.coverage, curve.accuracy, label=name)
     for target in sorted(routing.target_accuracy.unique()):
         ax.axhline(target, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(f"target {target:.1%}", (0.995, target), xycoords=("axes fraction", "data"), ha="right",
-                    va="bottom", fontsize=8, color="dimgrey")  # right: where the curves have fallen below it
+        # under the line, a third of the way in: the curves run at full accuracy there
+        ax.annotate(f"target {target:.1%}", (0.3, target), xycoords=("axes fraction", "data"), va="top",
+                    fontsize=8, color="dimgrey")
     for _, row in routing.iterrows():
         if np.isfinite(row.threshold):
             ax.plot(
@@ -423,7 +424,7 @@ def plot_certified_routing(rows: pd.DataFrame) -> Figure:
     for i, target in enumerate(targets):
         part = rows[rows.target_accuracy == target]
         certified = part[np.isfinite(part.threshold) & (part.eval_coverage > 0)]
-        labels.append(f"target {target:.1%}\ncertified in {len(certified)}/{len(part)}")
+        labels.append(f"target {target:.1%}\n{len(certified)}/{len(part)} certified")
         if len(certified):
             ax_acc.boxplot(certified.eval_accuracy, positions=[i], widths=0.5, showfliers=True)
         ax_acc.hlines(target, i - 0.35, i + 0.35, color="tab:red", lw=2, label="target" if i == 0 else None)
@@ -490,7 +491,9 @@ def plot_unseen(summary: pd.DataFrame, chance: bool = True) -> Figure:
         ax.errorbar(group.seen_classes + offset, group.accuracy, yerr=[low, high], marker="o", capsize=4, label=name)
     if chance:
         ways = summary.drop_duplicates("seen_classes").sort_values("seen_classes")
-        ax.plot(ways.seen_classes, 1 / ways.way, ls=":", color="0.4", label="chance (1 / way)")
+        # a segment across each group of markers: a line through one seen count would be a single point
+        ax.hlines(1 / ways.way, ways.seen_classes - 0.3, ways.seen_classes + 0.3, linestyles=":", colors="0.4",
+                  label="chance (1 / way)")
     ax.set_xticks(sorted(summary.seen_classes.unique()))
     ax.set_xlabel("classes seen in training (the other 10 - n are the test classes)")
     ax.set_ylabel("1-shot accuracy on unseen classes")

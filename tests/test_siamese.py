@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from kmnist_utils import fewshot, oneshot, siamese
+from kmnist_utils.data import Parts
 from kmnist_utils.models import SiameseNet
+from kmnist_utils.seeding import derived_seed
 
 
 def test_pairs_are_balanced_and_correctly_labelled():
@@ -83,6 +85,27 @@ def test_few_shot_draws_on_separable_features():
     assert (five_way.f1_macro == 1.0).all()  # macro averages over the five classes in play only
 
 
+def test_only_the_support_rows_are_embedded_and_the_draws_do_not_change():
+    rng = np.random.default_rng(1)
+    y_train, y_test = np.repeat(np.arange(10), 30), np.repeat(np.arange(10), 4)
+    x_train, x_test = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for n in (300, 40))
+    parts = Parts(x_train, y_train, x_train[:10], y_train[:10], x_test, y_test)
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 8)).eval()
+    rows = fewshot.support_rows(y_train, [1, 5], draws=4, seed=3)
+    every = [fewshot.draw_supports(y_train, k, derived_seed(3, d)) for k in (1, 5) for d in range(4)]
+    assert np.array_equal(rows, np.unique(np.concatenate(every))) and len(rows) < len(y_train)
+    full_train, full_test = oneshot.embed_parts(encoder, parts, "cpu")
+    z_train, z_test = oneshot.embed_parts(encoder, parts, "cpu", rows)
+    assert np.allclose(z_train[rows], full_train[rows], atol=1e-6) and np.allclose(z_test, full_test, atol=1e-6)
+    assert np.isnan(np.delete(z_train, rows, axis=0)).all()
+    for k in (1, 5):
+        sparse = fewshot.few_shot_draws(z_train, y_train, z_test, y_test, shots=k, draws=4, seed=3)
+        full = fewshot.few_shot_draws(full_train, y_train, full_test, y_test, shots=k, draws=4, seed=3)
+        pd.testing.assert_frame_equal(sparse, full)
+    with pytest.raises(ValueError, match="never embedded: embed the rows of fewshot.support_rows"):
+        fewshot.few_shot_draws(z_train, y_train, z_test, y_test, shots=10, draws=4, seed=3)
+
+
 def test_summarize_draws_places_the_reference():
     draws = pd.DataFrame({"accuracy": np.linspace(0.6, 0.8, 101)})
     s = fewshot.summarize_draws(draws, reference=0.7387)
@@ -92,8 +115,6 @@ def test_summarize_draws_places_the_reference():
 
 
 def test_pairs_per_epoch_follow_the_number_of_training_images(smoke_ctx):
-    from kmnist_utils.data import Parts
-
     def parts(n_train, n_val):
         x = np.zeros((n_train, 28, 28), np.uint8)
         return Parts(x, np.arange(n_train) % 10, x[:n_val], np.arange(n_val) % 10, x[:10], np.arange(10))
