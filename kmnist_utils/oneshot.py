@@ -270,9 +270,9 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     for seen, split, seen_classes, seen_parts, novel_parts in settings:
         novel = np.unique(novel_parts.y_train)
         encoders = {name: trained[seen, split, name] for name in UNSEEN_ENCODERS}
-        rows = fewshot.support_rows(novel_parts.y_train, [1], s.unseen_draws, seed, novel)
+        supports = fewshot.support_rows(novel_parts.y_train, [1], s.unseen_draws, seed, novel)
         candidates = {
-            **{name: embed_parts(encoder, novel_parts, ctx.device, rows) for name, encoder in encoders.items()},
+            **{name: embed_parts(encoder, novel_parts, ctx.device, supports) for name, encoder in encoders.items()},
             UNSEEN_BASELINES[0]: (flatten(novel_parts.x_train), flatten(novel_parts.x_test)),
             UNSEEN_BASELINES[1]: tuple(
                 pca_features(seen_parts.x_train, s.pca_components, novel_parts.x_train, novel_parts.x_test)
