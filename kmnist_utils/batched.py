@@ -269,7 +269,7 @@ def _fit_batched(models: Sequence[nn.Module], data: TensorSplit, configs: Sequen
                 "val_acc": (val_logits[:, i].argmax(1) == val_y).float().mean().item(),
                 "seconds": seconds / n_models,  # each run's share of the group's epoch
             }
-            state.end_epoch(record, model, optimizer)
+            state.end_epoch(record, model, optimizer, configs[i].keep)
             if on_epoch_end is not None:
                 on_epoch_end[i](state)
     for model, state in zip(models, states):

@@ -30,7 +30,7 @@ from kmnist_utils.training import FitState, Objective, TensorSplit, TrainConfig,
 
 ENGINE_VERSION = 1  # bump when a change to the engine makes old checkpoints wrong
 LATER_DEFAULTS = {"patience": None, "optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant",
-                  "channels_last": False, "threads": None}
+                  "channels_last": False, "threads": None, "keep": "best"}
 
 
 @dataclass(frozen=True)

@@ -112,8 +112,9 @@ class BeyondSchedule:
 # character legible.
 BEYOND_AUGMENT = AugmentSettings(rotate_deg=10.0, scale=0.1, shift_px=2.0, elastic_alpha=34.0, elastic_sigma=4.0)
 BEYOND_SCHEDULES: Mapping[str, BeyondSchedule] = _frozen({s.name: s for s in (
-    # Sized so that the ladder's six runs (four rungs, two more seeds of the last) take about the time of
-    # chapter 03 on two cores: 126 s an epoch in a one-thread worker on the AVX-512 EPYC.
+    # Sized so that chapter 07's six runs (four rungs, two more seeds of the chosen one) take less than
+    # chapter 03 on two cores: three rounds of two one-thread workers at 1,096-1,144 s a run (AVX-512
+    # EPYC, fp32), against 4,230 s for chapter 03 there.
     BeyondSchedule(
         name="cpu",
         description="The recipe for a 2-core CPU: PreAct ResNet (32-64-128, 1 block a stage), 7 epochs.",

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-NAN_WORD = re.compile(r"\bnan\b", flags=re.IGNORECASE)
+from kmnist_utils.findings import NAN_WORD
+
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown")
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
+# A number that does not exist, written out: no reader may see it (``no_nan`` here, ``critic`` after a run).
+NAN_WORD = re.compile(r"\bnan\b", flags=re.IGNORECASE)
 SPREAD_WIDTH = 2.0  # reference within mean ± SPREAD_WIDTH * std counts as "inside the seed spread"
 
 
@@ -315,6 +317,6 @@ def show(ctx, lines: Sequence[str]) -> Markdown:
 
 def no_nan(text: str) -> str:
     """Guard for generated prose: a 'nan' means a sentence was written for numbers that do not exist."""
-    if re.search(r"\bnan\b", text, flags=re.IGNORECASE):
+    if NAN_WORD.search(text):
         raise ValueError(f"generated sentence contains 'nan': {text!r}")
     return text

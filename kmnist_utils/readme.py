@@ -145,17 +145,11 @@ def cost_paragraph(results: Results) -> str:
     many seeds: the README's answer to 'how long will `make report` take'."""
     if TIMINGS_TABLE not in results.tables:
         return "No timed pipeline run is recorded in `results/` (the notebooks ran one by one)."
-    where = results.provenance[TIMINGS_TABLE]
     table = results[TIMINGS_TABLE]
     cells = ", ".join(f"{row.notebook[:2]} {row.wall_time_s / 60:.1f}" for row in table.itertuples())
-    precision = where.get("precision") or "precision not recorded (bf16 where native, before fp32 became the rule)"
-    attempts = int(where.get("run_attempts") or 1)
-    resumed = ("" if attempts == 1 else f" in {attempts} attempts (stopped and resumed; a notebook's time counts "
-               "every attempt until it finished)")
-    return (f"The recorded run took {table.wall_time_s.sum() / 60:.0f} min{resumed} with seed(s) "
-            f"{', '.join(map(str, where.get('seeds', [])))} on {where.get('device_name', 'an unrecorded machine')}, "
-            f"{precision}, commit `{short_commit(where.get('git_commit'))}`; minutes per notebook: {cells}. "
-            "Training grows with the number of seeds; `make report` prints its own estimate before it starts.")
+    return (f"The recorded run took {_run_cost(table, results.provenance[TIMINGS_TABLE])}; minutes per notebook "
+            f"(a resumed notebook's every attempt until it finished): {cells}. Training grows with the number of "
+            "seeds; `make report` prints its own estimate before it starts.")
 
 
 def readme_section(results: Results, figures_prefix: str = "figures") -> str:

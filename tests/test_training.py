@@ -59,6 +59,24 @@ def test_best_state_is_really_restored():
     assert any(not torch.equal(snapshots[0][n], snapshots[-1][n]) for n in snapshots[0])
 
 
+def test_keep_last_ends_with_the_final_epochs_weights_whatever_the_validation_loss():
+    """The inverted validation labels of the test above: 'best' keeps epoch 1, 'last' the final epoch,
+    and at its default the keep setting stays out of the checkpoint key (older runs keep theirs)."""
+    data = toy_split()
+    inverted = training.TensorSplit(data.x_train, data.y_train, data.x_val, 1 - data.y_val, data.fingerprint)
+    model = simple_model()
+    snapshots = []
+    config = TrainConfig(3, 32, 1e-3, seed=0, precision="fp32", keep="last")
+    state = fit(model, inverted, config, on_epoch_end=lambda s: snapshots.append(training.snapshot(model)),
+                progress=False)
+    assert state.best_epoch == 3 and state.best_val_loss == state.history[-1]["val_loss"]
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, snapshots[-1][name])
+    assert "keep" not in TrainSpec("simple", dataclasses.replace(config, keep="best")).meta(data)["config"]
+    with pytest.raises(ValueError, match="keep must be one of"):
+        TrainConfig(1, 32, 1e-3, seed=0, keep="middle")
+
+
 def test_restore_uses_a_copy_not_a_live_reference():
     data = toy_split()
     model = simple_model()
@@ -162,7 +180,7 @@ def test_key_depends_on_everything_that_matters(monkeypatch):
     assert key_of(base_spec.meta(data)) == base
     changed = {"epochs": 3, "batch_size": 64, "learning_rate": 5e-4, "seed": 1, "precision": "bf16", "patience": 2,
                "optimizer": "sgd", "weight_decay": 5e-4, "lr_schedule": "onecycle", "channels_last": True,
-               "threads": 1}
+               "threads": 1, "keep": "last"}
     assert set(changed) == {f.name for f in dataclasses.fields(TrainConfig)}, (
         "a new TrainConfig field needs a case here"
     )
