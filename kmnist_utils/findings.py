@@ -288,12 +288,17 @@ def routing_verdict(
             f"Target {target:.1%}: no threshold could be certified in any split, so every image goes to a person: "
             "the target is not met, nothing is automated."
         )
-    state = "met" if share_meeting_when_certified >= required else "missed"
+    # The guarantee is about the accepted images' true accuracy; the evaluation part measures it with
+    # its own sampling noise, so even a threshold exactly at the target would miss here about half the
+    # time. Falling short of the share is therefore weaker evidence than it looks, and is said so.
+    state = ("met" if share_meeting_when_certified >= required else
+             "missed, though this check is stricter than the guarantee: the evaluation part's accuracy is itself "
+             "an estimate, with its own sampling noise")
     rest = "" if share_certified == 1 else f" (the other {1 - share_certified:.0%} send every image to a person)"
     return (
         f"Target {target:.1%}: a threshold was certified in {share_certified:.0%} of the splits{rest}; where "
         f"certified, the evaluation part met the target on the images it accepted in "
-        f"{share_meeting_when_certified:.1%} of them (required: {required:.0%}), {state}, at a mean coverage of "
+        f"{share_meeting_when_certified:.1%} of them (required: {required:.0%}), {state}; mean coverage "
         f"{coverage:.1%}, so {1 - coverage:.1%} of the images go to a person."
     )
 

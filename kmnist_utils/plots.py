@@ -375,7 +375,6 @@ def plot_reliability(panels: dict[str, tuple[pd.DataFrame, float]]) -> Figure:
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy")
         ax.set_title(f"{name}: ECE {ece:.4f}")
-        ax.legend(fontsize=8, loc="upper left")
         ax_count.bar(centers, filled["count"], width=width * 0.95, color="0.5")
         ax_count.set_yscale("log")
         ax_count.set_ylim(0.8, max(10.0, float(filled["count"].max()) * 3))
@@ -383,7 +382,9 @@ def plot_reliability(panels: dict[str, tuple[pd.DataFrame, float]]) -> Figure:
             ax_count.annotate(f"{int(n)}", (x, n), ha="center", va="bottom", fontsize=6)
         ax_count.set_xlabel("confidence (top-1 softmax)")
         ax_count.set_ylabel("images per bin")
-    fig.tight_layout()
+    # One legend above the panels: inside a panel it covers the bars of its low-confidence bins.
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 

@@ -98,10 +98,14 @@ def provenance_sentence(results: Results) -> str:
         )
     run = runs.iloc[0]
     timings = results.tables.get(TIMINGS_TABLE)
-    took = "" if timings is None else f", {len(timings)} notebooks in {timings.wall_time_s.sum() / 60:.1f} min"
+    took = ""
+    if timings is not None:
+        attempts = int(results.provenance[TIMINGS_TABLE].get("run_attempts") or 1)
+        over = "" if attempts == 1 else f" over {attempts} attempts (a resumed run rewrites its tables)"
+        took = f"; its {len(timings)} notebooks took {timings.wall_time_s.sum() / 60:.1f} min{over}"
     return (
         f"All numbers come from one run: profile `{run.profile}`, seed(s) {run.seeds}, "
-        f"commit `{short_commit(run.commit)}`, {run.device}, {first[:16].replace('T', ' ')} to "
+        f"commit `{short_commit(run.commit)}`, {run.device}, tables written {first[:16].replace('T', ' ')} to "
         f"{last[:16].replace('T', ' ')} UTC{took}."
     )
 

@@ -93,3 +93,35 @@ def test_the_budget_check_reads_a_run_and_says_what_it_met(tmp_path, monkeypatch
     assert not table.loc["07 ensemble test accuracy", "met"]
     printed = capsys.readouterr().out
     assert "07 time / 03 time: 1.2000 (1200 s against 1000 s), misses the limit 1 by 0.2000." in printed
+
+
+def test_the_budget_check_of_one_chapter_takes_chapter_03_from_a_reference_run(tmp_path, monkeypatch, smoke_ctx):
+    import json
+    import runpy
+    import sys
+
+    from kmnist_utils import anchors
+    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.results import TIMINGS_TABLE, write_table
+
+    write_table(pd.DataFrame({"notebook": ["07_beyond_paper.ipynb"], "wall_time_s": [900.0], "attempts": [1]}),
+                TIMINGS_TABLE, smoke_ctx)
+    write_table(pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "accuracy": [0.97, 0.972, 0.974, 0.976]}),
+                anchors.BEYOND_TEST, smoke_ctx)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / f"{TIMINGS_TABLE}.json").write_text(json.dumps({
+        "provenance": {}, "columns": ["notebook", "wall_time_s", "attempts"],
+        "rows": [{"notebook": "03_cnns.ipynb", "wall_time_s": 1000.0, "attempts": 1}]}))
+    out = tmp_path / "check"
+    argv = ["budget_check.py", "--results", str(smoke_ctx.dirs.results), "--out", str(out)]
+    script = str(PROJECT_ROOT / "benchmarks" / "budget_check.py")
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit, match="reference timings lack 03_cnns.ipynb"):
+        runpy.run_path(script, run_name="__main__")
+    monkeypatch.setattr(sys, "argv", argv + ["--reference", str(reference)])
+    runpy.run_path(script, run_name="__main__")
+    table = pd.read_csv(out / "budget_check.csv").set_index("check")
+    # Only what the run timed is checked: no chapter 06 rows.
+    assert list(table.index) == ["07 time / 03 time", "07 mean single-model test accuracy", "07 ensemble test accuracy"]
+    assert table.loc["07 time / 03 time", "value"] == pytest.approx(0.9) and table.loc["07 time / 03 time", "met"]

@@ -179,6 +179,7 @@ def test_markdown_report_and_readme_section(results_ctx, tmp_path):
     results = summary.load_results(results_ctx.dirs.results)
     report = readme.markdown_report(results)
     assert "## Table I (all metrics)" in report and "| TunedImprovedCNN |" in report and "3.0 min" in report
+    assert "tables written " in report and "attempts" not in report.split("\n")[2]  # a run of one attempt
     path = tmp_path / "README.md"
     path.write_text(f"# title\n{readme.START_START}\nOLD-START\n{readme.START_END}\n\n"
                     f"{readme.README_START}\nOLD-SECTION\n{readme.README_END}\n\n## after\n")
