@@ -21,7 +21,9 @@ NB ?=
 ifneq ($(strip $(KMNIST_DATA)),)
   export KMNIST_DATA := $(abspath $(KMNIST_DATA))
 endif
-DATA_SOURCE = $(PY) -c "from kmnist_utils.data import find_data_root; print(find_data_root().source)"
+# The folder the run will read, as config.setup finds it ($KMNIST_DATA first).
+DATA_SOURCE = $(PY) -c "import os; from kmnist_utils.data import find_data_root; \
+  print(find_data_root(os.environ.get('KMNIST_DATA') or None).source)"
 
 .PHONY: help venv report readme notebook test test-unit lint lab kernel clean-notebooks check-notebooks lock clean-runs
 
