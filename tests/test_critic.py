@@ -6,6 +6,7 @@ import nbformat
 import pandas as pd
 
 from kmnist_utils import critic
+from kmnist_utils.paths import committed_dirs
 
 
 def _notebook(path, outputs):
@@ -67,3 +68,8 @@ def test_complete_tables_pass(tmp_path):
     frame.to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "t.json").write_text(json.dumps({"rows": json.loads(frame.to_json(orient="records"))}))
     assert critic.product_problems(tmp_path, tmp_path) == []
+
+
+def test_the_committed_products_show_no_nan_and_no_error_cell():
+    dirs = committed_dirs()
+    assert critic.product_problems(dirs.reports, dirs.results) == []

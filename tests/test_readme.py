@@ -24,6 +24,7 @@ def test_committed_results_come_from_one_run():
     runs = summary.run_identity(results, names=tuple(results.tables))  # every table, not just the report's
     assert len(runs) == 1, f"committed results mix runs:\n{runs.to_string()}"
     assert runs.iloc[0].profile == "paper" and not runs.iloc[0].commit.endswith("-dirty")
+    assert runs.iloc[0].seeds == "0,1,2", "the committed products are the paper profile's three seeds"
 
 
 def test_every_key_figure_links_to_the_section_of_the_notebook_that_saves_it():
