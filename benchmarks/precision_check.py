@@ -38,7 +38,7 @@ def main() -> None:
              for precision in PRECISIONS for name in args.models for seed in ctx.seeds]
     runs = cnns.train_and_test(ctx, parts, specs)  # one call: every run side by side where faster
     rows = pd.concat([cnns.run_rows(spec.model, [run]) for spec, run in zip(specs, runs)], ignore_index=True)
-    runs = rows[["model", "seed", "precision_mode", "val_acc_at_best", "accuracy", "f1", "train_seconds",
+    runs = rows[["model", "seed", "precision_mode", "val_acc_kept", "accuracy", "f1", "train_seconds",
                  "from_cache"]]
     comparison = compare_precisions(runs)
     verdict = precision_verdict(comparison)

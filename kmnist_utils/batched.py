@@ -206,7 +206,7 @@ def fit_batched(
 ) -> list[FitState]:
     """Train ``models`` (one architecture, freshly initialised) side by side on ``objective`` (default:
     the paper's cross-entropy), as the engine's ``fit`` would train each alone: each run's optimizer,
-    learning rate and schedule, each run's own data order, best-validation-loss weights restored.
+    learning rate and schedule, each run's own data order, each run's kept weights (``TrainConfig.keep``) loaded.
     Augmentation draws from one random stream for the group (seeded by the first run's seed).
     Returns one ``FitState`` per run."""
     _check_configs(configs)
@@ -269,11 +269,11 @@ def _fit_batched(models: Sequence[nn.Module], data: TensorSplit, configs: Sequen
                 "val_acc": (val_logits[:, i].argmax(1) == val_y).float().mean().item(),
                 "seconds": seconds / n_models,  # each run's share of the group's epoch
             }
-            state.end_epoch(record, model, optimizer, configs[i].keep)
+            state.end_epoch(record, model, optimizer)
             if on_epoch_end is not None:
                 on_epoch_end[i](state)
-    for model, state in zip(models, states):
-        model.load_state_dict(state.best_model)
+    for model, state, config in zip(models, states, configs):
+        model.load_state_dict(state.kept_weights(config.keep))
     return states
 
 

@@ -120,7 +120,7 @@ def choose(runs: pd.DataFrame, schedule: BeyondSchedule) -> Rung:
     which is what lets it fit a fixed CPU budget. Whether the margin is more than noise is said
     afterwards, against the spread of those seeds (``ablation_findings``).
     """
-    accuracy = runs.groupby("step", sort=False).val_acc_at_best.first().to_numpy()
+    accuracy = runs.groupby("step", sort=False).val_acc_kept.first().to_numpy()
     best = np.flatnonzero(accuracy >= accuracy.max() - 1e-12)
     return ladder(schedule)[int(best[-1])]
 
@@ -129,12 +129,12 @@ def ablation_table(runs: pd.DataFrame, recipe_runs: pd.DataFrame) -> pd.DataFram
     """Per rung, in ladder order: the first seed's validation accuracy, what the rung adds to the one
     before, and the seed spread of validation accuracy (std over the recipe's seeds, ``recipe_runs``)
     that a difference must exceed to be more than noise; 0.0 with one seed (no spread measured)."""
-    table = runs[["step", "seed", "val_acc_at_best"]].rename(columns={"val_acc_at_best": "val_acc"})
+    table = runs[["step", "seed", "val_acc_kept"]].rename(columns={"val_acc_kept": "val_acc"})
     table = table.reset_index(drop=True)
     table["adds_val_acc"] = table.val_acc.diff().fillna(0.0)
     table["train_minutes"] = (runs.train_seconds / 60).to_numpy()
     table["spread_seeds"] = len(recipe_runs)
-    table["seed_std"] = float(recipe_runs.val_acc_at_best.std(ddof=1)) if len(recipe_runs) > 1 else 0.0
+    table["seed_std"] = float(recipe_runs.val_acc_kept.std(ddof=1)) if len(recipe_runs) > 1 else 0.0
     return table
 
 
@@ -279,13 +279,22 @@ def calibration_check(scores: TestScores, y_val: np.ndarray) -> tuple[pd.DataFra
     return pd.concat(frames, ignore_index=True), temperatures
 
 
-def pairs_beside(new_pairs: pd.DataFrame, old_pairs: pd.DataFrame, old_name: str) -> pd.DataFrame:
-    """The most confused pairs of either model, with each model's error count on the pair."""
-    keys = ["class_a", "class_b"]
-    both = pd.merge(old_pairs[[*keys, "total"]].rename(columns={"total": old_name}),
-                    new_pairs[[*keys, "total"]].rename(columns={"total": "new model"}), on=keys, how="outer")
-    return both.fillna(0).astype({old_name: int, "new model": int}).sort_values(
-        [old_name, "new model"], ascending=False, kind="mergesort").reset_index(drop=True)
+def pairs_beside(new_wrong: pd.DataFrame, old_wrong: pd.DataFrame, old_name: str, top: int = 10) -> pd.DataFrame:
+    """The ``top`` most confused class pairs of either model, with each model's errors on every pair
+    counted from its complete list of misclassified test images (``true``, ``predicted``): a pair outside
+    one model's own top list still shows that model's real count."""
+    counted = {name: errors.confused_pairs(metrics.confusion(wrong.true.to_numpy(), wrong.predicted.to_numpy()),
+                                           top=N_PAIRS).set_index(["class_a", "class_b"]).total
+               for name, wrong in ((old_name, old_wrong), ("new model", new_wrong))}
+    both = pd.DataFrame(counted)
+    if both.isna().any().any():
+        raise ValueError("every class pair must be counted for both models")
+    chosen = set(both[old_name].nlargest(top).index) | set(both["new model"].nlargest(top).index)
+    both = both[both.index.isin(chosen)].reset_index()
+    return both.sort_values([old_name, "new model"], ascending=False, kind="mergesort").reset_index(drop=True)
+
+
+N_PAIRS = 45  # unordered pairs of the ten classes
 
 
 def error_overlap(new_wrong: np.ndarray, old_wrong: np.ndarray, old_name: str) -> pd.DataFrame:

@@ -28,9 +28,11 @@ from kmnist_utils.atomic import atomic_path
 from kmnist_utils.models import build_model
 from kmnist_utils.training import FitState, Objective, TensorSplit, TrainConfig, evaluate, fit, resolve_precision
 
-ENGINE_VERSION = 1  # bump when a change to the engine makes old checkpoints wrong
+# Bump when a change to the engine makes old checkpoints wrong. 2: a run's best_* are always those of its
+# lowest validation loss (version 1 overwrote them with the last epoch's in runs that kept the last).
+ENGINE_VERSION = 2
 LATER_DEFAULTS = {"patience": None, "optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant",
-                  "channels_last": False, "threads": None, "keep": "best"}
+                  "channels_last": False, "threads": None}
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class TrainSpec:
         """Everything the trained weights depend on (precision resolved for the data's device)."""
         config = asdict(self.config)
         config["precision"] = resolve_precision(self.config.precision, str(data.x_train.device))
+        del config["keep"]  # which weights a run is scored with, not how it trains: one run serves both
         # Settings added after the first runs are left out at their defaults: older runs keep their keys.
         for name, default in LATER_DEFAULTS.items():
             if config[name] == default:
@@ -85,10 +88,25 @@ def mark_trained_now(path: Path) -> None:
 
 @dataclass
 class TrainedModel:
+    """A trained run: ``model`` holds the weights ``keep`` names (``FitState.kept_weights``)."""
+
     model: nn.Module
     state: FitState
     meta: dict[str, Any]
     from_cache: bool
+    keep: str = "last"
+
+    @property
+    def kept_epoch(self) -> int:
+        return self.state.kept_epoch(self.keep)
+
+    def with_keep(self, keep: str) -> "TrainedModel":
+        """The same run with the other set of weights loaded into a copy of its model (no training)."""
+        if keep == self.keep:
+            return self
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.state.kept_weights(keep))
+        return TrainedModel(model, self.state, self.meta, self.from_cache, keep)
 
 
 def verify_zip(path: Path) -> None:
@@ -212,12 +230,12 @@ def train_cached(
     model = build_model(spec.model, **spec.hparams).to(device)
     finished = store.load(meta)
     if finished is not None:
-        model.load_state_dict(finished.best_model)
+        model.load_state_dict(finished.kept_weights(spec.config.keep))
         fresh = store.path(meta) in _TRAINED_BY_WORKERS
         if verbose:
             print(f"{spec.model} (seed {spec.config.seed}): loaded from "
                   + ("this run's worker" if fresh else "cache") + f" {store.path(meta).name}")
-        return TrainedModel(model, finished, meta, from_cache=not fresh)
+        return TrainedModel(model, finished, meta, from_cache=not fresh, keep=spec.config.keep)
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:
         print(f"{spec.model} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")
@@ -234,18 +252,19 @@ def train_cached(
     # The last weights, optimizer and RNG state stay in the file so a longer run can continue it.
     store.save(meta, state)
     store.discard_partial(meta)
-    return TrainedModel(model, state, meta, from_cache=False)
+    return TrainedModel(model, state, meta, from_cache=False, keep=spec.config.keep)
 
 
 def validation_score(trained: TrainedModel, data: TensorSplit, store: CheckpointStore) -> tuple[float, float]:
-    """fp32 validation loss and accuracy of a classifier's restored weights.
+    """fp32 validation loss and accuracy of a classifier's kept weights (``trained.keep``).
 
     Computed once and kept in its checkpoint: later notebooks re-derive the grid search's choice
     from twelve cached runs without evaluating twelve models again.
     """
-    if "val_fp32" not in trained.state.scores:
+    name = f"val_fp32_{trained.keep}"
+    if name not in trained.state.scores:
         loss, accuracy = evaluate(trained.model, data.x_val, data.y_val, precision="fp32")
-        trained.state.scores["val_fp32"] = [loss, accuracy]
+        trained.state.scores[name] = [loss, accuracy]
         store.save(trained.meta, trained.state)
-    loss, accuracy = trained.state.scores["val_fp32"]
+    loss, accuracy = trained.state.scores[name]
     return loss, accuracy

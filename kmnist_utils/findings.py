@@ -61,15 +61,20 @@ def variation(what: str, values: Sequence[float], unit: str = "accuracy") -> str
             f"{seed_spread(array) * 100:.2f} pt (range {array.min():.4f} to {array.max():.4f}).")
 
 
-def versus_reference(name: str, values: Sequence[float], reference: float, what: str = "the paper's") -> str:
+def versus_reference(name: str, values: Sequence[float], reference: float, what: str = "the paper's",
+                     rounding: float = 0.0) -> str:
     """Where our per-seed values land against one reference number, and whether that is noise."""
     array = _values(values)
-    return versus_reference_summary(name, float(array.mean()), seed_spread(array), int(array.size), reference, what)
+    return versus_reference_summary(name, float(array.mean()), seed_spread(array), int(array.size), reference, what,
+                                    rounding)
 
 
 def versus_reference_summary(name: str, mean: float, std: float | None, seeds: int, reference: float,
-                             what: str = "the paper's") -> str:
-    """:func:`versus_reference` from a summary: mean, sample std over seeds (None or NaN with one seed), seeds."""
+                             what: str = "the paper's", rounding: float = 0.0) -> str:
+    """:func:`versus_reference` from a summary: mean, sample std over seeds (None or NaN with one seed), seeds.
+
+    ``rounding``: how far the reference may lie from the number it was rounded from (0.0005 for the
+    paper's three decimals); where that is wider than the seed spread, it is the tolerance."""
     if not math.isfinite(mean) or seeds < 1:
         raise ValueError(f"need a finite mean over one or more seeds, got mean {mean!r} over {seeds!r}")
     spread = None if seeds < 2 or std is None or not math.isfinite(std) else float(std)
@@ -77,6 +82,8 @@ def versus_reference_summary(name: str, mean: float, std: float | None, seeds: i
     side = "above" if difference > 0 else "below" if difference < 0 else "equal to"
     ours = f"{mean:.4f} (one seed)" if spread is None else f"{mean:.4f} ± {spread:.4f} ({seeds} seeds)"
     head = f"{name}: {ours}, {abs(difference) * 100:.2f} pt {side} {what} {reference:.4g}"
+    if abs(difference) <= rounding and (spread is None or SPREAD_WIDTH * spread < rounding):
+        return head + f", inside the reference's rounding (± {rounding * 100:.2f} pt)."
     if spread is None:
         return head + ("; one seed, so no seed-to-seed spread was measured and this run cannot tell a real "
                        "difference from noise.")
@@ -185,16 +192,33 @@ def target_verdict(name: str, achieved: float, target: float) -> str:
 def draws_versus_reference(
     name: str, draw_values: Sequence[float], reference: float, what: str = "the paper's single draw"
 ) -> str:
-    """A mean over random support draws against one reported draw: difference and the reference's percentile."""
+    """A mean over random support draws against one reported draw, judged by the spread of the draws: the
+    reference's percentile among ours, and whether one draw like it is within their central 95%."""
     array = _values(draw_values)
     mean = float(array.mean())
     percentile = float((array < reference).mean() * 100)
     side = "at or above" if mean >= reference else "below"
+    low, high = np.percentile(array, [2.5, 97.5])
+    inside = low <= reference <= high
+    verdict = (f"inside the central 95% of our draws [{low:.4f}, {high:.4f}]: one draw like it is within draw-to-draw "
+               "noise" if inside else f"outside the central 95% of our draws [{low:.4f}, {high:.4f}]")
     return (
-        f"{name}: mean {mean:.4f} over {array.size} draws, {side} {what} "
-        f"({reference:.4f}, {points(mean - reference)}); "
-        f"{reference:.4f} sits at the {percentile:.0f}th percentile of our draws."
+        f"{name}: mean {mean:.4f} (std {array.std(ddof=1) if array.size > 1 else 0:.4f}) over {array.size} draws, "
+        f"{side} {what} ({reference:.4f}, {points(mean - reference)}); "
+        f"{reference:.4f} sits at the {percentile:.0f}th percentile of our draws, {verdict}."
     )
+
+
+def interval_verdict(name: str, difference: float, low: float, high: float, against: str, over: str) -> str:
+    """A paired difference with its 95% interval: better, worse, or not measurably different."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{name}: {points(difference)} against {against}; one value, no interval: it cannot tell a change from noise."
+    head = f"{name}: {points(difference)} against {against} (95% interval {points(low)} to {points(high)} over {over})"
+    if low > 0:
+        return head + ": better, beyond the noise."
+    if high < 0:
+        return head + ": worse, beyond the noise."
+    return head + ": the interval includes 0, no measurable difference."
 
 
 def transfer_verdicts(summary: pd.DataFrame, differences: pd.DataFrame) -> list[str]:

@@ -39,8 +39,12 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return confusion_matrix(y_true, y_pred, labels=range(N_CLASSES))
 
 
-def summarize_seeds(rows: pd.DataFrame, by: str = "model", metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
-    """Mean, standard deviation (ddof=1; NaN for one seed) and number of seeds per group."""
+def summarize_seeds(rows: pd.DataFrame, by: str | list[str] | None = None,
+                    metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
+    """Mean, standard deviation (ddof=1; NaN for one seed) and number of seeds per group (default: per
+    model, and per protocol where the rows have one)."""
+    if by is None:
+        by = ["model", "protocol"] if "protocol" in rows else "model"
     grouped = rows.groupby(by, sort=False)[list(metrics)]
     summary = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
     summary["n_seeds"] = grouped.size()

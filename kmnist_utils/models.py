@@ -116,23 +116,45 @@ class SiameseEncoder(nn.Module):
         return self.project(self.body(x).mean(dim=(2, 3)))
 
 
+class PaperSiameseEncoder(nn.Module):
+    """The paper's Siamese encoder, as its code built it: conv 1->64, ReLU, pool, conv 64->128, ReLU, pool,
+    conv 128->128, ReLU, pool (3x3 kernels, padding 1; 28 -> 14 -> 7 -> 3), then a fully connected layer
+    128*3*3 -> ``embedding_dim`` with ReLU. No normalisation layer: both branches may share one pass."""
+
+    def __init__(self, embedding_dim: int = 256) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.project = nn.Linear(128 * 3 * 3, embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.project(torch.flatten(self.body(x), 1)))
+
+
 SIAMESE_HEADS = ("weighted_l1", "euclidean")
+SIAMESE_ENCODERS = {"ours": SiameseEncoder, "paper": PaperSiameseEncoder}
 
 
 class SiameseNet(nn.Module):
     """Shared encoder on both images and a comparison head whose score g is the logit of 'same class'.
 
-    ``weighted_l1`` (Koch et al. 2015): g = w . |z1 - z2| + b, a learned weighting of the
-    coordinates. ``euclidean``: g = b - s ||z1 - z2||^2 with a learned scale s > 0, so the score
-    ranks pairs exactly as the Euclidean distance used for one-shot recognition does.
+    ``weighted_l1`` (Koch et al. 2015, and the paper's code): g = w . |z1 - z2| + b, one linear unit on
+    the elementwise distance. ``euclidean``: g = b - s ||z1 - z2||^2 with a learned scale s > 0, so the
+    score ranks pairs exactly as the Euclidean distance used for one-shot recognition does.
+    ``encoder``: "ours" (``SiameseEncoder``) or "paper" (``PaperSiameseEncoder``).
     """
 
-    def __init__(self, embedding_dim: int = 64, head: str = "weighted_l1") -> None:
+    def __init__(self, embedding_dim: int = 64, head: str = "weighted_l1", encoder: str = "ours") -> None:
         super().__init__()
         if head not in SIAMESE_HEADS:
             raise ValueError(f"head must be one of {SIAMESE_HEADS}, got {head!r}")
+        if encoder not in SIAMESE_ENCODERS:
+            raise ValueError(f"encoder must be one of {tuple(SIAMESE_ENCODERS)}, got {encoder!r}")
         self.head = head
-        self.encoder = SiameseEncoder(embedding_dim)
+        self.encoder = SIAMESE_ENCODERS[encoder](embedding_dim)
         if head == "weighted_l1":
             self.compare = nn.Linear(embedding_dim, 1)
         else:

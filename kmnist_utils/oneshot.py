@@ -7,6 +7,7 @@ spec and gets it from the checkpoint cache.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 
-from kmnist_utils import fewshot, findings, siamese
+from kmnist_utils import fewshot, findings, paper, siamese
 from kmnist_utils.baselines import flatten
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import RunContext
@@ -85,25 +86,150 @@ def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None
         precision=ctx.precision,
         threads=ctx.threads_per_run,
         channels_last=ctx.channels_last.get("siamese", False),
+        keep="best",  # our schedule: the weights of the lowest validation pair loss
     )
-    return TrainSpec(
-        model="siamese", config=config, hparams={"embedding_dim": s.embedding_dim, "head": s.head}, objective=chosen
-    )
+    hparams = {"embedding_dim": s.embedding_dim, "head": s.head, "encoder": "ours"}
+    return TrainSpec(model="siamese", config=config, hparams=hparams, objective=chosen)
 
 
-def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
-                     ) -> list[TrainedModel]:
-    """One Siamese network per seed of the run, on all classes (trained side by side where faster).
+# --------------------------------------------------------------------------- the paper's method and our changes
+
+
+def training_pool(parts: Parts) -> Parts:
+    """The paper's Siamese network trains on, and draws its supports from, all 60,000 training images: the
+    training and validation parts together (validation stays as it is, for the engine's monitor only)."""
+    return Parts(np.concatenate([parts.x_train, parts.x_val]), np.concatenate([parts.y_train, parts.y_val]),
+                 parts.x_val, parts.y_val, parts.x_test, parts.y_test)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One row of the one-shot ladder: the paper's method, then our changes one at a time."""
+
+    name: str
+    change: str  # what this row changes against the row above it
+    encoder: str  # models.SIAMESE_ENCODERS
+    head: str  # models.SIAMESE_HEADS
+    objective: str  # "paper_pairs" or "in_batch_pairs"
+
+
+PAPER_RUNG = "paper's method"
+OURS_RUNG = "+ our encoder and schedule"
+LADDER = (
+    Rung(PAPER_RUNG, f"{paper.PROTOCOL}: its encoder (conv 64-128-128, a 256-unit embedding), |z1 - z2| into one "
+         "linear unit, 60,000 random pairs an epoch from the 60,000 training images, 10 epochs, final weights",
+         "paper", "weighted_l1", "paper_pairs"),
+    Rung("+ in-batch pairs", "every pair inside batches of 128 images, weighted half same, half different: one "
+         "encoder pass per image", "paper", "weighted_l1", "in_batch_pairs"),
+    Rung("+ Euclidean head", "the score b - s·||z1 - z2||², which ranks pairs as the one-shot rule does",
+         "paper", "euclidean", "in_batch_pairs"),
+)
+OURS_CHANGE = ("our encoder (conv-BN 32-64-128, global pooling, 64-d), trained on the 48,000-image split for "
+               "5 epochs, the weights of the lowest validation pair loss")
+
+
+def rung_spec(ctx: RunContext, pool: Parts, rung: Rung, seed: int) -> TrainSpec:
+    """A ladder rung's network on the 60,000 training images with the paper's schedule."""
+    p = ctx.profile.siamese.paper
+    if rung.objective == "paper_pairs":
+        objective = siamese.PaperPairObjective(p.pairs_per_epoch, p.val_pairs)
+    elif rung.objective == "in_batch_pairs":
+        objective = siamese.InBatchPairObjective(p.val_pairs, p.batch_size)
+    else:
+        raise SettingError(f"a ladder rung's objective is 'paper_pairs' or 'in_batch_pairs', got {rung.objective!r}")
+    config = TrainConfig(epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate, seed=seed,
+                         precision=ctx.precision, threads=ctx.threads_per_run, keep="last")
+    hparams = {"embedding_dim": p.embedding_dim, "head": rung.head, "encoder": rung.encoder}
+    return TrainSpec(model="siamese", config=config, hparams=hparams, objective=objective)
+
+
+def ladder_runs(ctx: RunContext, parts: Parts) -> list[tuple[str, int, TrainSpec, Parts]]:
+    """(rung, seed, spec, parts) of every ladder network: the rungs on the 60,000 training images, then our
+    chapter's encoders (the last rung) on the training split."""
+    pool = training_pool(parts)
+    runs = [(rung.name, seed, rung_spec(ctx, pool, rung, seed), pool) for rung in LADDER for seed in ctx.seeds]
+    return runs + [(OURS_RUNG, seed, siamese_spec(ctx, parts, seed), parts) for seed in ctx.seeds]
+
+
+def ladder_draws(ctx: RunContext, parts: Parts, trained: Mapping[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+    """10-way 1-shot draws of every (rung, seed) encoder under the same seeded support draws, one support
+    per class from the 60,000 training images (the paper's rule), the whole test set as queries."""
+    pool, draws = training_pool(parts), ctx.profile.siamese.draws
+    rows = fewshot.support_rows(pool.y_train, [1], draws, ctx.seed)
+    frames = []
+    for (rung, seed), encoder in trained.items():
+        z_pool, z_test = embed_parts(encoder, pool, ctx.device, rows)
+        frames.append(fewshot.few_shot_draws(z_pool, pool.y_train, z_test, pool.y_test, shots=1, draws=draws,
+                                             seed=ctx.seed).assign(rung=rung, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def ladder_table(draws: pd.DataFrame, reference: float = paper.ONE_SHOT["accuracy"]) -> pd.DataFrame:
+    """Per rung: what it changes, its mean 1-shot accuracy and macro F1, the spread over draws (within an
+    encoder) and over encoders, and its difference from the paper's method paired over the same encoder
+    seeds and support draws, with a 95% interval (Student t over the per-seed mean differences; over the
+    draws when one seed ran). The paper-method row also says where the paper's number falls among its draws."""
+    changes = {**{r.name: r.change for r in LADDER}, OURS_RUNG: OURS_CHANGE}
+    base = draws[draws.rung == PAPER_RUNG].set_index(["seed", "draw"]).accuracy
+    out = []
+    for name, group in draws.groupby("rung", sort=False):
+        summary = seed_summary(group)
+        paired = group.set_index(["seed", "draw"]).accuracy - base
+        if paired.isna().any():
+            raise ValueError(f"rung {name!r} was not drawn over the paper method's seeds and draws")
+        per_seed = paired.groupby(level="seed").mean()
+        mean, low, high = mean_interval(per_seed if len(per_seed) > 1 else paired)
+        out.append({
+            "rung": name, "change": changes.get(name, name), "accuracy": summary["mean"],
+            "f1_macro": float(group.f1_macro.mean()), "draw_std": summary["draw_std"],
+            "seed_std": summary["seed_std"], "seeds": summary["seeds"], "draws_per_seed": summary["draws_per_seed"],
+            "difference": mean, "ci95_low": low, "ci95_high": high,
+            "interval_over": "encoder seeds" if len(per_seed) > 1 else "draws (one seed)",
+            "paper_percentile": float((group.accuracy < reference).mean() * 100) if name == PAPER_RUNG else np.nan,
+        })
+    return pd.DataFrame(out)
+
+
+def ladder_findings(draws: pd.DataFrame, table: pd.DataFrame, reference: float = paper.ONE_SHOT["accuracy"]
+                    ) -> list[str]:
+    """The paper's method against the paper's number (judged by the spread over draws), and each change
+    against the paper's method (judged by its paired interval)."""
+    method = draws[draws.rung == PAPER_RUNG]
+    lines = [findings.draws_versus_reference("The paper's method (1-shot, pooled over encoder seeds)",
+                                             method.accuracy, reference)]
+    for row in table[table.rung != PAPER_RUNG].itertuples():
+        lines.append(findings.interval_verdict(f"{row.rung} ({row.change})", row.difference, row.ci95_low,
+                                               row.ci95_high, "the paper's method", row.interval_over))
+    return lines
+
+
+def ladder_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
+                    ) -> dict[tuple[str, int], TrainedModel]:
+    """Every network of the one-shot ladder, (rung, seed) -> trained run: the paper's method and our changes
+    on the 60,000 training images, and our chapter's encoders (``OURS_RUNG``) on the training split.
 
     ``unseen``: the encoders of the unseen-class study train in the same call, so that both cores stay
     busy until the chapter's last run ends (``unseen_class_experiment`` then loads them from the cache).
     """
-    specs = [siamese_spec(ctx, parts, seed) for seed in ctx.seeds]
+    runs = ladder_runs(ctx, parts)
     settings = unseen_settings(ctx, parts, ctx.seed) if unseen else []
     later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, settings, ctx.seed)]
-    trained = train(ctx, specs + [spec for spec, _ in later], [parts] * len(specs) + [p for _, p in later],
-                    progress=progress, verbose=False)
-    return trained[: len(specs)]
+    trained = train(ctx, [spec for _, _, spec, _ in runs] + [spec for spec, _ in later],
+                    [p for *_, p in runs] + [p for _, p in later], progress=progress, verbose=False)
+    return {(rung, seed): t for (rung, seed, _, _), t in zip(runs, trained)}
+
+
+def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
+                     ) -> list[TrainedModel]:
+    """Our chapter's Siamese network, one per seed of the run (``ladder_encoders``' last rung)."""
+    ladder = ladder_encoders(ctx, parts, progress, unseen)
+    return [ladder[OURS_RUNG, seed] for seed in ctx.seeds]
+
+
+def ladder_history(ladder: Mapping[tuple[str, int], TrainedModel]) -> pd.DataFrame:
+    """Every ladder network's per-epoch history, with its rung and seed."""
+    return pd.concat([pd.DataFrame(t.state.history).assign(rung=rung, seed=seed) for (rung, seed), t in ladder.items()],
+                     ignore_index=True)
 
 
 def embed_parts(encoder: torch.nn.Module, parts: Parts, device: str, rows: np.ndarray | None = None
@@ -145,16 +271,13 @@ def siamese_metric_draws(
     encoders: Sequence[TrainedModel],
     embeddings: dict[int, tuple[np.ndarray, np.ndarray]],
 ) -> pd.DataFrame:
-    """10-way 1-shot draws of every encoder seed under three metrics: the paper's Euclidean distance
-    ("Siamese encoder"), cosine distance and the learned comparison head."""
+    """10-way 1-shot draws of every encoder seed of ours under two metrics: Euclidean distance (the paper's
+    rule, "Siamese encoder") and cosine distance. The learned head is no third metric for our network: its
+    score b - s·||z1 - z2||² falls as the Euclidean distance grows, so it picks the same support."""
     draws = ctx.profile.siamese.draws
     frames = []
     for trained, (seed, (z_train, z_test)) in zip(encoders, embeddings.items()):
-        metrics = {
-            PROTOCOL_ROW: "euclidean",
-            "Siamese encoder, cosine distance": "cosine",
-            "Siamese encoder, learned head": fewshot.head_similarity(trained.model),
-        }
+        metrics = {PROTOCOL_ROW: "euclidean", "Siamese encoder, cosine distance": "cosine"}
         for name, metric in metrics.items():
             frames.append(
                 fewshot.few_shot_draws(
@@ -196,7 +319,7 @@ def kshot_draws(
     metric_draws: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Nearest-prototype draws for every embedding (per seed where it has several) and every k of the profile,
-    plus the 1-shot rows of ``metric_draws`` other than the paper's protocol (cosine, learned head)."""
+    plus the 1-shot rows of ``metric_draws`` other than ``PROTOCOL_ROW`` (cosine distance)."""
     settings = ctx.profile.siamese
     frames = [
         fewshot.few_shot_draws(
@@ -303,7 +426,8 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     return pd.DataFrame(rows)
 
 
-# The paper's protocol among the one-shot rows: the Siamese encoder with Euclidean distance.
+# Our Siamese encoder with the paper's one-shot rule (Euclidean distance): the row the baselines and k-shot
+# curves are compared with. The paper's method itself is the ladder's first rung (``PAPER_RUNG``).
 PROTOCOL_ROW = "Siamese encoder"
 
 
@@ -322,7 +446,7 @@ def oneshot_findings(draws: pd.DataFrame, reference: float, targets: Mapping[str
     per_seed = protocol.groupby("seed").accuracy.mean()
     return [
         findings.draws_versus_reference(
-            "Siamese encoder, Euclidean (the paper's protocol)", protocol.accuracy, reference
+            "Our Siamese encoder, Euclidean distance (the paper's one-shot rule)", protocol.accuracy, reference
         ),
         findings.versus_reference(
             "Mean 1-shot accuracy per encoder seed", per_seed, reference, what="the paper's single draw"

@@ -447,13 +447,28 @@ def plot_certified_routing(rows: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------- one-shot figures
 
 
-def plot_draw_distribution(draws: pd.DataFrame, reference: float, metric: str = "accuracy") -> Figure:
-    """Histogram of a metric over support draws, per embedding, with the paper's single number."""
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    sns.histplot(data=draws, x=metric, hue="embedding", bins=30, element="step", stat="count", ax=ax)
+def draw_count_text(draws: pd.DataFrame, by: str = "embedding") -> str:
+    """How many values each histogram of ``draws`` pools: '100 support draws each', or per group
+    '3 encoders x 100 draws' where a group pools several encoder seeds."""
+    parts = []
+    for name, group in draws.groupby(by, sort=False):
+        seeds = group.seed.nunique() if "seed" in group else 1
+        per = group.draw.nunique()
+        parts.append((name, f"{seeds} encoders x {per} draws" if seeds > 1 else f"{per} draws"))
+    if len({text for _, text in parts}) == 1:
+        return f"{parts[0][1]} each"
+    return "; ".join(f"{name}: {text}" for name, text in parts)
+
+
+def plot_draw_distribution(draws: pd.DataFrame, reference: float, metric: str = "accuracy",
+                           by: str = "embedding") -> Figure:
+    """Histogram of a metric over support draws (pooled over encoder seeds, as the title counts), per
+    ``by`` group, with the paper's single number."""
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    sns.histplot(data=draws, x=metric, hue=by, bins=30, element="step", stat="count", ax=ax)
     ax.axvline(reference, color="black", ls="--", lw=1.5)
     ax.text(reference, ax.get_ylim()[1] * 0.95, f" paper: {reference:.4f}", va="top", fontsize=9)
-    ax.set_title(f"10-way one-shot {metric} over {draws.draw.nunique()} random support draws")
+    ax.set_title(f"10-way one-shot {metric} over random support draws\n({draw_count_text(draws, by)})", fontsize=10)
     fig.tight_layout()
     return fig
 

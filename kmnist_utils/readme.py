@@ -110,6 +110,7 @@ def _accuracy_rows(results: Results) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "model": acc.model,
+            "protocol": acc.protocol,
             "accuracy, paper": acc.paper.map(lambda v: f"{v:.3f}" if pd.notna(v) else NOT_IN_PAPER),
             "accuracy, ours": [mean_std_text(m, s) for m, s in zip(acc.ours_mean, acc.ours_std)],
             "difference": acc.difference_pts.map(lambda v: f"{v:+.2f} pt" if pd.notna(v) else NOT_IN_PAPER),
@@ -123,11 +124,15 @@ def _accuracy_rows(results: Results) -> pd.DataFrame:
 def _oneshot_rows(results: Results) -> pd.DataFrame:
     table = oneshot_table(results)
     interval = [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "" for lo, hi in zip(table.ci95_low, table.ci95_high)]
+    difference = [f"{d * 100:+.2f} pt [{lo * 100:+.2f}, {hi * 100:+.2f}]" if pd.notna(d) else ""
+                  for d, lo, hi in zip(table.difference, table.diff_low, table.diff_high)]
     return pd.DataFrame(
         {
             "method": table.method,
+            "protocol": table.protocol,
             "1-shot accuracy": [mean_std_text(a, s) for a, s in zip(table.accuracy, table["std"])],
             "95% interval of draws": interval,
+            "vs the paper's method (95% interval)": difference,
             "draws": table.draws,
         }
     )

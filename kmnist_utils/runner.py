@@ -131,12 +131,18 @@ def test_predictions(model: torch.nn.Module, images: np.ndarray, device: str) ->
 
 
 def training_summary(trained: TrainedModel) -> dict:
-    """Best epoch, its validation loss and accuracy, training time, precision and whether it came from the cache."""
+    """Which weights the run is scored with (``weights``: last or best) and their epoch, their validation
+    loss and accuracy, the epoch of the lowest validation loss, training time, precision and whether the
+    run came from the cache."""
     state = trained.state
+    kept = state.history[trained.kept_epoch - 1]
     return {
+        "weights": trained.keep,
+        "kept_epoch": trained.kept_epoch,
+        "epochs_run": state.epoch,
+        "val_loss_kept": kept["val_loss"],
+        "val_acc_kept": kept["val_acc"],
         "best_epoch": state.best_epoch,
-        "best_val_loss": state.best_val_loss,
-        "val_acc_at_best": state.history[state.best_epoch - 1]["val_acc"],
         "train_seconds": round(sum(h["seconds"] for h in state.history), 1),
         "precision_mode": trained.meta["config"]["precision"],
         "from_cache": trained.from_cache,

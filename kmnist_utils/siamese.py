@@ -111,6 +111,32 @@ def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
     return rng.permutation(pairs.astype(np.int64))  # positives and negatives mixed in every batch
 
 
+def paper_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
+    """Pairs drawn as the paper's code drew them: (n_pairs, 3) of (i, j, same), seeded.
+
+    Each pair's anchor is uniform over all images; with probability 0.5 the partner is uniform over the
+    anchor's class (the anchor itself included), otherwise a class is drawn uniformly from the other
+    classes and the partner uniformly from it. The number of same-class pairs is binomial, not fixed.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError("pairs need at least two classes")
+    if n_pairs < 1:
+        raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
+    rng = np.random.default_rng(seed)
+    order = np.argsort(labels, kind="stable")
+    class_pos = np.searchsorted(classes, labels)
+    counts = np.bincount(class_pos, minlength=len(classes))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    anchors = rng.integers(0, len(labels), size=n_pairs)
+    same = rng.random(n_pairs) < 0.5
+    partner_class = np.where(same, class_pos[anchors],
+                             (class_pos[anchors] + rng.integers(1, len(classes), size=n_pairs)) % len(classes))
+    partners = order[starts[partner_class] + rng.integers(0, counts[partner_class])]
+    return np.stack([anchors, partners, same.astype(np.int64)], axis=1).astype(np.int64)
+
+
 class PairObjective:
     """Binary cross-entropy on fresh balanced pairs each epoch, two encoder passes per pair (Koch et al.).
 
@@ -147,6 +173,20 @@ class PairObjective:
 
     def validate(self, model: nn.Module, data: TensorSplit, precision: str) -> tuple[float, float]:
         return _validate_pairs_and_one_shot(model, self._pair_loss, data, self.val_pairs, precision)
+
+
+class PaperPairObjective(PairObjective):
+    """The paper's pairs: ``pairs_per_epoch`` fresh pairs an epoch drawn as its code drew them
+    (``paper_pairs``), binary cross-entropy, two encoder branches per pair (one pass: the paper's encoder
+    has no batch statistics). The paper had no validation; ``validate`` scores the usual fixed pairs and
+    1-shot draws on the run's validation images, a monitor that selects nothing."""
+
+    def describe(self) -> dict:
+        return {**super().describe(), "kind": "paper_pairs", "sampling": 1}
+
+    def epoch_items(self, data: TensorSplit, seed: int, epoch: int) -> torch.Tensor:
+        pairs = paper_pairs(data.y_train.cpu().numpy(), self.pairs_per_epoch, derived_seed(seed, epoch))
+        return torch.from_numpy(pairs).to(data.x_train.device)
 
 
 def in_batch_pair_loss(model: nn.Module, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

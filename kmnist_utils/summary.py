@@ -113,14 +113,30 @@ def provenance_sentence(results: Results) -> str:
 # --------------------------------------------------------------------------- tables
 
 
+def _protocol_column(long: pd.DataFrame, name: str) -> pd.Series:
+    """A Table I source's protocol column; tables written before it existed get what their run did:
+    logistic regression the paper's, the CNNs the lowest-validation-loss weights, chapter 07 its recipe."""
+    if "protocol" in long:
+        return long.protocol
+    if name == "logreg_vs_paper":
+        label = paper.PROTOCOL
+    elif name == anchors.BEYOND_TABLE1:
+        label = anchors.BEYOND_PROTOCOL
+    else:
+        label = paper.UNLABELLED_CNN_PROTOCOL
+    return pd.Series(label, index=long.index)
+
+
 def table1(results: Results) -> pd.DataFrame:
-    """Table I: per model and metric, the paper's value, ours (mean ± std over seeds) and the difference;
-    then chapter 07's rows (beyond the paper: no paper value), where the run has them."""
+    """Table I: per model, protocol and metric, the paper's value, ours (mean ± std over seeds) and the
+    difference; then chapter 07's rows (beyond the paper: no paper value), where the run has them."""
     sources = [*TABLE1_SOURCES, *([anchors.BEYOND_TABLE1] if anchors.BEYOND_TABLE1 in results.tables else [])]
-    long = pd.concat([results[name] for name in sources], ignore_index=True)
+    long = pd.concat([results[name].assign(protocol=_protocol_column(results[name], name)) for name in sources],
+                     ignore_index=True)
     return pd.DataFrame(
         {
             "model": long.model.map(lambda name: DISPLAY_NAMES.get(name, name)),
+            "protocol": long.protocol,
             "metric": long.metric,
             "paper": long.paper,
             "ours_mean": long.ours_mean,
@@ -134,10 +150,10 @@ def table1(results: Results) -> pd.DataFrame:
 def table1_display(
     table: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
 ) -> pd.DataFrame:
-    """One row per model: 'ours (paper, difference)' per metric, for reading."""
+    """One row per model and protocol: 'ours (paper, difference)' per metric, for reading."""
     shown = {}
     for metric in metrics:
-        part = table[table.metric == metric].set_index("model")
+        part = table[table.metric == metric].set_index(["model", "protocol"])
         shown[metric] = [
             f"{mean_std_text(r.ours_mean, r.ours_std)} "
             + (f"(paper {r.paper:.3f}, {r.difference_pts:+.2f} pt)" if pd.notna(r.paper) else "(not in the paper)")
@@ -177,36 +193,46 @@ def grid_table(results: Results) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+LADDER_TABLE = "oneshot_ladder"  # the paper's Siamese method and our changes; absent from older runs
+OURS_ONESHOT_PROTOCOL = "ours: our encoder and schedule, supports from the 48,000-image split"
+BASELINE_PROTOCOL = "ours: a baseline under the same draws"
+
+
 def oneshot_table(results: Results) -> pd.DataFrame:
-    """10-way one-shot: the paper's single draw beside ours (first draw, mean ± std and 95% interval
-    over draws, where the paper's number falls) and the baselines under the same draws."""
+    """10-way one-shot: the paper's single draw; the paper's method and our changes, each with its
+    difference from the paper's method and 95% interval (where the run has them); then our encoder's
+    first draw and mean, and the baselines under the same draws. A ``protocol`` column says "paper"
+    or what changed."""
     ours = results["oneshot_siamese_vs_paper"].set_index("metric")
     draws = results["oneshot_draws"]
     siamese_1shot = draws[(draws.embedding == "Siamese encoder") & (draws.shots == 1)].accuracy
     kshot = results["oneshot_kshot_summary"]
-    rows = [
-        {
-            "method": "Siamese network (paper, one draw)",
-            "accuracy": paper.ONE_SHOT["accuracy"],
-            "macro_f1": paper.ONE_SHOT["f1_macro"],
-            "ci95_low": None,
-            "ci95_high": None,
-            "draws": 1,
-        },
-        {
-            "method": "Siamese network (ours, first draw)",
-            "accuracy": ours.loc["accuracy", "ours, first draw"],
-            "macro_f1": ours.loc["f1_macro", "ours, first draw"],
-            "ci95_low": None,
-            "ci95_high": None,
-            "draws": 1,
-        },
-    ]
+    rows = [{"method": "Siamese network (paper, one draw)", "protocol": paper.PROTOCOL,
+             "accuracy": paper.ONE_SHOT["accuracy"], "macro_f1": paper.ONE_SHOT["f1_macro"], "draws": 1}]
+    percentile_of = siamese_1shot
+    if LADDER_TABLE in results.tables:
+        for row in results[LADDER_TABLE].itertuples():
+            first = row.rung == "paper's method"
+            rows.append({
+                "method": f"Siamese network, {row.rung} ({int(row.seeds)} encoders, ± std over draws)",
+                "protocol": paper.PROTOCOL if first else f"ours: {row.change}",
+                "accuracy": row.accuracy, "macro_f1": row.f1_macro, "std": row.draw_std,
+                "seed_std": row.seed_std, "draws": int(row.seeds * row.draws_per_seed),
+                "difference": None if first else row.difference,
+                "diff_low": None if first else row.ci95_low, "diff_high": None if first else row.ci95_high,
+            })
+        ladder_draws = results.tables.get("oneshot_ladder_draws")
+        if ladder_draws is not None:
+            percentile_of = ladder_draws[ladder_draws.rung == "paper's method"].accuracy
+    rows.append({"method": "Siamese network (ours, first draw)", "protocol": OURS_ONESHOT_PROTOCOL,
+                 "accuracy": ours.loc["accuracy", "ours, first draw"], "macro_f1": ours.loc["f1_macro", "ours, first draw"],
+                 "draws": 1})
     if "encoder seeds" in ours and int(ours.loc["accuracy", "encoder seeds"]) > 1:  # one encoder: no such spread
         rows.append(
             {
                 "method": f"Siamese network (ours, mean ± std over {int(ours.loc['accuracy', 'encoder seeds'])} "
                 "encoder seeds)",
+                "protocol": OURS_ONESHOT_PROTOCOL,
                 "accuracy": ours.loc["accuracy", "ours, mean of draws"],
                 "macro_f1": ours.loc["f1_macro", "ours, mean of draws"],
                 "std": ours.loc["accuracy", "ours, std over encoder seeds"],
@@ -217,6 +243,7 @@ def oneshot_table(results: Results) -> pd.DataFrame:
         rows.append(
             {
                 "method": f"{row.embedding} (ours, mean ± std over draws)",
+                "protocol": OURS_ONESHOT_PROTOCOL if row.embedding.startswith("Siamese") else BASELINE_PROTOCOL,
                 "accuracy": row.mean,
                 "std": row.std,
                 "ci95_low": row.ci95_low,
@@ -225,7 +252,10 @@ def oneshot_table(results: Results) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
-    table.attrs["paper_percentile"] = float((siamese_1shot < paper.ONE_SHOT["accuracy"]).mean() * 100)
+    for column in ("std", "seed_std", "ci95_low", "ci95_high", "difference", "diff_low", "diff_high", "macro_f1"):
+        if column not in table:
+            table[column] = None
+    table.attrs["paper_percentile"] = float((percentile_of < paper.ONE_SHOT["accuracy"]).mean() * 100)
     return table
 
 
@@ -309,13 +339,14 @@ def differences(results: Results) -> list[str]:
     acc = table[(table.metric == "accuracy") & table.paper.notna()]
     lines = [
         findings.versus_reference_summary(
-            f"{row.model}, test accuracy", row.ours_mean, row.ours_std, int(row.seeds), row.paper
+            f"{row.model}, test accuracy ({row.protocol})", row.ours_mean, row.ours_std, int(row.seeds), row.paper,
+            rounding=paper.ROUNDING,
         )
         for row in acc.itertuples()
     ]
     chosen = results["tuning_selected"].iloc[0]
     cnn_seeds = results.tables.get("cnn_seeds")  # the spread the choice is judged against (absent: no judgement)
-    improved_seeds = None if cnn_seeds is None else cnn_seeds.query("model == 'improved'").val_acc_at_best
+    improved_seeds = None if cnn_seeds is None else _kept_val_acc(cnn_seeds.query("model == 'improved'"))
     lines.append(
         f"The grid search chose lr {chosen.learning_rate:g}, dropout {chosen.dropout:g}, "
         f"batch {int(chosen.batch_size)} "
@@ -323,17 +354,22 @@ def differences(results: Results) -> list[str]:
         f"dropout {paper.TUNED_CONFIG['dropout']:g}, batch {paper.TUNED_CONFIG['batch_size']}. "
         + findings.choice_versus_paper(ranked(results["tuning_grid"]), paper.TUNED_CONFIG, improved_seeds)
     )
-    tuned, improved = (acc[acc.model == DISPLAY_NAMES[m]].iloc[0] for m in ("tuned", "improved"))
+    headline = acc[acc.protocol != paper.BEST_EPOCH_PROTOCOL]  # one row per model: the paper's protocol
+    tuned, improved = (headline[headline.model == DISPLAY_NAMES[m]].iloc[0] for m in ("tuned", "improved"))
     if tuned.ours_mean == improved.ours_mean and _is_improved_default(chosen):
         lines.append(
             "The chosen point is the Improved CNN's own configuration, so the TunedImprovedCNN (the same "
             "settings and epochs) is the very same trained model, taken from the checkpoint cache."
         )
+    if "oneshot_ladder_draws" in results.tables and LADDER_TABLE in results.tables:
+        ladder = results["oneshot_ladder_draws"]
+        lines += oneshot_ladder_lines(ladder, results[LADDER_TABLE])
     draws = results["oneshot_draws"]
     headline = draws[(draws.embedding == "Siamese encoder") & (draws.shots == 1)]
     lines.append(
         findings.draws_versus_reference(
-            "One-shot, Siamese encoder (Euclidean, the paper's protocol)", headline.accuracy, paper.ONE_SHOT["accuracy"]
+            "One-shot, our Siamese encoder (the paper's one-shot rule, not its method)", headline.accuracy,
+            paper.ONE_SHOT["accuracy"]
         )
     )
     if "seed" in headline:
@@ -374,6 +410,22 @@ def differences(results: Results) -> list[str]:
     profiles = sorted({str(p) for p in run_identity(results).profile})
     profile = profiles[0] if profiles == [findings.RESULTS_PROFILE] else "/".join(profiles) or "unknown"
     return [findings.no_nan(findings.for_profile(profile, line)) for line in lines]
+
+
+def oneshot_ladder_lines(draws: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """The one-shot ladder's sentences (``findings``, as chapter 06 states them)."""
+    method = draws[draws.rung == "paper's method"]
+    lines = [findings.draws_versus_reference("One-shot, the paper's Siamese method", method.accuracy,
+                                             paper.ONE_SHOT["accuracy"])]
+    for row in table[table.rung != "paper's method"].itertuples():
+        lines.append(findings.interval_verdict(f"One-shot, {row.rung}", row.difference, row.ci95_low, row.ci95_high,
+                                               "the paper's method", row.interval_over))
+    return lines
+
+
+def _kept_val_acc(rows: pd.DataFrame) -> pd.Series:
+    """Validation accuracy of the weights each run was scored with (older tables: of its best epoch)."""
+    return rows.val_acc_kept if "val_acc_kept" in rows else rows.val_acc_at_best
 
 
 def _is_improved_default(chosen: pd.Series) -> bool:

@@ -265,12 +265,12 @@ def test_ablation_trains_every_rung_once_with_the_first_seed(smoke_ctx):
 
 def _ablation_runs(val_accs: list[float]) -> pd.DataFrame:
     rungs = beyond.ladder(config.get_schedule("cpu"))
-    return pd.DataFrame([{"step": r.name, "seed": 0, "val_acc_at_best": v, "train_seconds": 60.0}
+    return pd.DataFrame([{"step": r.name, "seed": 0, "val_acc_kept": v, "train_seconds": 60.0}
                          for r, v in zip(rungs, val_accs)])
 
 
 def _recipe_runs(val_accs: list[float]) -> pd.DataFrame:
-    return pd.DataFrame({"seed": range(len(val_accs)), "val_acc_at_best": val_accs,
+    return pd.DataFrame({"seed": range(len(val_accs)), "val_acc_kept": val_accs,
                          "train_seconds": [60.0] * len(val_accs)})
 
 
@@ -334,11 +334,20 @@ def test_error_overlap_and_pairs():
     overlap = beyond.error_overlap(np.array([1, 2, 3]), np.array([2, 3, 4, 5]), "old")
     assert dict(zip(overlap.errors, overlap.images)) == {"old only": 2, "both": 2, "new model only": 1}
     assert "fixes 2 (50%)" in beyond.overlap_finding(overlap, "old")
-    old = pd.DataFrame({"class_a": ["a", "b"], "class_b": ["c", "d"], "total": [9, 4]})
-    new = pd.DataFrame({"class_a": ["a", "e"], "class_b": ["c", "f"], "total": [3, 5]})
-    both = beyond.pairs_beside(new, old, "old")
-    assert list(both.columns) == ["class_a", "class_b", "old", "new model"]
-    assert both.iloc[0].tolist() == ["a", "c", 9, 3] and len(both) == 3
+    from kmnist_utils.data import class_label
+
+    def wrong(pairs: dict[tuple[int, int], int]) -> pd.DataFrame:
+        rows = [(t, p) for (t, p), n in pairs.items() for _ in range(n)]
+        return pd.DataFrame(rows, columns=["true", "predicted"])
+
+    # The old model errs most on 0/1, then on 2/3, 4/5 and 6/7; its 1/2 errors (6) are outside its top 2.
+    old = wrong({(0, 1): 9, (2, 3): 8, (4, 5): 8, (1, 2): 6})
+    new = wrong({(1, 2): 5, (2, 1): 2, (0, 1): 3})
+    both = beyond.pairs_beside(new, old, "old", top=2).set_index(["class_a", "class_b"])
+    assert list(both.columns) == ["old", "new model"]
+    assert both.loc[(class_label(0), class_label(1))].tolist() == [9, 3]
+    # Counted from the error list, never filled with 0: the old model's 6 errors on 1/2 are there.
+    assert both.loc[(class_label(1), class_label(2))].tolist() == [6, 7]
 
 
 def overconfident_scores(scale: float = 3.0, n: int = 4000) -> tuple[beyond.TestScores, np.ndarray]:

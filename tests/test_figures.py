@@ -388,8 +388,14 @@ def test_every_figure_draws_the_numbers_it_is_given():
     fig = plots.plot_draw_distribution(draws, 0.7387)
     assert any(np.allclose(line.get_xdata(), 0.7387) for line in fig.axes[0].get_lines())  # the paper's line
     assert sum(len(p.get_paths()) for p in fig.axes[0].collections) >= draws.embedding.nunique()
-    assert "over 100 random support draws" in fig.axes[0].get_title()
+    assert "(100 draws each)" in fig.axes[0].get_title()
     plt.close(fig)
+    # Three encoder seeds pooled in the Siamese rows: the title counts encoders x draws, not just draws.
+    pooled = pd.concat([draws.assign(seed=0), draws[draws.embedding == "Siamese encoder"].assign(seed=1),
+                        draws[draws.embedding == "Siamese encoder"].assign(seed=2)])
+    title = plots.plot_draw_distribution(pooled, 0.7387).axes[0].get_title()
+    assert "Siamese encoder: 3 encoders x 100 draws" in title and "raw pixels: 100 draws" in title
+    plt.close("all")
 
     kshot = _kshot()
     fig = plots.plot_kshot(kshot)

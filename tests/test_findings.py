@@ -62,7 +62,26 @@ def test_draws_versus_reference():
     below = findings.draws_versus_reference("Siamese", [0.6, 0.7, 0.8, 0.65], 0.7387)
     assert "below" in below and "75th percentile" in below
     above = findings.draws_versus_reference("Siamese", [0.8, 0.82], 0.7387)
-    assert "at or above" in above and "0th percentile" in above
+    assert "at or above" in above and "0th percentile" in above and "outside the central 95%" in above
+    assert "inside the central 95%" in below and "std 0.0854" in below
+
+
+def test_interval_verdict_every_branch():
+    assert findings.interval_verdict("x", 0.02, 0.01, 0.03, "the paper's method", "encoder seeds").endswith(
+        "better, beyond the noise.")
+    assert findings.interval_verdict("x", -0.02, -0.03, -0.01, "p", "seeds").endswith("worse, beyond the noise.")
+    assert "includes 0" in findings.interval_verdict("x", 0.01, -0.01, 0.03, "p", "seeds")
+    lone = findings.interval_verdict("x", 0.01, float("nan"), float("nan"), "p", "seeds")
+    assert "no interval" in lone and "nan" not in lone
+
+
+def test_the_papers_rounding_is_the_tolerance_where_it_is_wider_than_the_seed_spread():
+    """0.9674 against a reported 0.967 is inside the rounding even with a tiny spread; with one seed too."""
+    tight = findings.versus_reference("m", [0.9673, 0.9674, 0.9675], 0.967, rounding=0.0005)
+    assert "inside the reference's rounding (± 0.05 pt)" in tight
+    assert "outside the seed spread" in findings.versus_reference("m", [0.9673, 0.9674, 0.9675], 0.967)
+    assert "rounding" in findings.versus_reference("m", [0.9672], 0.967, rounding=0.0005)
+    assert "one seed" in findings.versus_reference("m", [0.9690], 0.967, rounding=0.0005)
 
 
 def test_routing_verdict_every_branch():

@@ -384,3 +384,101 @@ def test_objectives_compared_at_equal_time():
     assert at_one.loc["fast", "epoch"] == 2 and at_one.loc["fast", "val_1shot"] == 0.6
     assert at_one.loc["slow", "epoch"] == 1 and at_one.loc["slow", "val_1shot"] == 0.55
     assert set(table.minutes) == {1.0, 2.0}
+
+
+# --------------------------------------------------------------------------- the paper's method
+
+
+def test_paper_pairs_are_drawn_as_the_papers_code_drew_them():
+    """Anchors uniform over all images, same class with probability one half (a binomial count, the anchor
+    itself allowed as its partner), a different class uniform over the others; seeded."""
+    labels = np.repeat(np.arange(10), 30)
+    pairs = siamese.paper_pairs(labels, 20_000, seed=3)
+    assert pairs.shape == (20_000, 3) and np.array_equal(pairs, siamese.paper_pairs(labels, 20_000, seed=3))
+    same = pairs[:, 2] == 1
+    assert np.array_equal(labels[pairs[:, 0]] == labels[pairs[:, 1]], same)
+    assert abs(same.mean() - 0.5) < 0.02 and same.sum() != 10_000  # a binomial count, not fixed at one half
+    assert (pairs[same, 0] == pairs[same, 1]).any()  # the paper's code may pair an image with itself
+    other = labels[pairs[~same, 1]]
+    assert np.bincount(other, minlength=10).min() > 0.08 * len(other)  # every other class drawn
+    with pytest.raises(ValueError, match="at least two classes"):
+        siamese.paper_pairs(np.zeros(5, int), 10, seed=0)
+
+
+def test_the_papers_encoder_and_head():
+    torch.manual_seed(0)
+    net = SiameseNet(embedding_dim=256, head="weighted_l1", encoder="paper")
+    convs = [m for m in net.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (1, 64, (3, 3), (1, 1)), (64, 128, (3, 3), (1, 1)), (128, 128, (3, 3), (1, 1))]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert net.encoder.project.in_features == 128 * 3 * 3 and net.compare.in_features == 256
+    x1, x2 = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    z1, z2 = net.encoder(x1), net.encoder(x2)
+    assert z1.shape == (4, 256) and (z1 >= 0).all()  # the embedding is ReLU'd, as in the paper's code
+    torch.testing.assert_close(net(x1, x2), net.compare((z1 - z2).abs()).squeeze(1))
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        SiameseNet(encoder="resnet")
+
+
+def test_paper_pair_objective_trains_the_papers_network():
+    from kmnist_utils.training import TrainConfig, fit
+
+    data = _quarter_data()
+    objective = siamese.PaperPairObjective(pairs_per_epoch=256, val_pairs=64)
+    assert objective.describe()["kind"] == "paper_pairs"
+    items = objective.epoch_items(data, 0, 0)
+    assert items.shape == (256, 3) and torch.equal(items, objective.epoch_items(data, 0, 0))
+    assert not torch.equal(items, objective.epoch_items(data, 0, 1))
+    torch.manual_seed(0)
+    state = fit(SiameseNet(embedding_dim=16, encoder="paper"), data, TrainConfig(3, 32, 1e-3, seed=0),
+                objective=objective, progress=False)
+    assert state.history[-1]["train_loss"] < state.history[0]["train_loss"] and state.kept_epoch("last") == 3
+
+
+def _ladder_draws(differences: dict[str, float], seeds=(0, 1, 2), draws=20) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    base = 0.74 + 0.01 * rng.standard_normal((len(seeds), draws))
+    rows = []
+    for rung, shift in differences.items():
+        for i, seed in enumerate(seeds):
+            for draw in range(draws):
+                rows.append({"rung": rung, "seed": seed, "draw": draw, "accuracy": base[i, draw] + shift + 0.001 * i,
+                             "f1_macro": 0.7})
+    return pd.DataFrame(rows)
+
+
+def test_ladder_table_pairs_every_rung_with_the_papers_method_over_seeds_and_draws():
+    draws = _ladder_draws({oneshot.PAPER_RUNG: 0.0, "+ in-batch pairs": 0.05, oneshot.OURS_RUNG: 0.0})
+    table = oneshot.ladder_table(draws).set_index("rung")
+    assert list(table.index) == [oneshot.PAPER_RUNG, "+ in-batch pairs", oneshot.OURS_RUNG]
+    assert table.loc[oneshot.PAPER_RUNG, "difference"] == 0
+    better = table.loc["+ in-batch pairs"]
+    assert better.difference == pytest.approx(0.05) and better.ci95_low > 0 and better.interval_over == "encoder seeds"
+    assert table.loc[oneshot.OURS_RUNG, "change"] == oneshot.OURS_CHANGE
+    assert 0 <= table.loc[oneshot.PAPER_RUNG, "paper_percentile"] <= 100
+    assert np.isnan(table.loc["+ in-batch pairs", "paper_percentile"])
+    lines = oneshot.ladder_findings(draws, table.reset_index())
+    assert "percentile" in lines[0] and "better, beyond the noise" in lines[1] and "includes 0" not in lines[1]
+    one_seed = oneshot.ladder_table(draws[draws.seed == 0]).set_index("rung")
+    assert one_seed.loc["+ in-batch pairs", "interval_over"] == "draws (one seed)"
+    with pytest.raises(ValueError, match="not drawn over the paper method's seeds and draws"):
+        oneshot.ladder_table(draws[(draws.rung == oneshot.PAPER_RUNG) | (draws.seed == 0)])
+
+
+def test_ladder_specs_follow_the_papers_schedule_on_all_training_images(smoke_ctx):
+    x = np.zeros((100, 28, 28), np.uint8)
+    parts = Parts(x, np.arange(100) % 10, x[:20], np.arange(20) % 10, x[:10], np.arange(10))
+    runs = oneshot.ladder_runs(smoke_ctx, parts)
+    p = smoke_ctx.profile.siamese.paper
+    assert [r for r, *_ in runs] == [r.name for r in oneshot.LADDER for _ in smoke_ctx.seeds] + [oneshot.OURS_RUNG]
+    rung, seed, spec, pool = runs[0]
+    assert rung == oneshot.PAPER_RUNG and len(pool.y_train) == 120  # training and validation images together
+    assert spec.hparams == {"embedding_dim": 256, "head": "weighted_l1", "encoder": "paper"}
+    assert (spec.config.epochs, spec.config.batch_size, spec.config.learning_rate, spec.config.keep) == (
+        p.epochs, 128, 1e-3, "last")
+    assert spec.objective.describe()["pairs_per_epoch"] == p.pairs_per_epoch
+    assert oneshot.PAPER_RUNG and runs[-1][2].config.keep == "best" and runs[-1][3] is parts
+    from kmnist_utils.config import PAPER
+    assert (PAPER.siamese.paper.pairs_per_epoch, PAPER.siamese.paper.epochs, PAPER.siamese.paper.embedding_dim) == (
+        60_000, 10, 256)
