@@ -10,9 +10,11 @@ import pandas as pd
 
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import RunContext
-from kmnist_utils.paper import BEST_EPOCH_PROTOCOL, PROTOCOL
 from kmnist_utils.data import Parts
-from kmnist_utils.metrics import classification_metrics
+from kmnist_utils.findings import versus_reference
+from kmnist_utils.metrics import classification_metrics, summarize_seeds
+from kmnist_utils.models import DISPLAY_NAMES
+from kmnist_utils.paper import BEST_EPOCH_PROTOCOL, PROTOCOL, ROUNDING, compare_with_paper, reported
 from kmnist_utils.runner import seed_histories, test_predictions, train, training_summary
 from kmnist_utils.training import TrainConfig
 
@@ -86,6 +88,20 @@ def run_rows(label: str, runs: list[CNNRun]) -> pd.DataFrame:
     return pd.DataFrame([{"model": label, "protocol": protocol_of(run), "seed": run.seed, **run.metrics,
                           **training_summary(run.trained)} for run in runs])
 
+
+
+def versus_paper(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Table I's comparison for ``run_rows`` tables (one per protocol): per model, protocol and metric."""
+    return compare_with_paper(summarize_seeds(pd.concat(list(tables), ignore_index=True)))
+
+
+def versus_paper_lines(tables: Sequence[pd.DataFrame], models: Sequence[str]) -> list[str]:
+    """Each model's test accuracy under each protocol against the paper's Table I value, judged by the seed
+    spread, or by the paper's three-decimal rounding where that is wider."""
+    return [versus_reference(f"{DISPLAY_NAMES[name]}, test accuracy (protocol: {protocol})", rows.accuracy,
+                             reported(name), rounding=ROUNDING)
+            for table in tables for name in models
+            for protocol, rows in table[table.model == name].groupby("protocol", sort=False)]
 
 
 def histories(label: str, runs: list[CNNRun]) -> pd.DataFrame:

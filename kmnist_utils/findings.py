@@ -212,7 +212,8 @@ def draws_versus_reference(
 def interval_verdict(name: str, difference: float, low: float, high: float, against: str, over: str) -> str:
     """A paired difference with its 95% interval: better, worse, or not measurably different."""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{name}: {points(difference)} against {against}; one value, no interval: it cannot tell a change from noise."
+        return (f"{name}: {points(difference)} against {against}; one value, no interval: it cannot tell a "
+                "change from noise.")
     head = f"{name}: {points(difference)} against {against} (95% interval {points(low)} to {points(high)} over {over})"
     if low > 0:
         return head + ": better, beyond the noise."

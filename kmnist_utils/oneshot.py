@@ -22,7 +22,7 @@ from kmnist_utils.config import RunContext
 from kmnist_utils.data import Parts
 from kmnist_utils.fewshot import mean_interval, summarize_draws
 from kmnist_utils.models import Features
-from kmnist_utils.runner import seed_histories, train
+from kmnist_utils.runner import train
 from kmnist_utils.seeding import derived_seed
 from kmnist_utils.settings import SettingError
 from kmnist_utils.training import TrainConfig, to_tensor_images
@@ -164,6 +164,27 @@ def ladder_draws(ctx: RunContext, parts: Parts, trained: Mapping[tuple[str, int]
     return pd.concat(frames, ignore_index=True)
 
 
+def ladder_history_summary(history: pd.DataFrame) -> pd.DataFrame:
+    """Per ladder network: epochs, last training loss, lowest validation loss, last validation 1-shot, minutes."""
+    return history.groupby(["rung", "seed"], sort=False).agg(
+        epochs=("epoch", "max"), last_train_loss=("train_loss", "last"), best_val_loss=("val_loss", "min"),
+        last_val_acc=("val_acc", "last"), minutes=("seconds", lambda s: s.sum() / 60))
+
+
+def score_ladder(ctx: RunContext, parts: Parts, ladder: Mapping[tuple[str, int], TrainedModel]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ladder's 1-shot draws (``ladder_draws``) and its table (``ladder_table``)."""
+    draws = ladder_draws(ctx, parts, {key: t.model.encoder for key, t in ladder.items()})
+    return draws, ladder_table(draws)
+
+
+def training_stops(ctx: RunContext, encoders: Sequence[TrainedModel]) -> list[str]:
+    """How each of our encoders ended its schedule (``findings.training_stop``)."""
+    s = ctx.profile.siamese
+    return [findings.training_stop(f"Encoder seed {seed}", t.state.epoch, t.state.best_epoch, s.epochs, s.patience)
+            for seed, t in zip(ctx.seeds, encoders)]
+
+
 def ladder_table(draws: pd.DataFrame, reference: float = paper.ONE_SHOT["accuracy"]) -> pd.DataFrame:
     """Per rung: what it changes, its mean 1-shot accuracy and macro F1, the spread over draws (within an
     encoder) and over encoders, and its difference from the paper's method paired over the same encoder
@@ -221,9 +242,14 @@ def ladder_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen
 
 def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
                      ) -> list[TrainedModel]:
-    """Our chapter's Siamese network, one per seed of the run (``ladder_encoders``' last rung)."""
-    ladder = ladder_encoders(ctx, parts, progress, unseen)
-    return [ladder[OURS_RUNG, seed] for seed in ctx.seeds]
+    """Our chapter's Siamese network alone (no other ladder rung), one per seed of the run; ``unseen``: with
+    the encoders of the unseen-class study in the same call."""
+    specs = [siamese_spec(ctx, parts, seed) for seed in ctx.seeds]
+    settings = unseen_settings(ctx, parts, ctx.seed) if unseen else []
+    later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, settings, ctx.seed)]
+    trained = train(ctx, specs + [spec for spec, _ in later], [parts] * len(specs) + [p for _, p in later],
+                    progress=progress, verbose=False)
+    return trained[: len(specs)]
 
 
 def ladder_history(ladder: Mapping[tuple[str, int], TrainedModel]) -> pd.DataFrame:
@@ -285,11 +311,6 @@ def siamese_metric_draws(
                 ).assign(embedding=name, seed=seed)
             )
     return pd.concat(frames, ignore_index=True)
-
-
-def siamese_history(ctx: RunContext, encoders: Sequence[TrainedModel]) -> pd.DataFrame:
-    """The per-epoch history of every encoder, one per seed of the run."""
-    return seed_histories(ctx.seeds, encoders)
 
 
 def oneshot_features(
@@ -431,7 +452,8 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
 PROTOCOL_ROW = "Siamese encoder"
 
 
-# The chapter's targets for the mean test 1-shot accuracy of the paper's protocol over draws and encoders.
+# The chapter's targets for the mean test 1-shot accuracy of our encoder (the paper's one-shot rule) over draws
+# and encoders.
 ONE_SHOT_TARGET = 0.88
 
 
@@ -439,7 +461,7 @@ ONE_SHOT_AIM = 0.93
 
 
 def oneshot_findings(draws: pd.DataFrame, reference: float, targets: Mapping[str, float]) -> list[str]:
-    """Sentences on the 1-shot draws of every encoder seed: the paper's protocol against the paper's single
+    """Sentences on the 1-shot draws of every encoder seed of ours: the Euclidean rule against the paper's single
     draw and against each of ``targets`` (name -> accuracy), then every other metric against the paper's
     protocol, seed by seed."""
     protocol = draws[draws.embedding == PROTOCOL_ROW]
@@ -460,16 +482,6 @@ def oneshot_findings(draws: pd.DataFrame, reference: float, targets: Mapping[str
         for name, group in draws.groupby("embedding", sort=False)
         if name != PROTOCOL_ROW
     ]
-
-
-def history_summary(history: pd.DataFrame) -> pd.DataFrame:
-    """Per encoder seed: epochs trained, best validation pair loss, last validation accuracy, minutes."""
-    return history.groupby("seed").agg(
-        epochs=("epoch", "max"),
-        best_val_loss=("val_loss", "min"),
-        last_val_acc=("val_acc", "last"),
-        minutes=("seconds", lambda s: s.sum() / 60),
-    )
 
 
 def spread_by_embedding(draws: pd.DataFrame) -> pd.DataFrame:
@@ -523,6 +535,13 @@ def oneshot_vs_paper(draws: pd.DataFrame, reported: dict[str, float]) -> pd.Data
             }
         )
     return pd.DataFrame(rows)
+
+
+def unseen_tables(ctx: RunContext, parts: Parts) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The unseen-class study of the run's first seed: its rows per split, their summary per encoder, and
+    the paired differences of each encoder to each baseline."""
+    rows = unseen_class_experiment(ctx, parts, ctx.seed)
+    return rows, summarize_unseen(rows), unseen_differences(rows, UNSEEN_ENCODERS, UNSEEN_BASELINES)
 
 
 def summarize_unseen(rows: pd.DataFrame) -> pd.DataFrame:

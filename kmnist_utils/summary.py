@@ -225,8 +225,8 @@ def oneshot_table(results: Results) -> pd.DataFrame:
         if ladder_draws is not None:
             percentile_of = ladder_draws[ladder_draws.rung == "paper's method"].accuracy
     rows.append({"method": "Siamese network (ours, first draw)", "protocol": OURS_ONESHOT_PROTOCOL,
-                 "accuracy": ours.loc["accuracy", "ours, first draw"], "macro_f1": ours.loc["f1_macro", "ours, first draw"],
-                 "draws": 1})
+                 "accuracy": ours.loc["accuracy", "ours, first draw"],
+                 "macro_f1": ours.loc["f1_macro", "ours, first draw"], "draws": 1})
     if "encoder seeds" in ours and int(ours.loc["accuracy", "encoder seeds"]) > 1:  # one encoder: no such spread
         rows.append(
             {

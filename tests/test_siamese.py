@@ -287,23 +287,6 @@ def test_oneshot_findings_compare_every_metric_with_the_protocol():
     assert "cosine" in lines[4]
 
 
-def test_history_summary_per_seed():
-    history = pd.DataFrame(
-        {
-            "seed": [0, 0, 1],
-            "epoch": [1, 2, 1],
-            "val_loss": [0.5, 0.4, 0.6],
-            "val_acc": [0.8, 0.85, 0.7],
-            "seconds": [60.0, 60.0, 30.0],
-        }
-    )
-    table = oneshot.history_summary(history)
-    assert table.loc[0].tolist() == pytest.approx([2, 0.4, 0.85, 2.0]) and table.loc[1, "minutes"] == pytest.approx(0.5)
-
-
-# --------------------------------------------------------------------------- pairs formed inside a batch
-
-
 def _quarter_data(n_per_class: int = 40, classes: int = 4):
     from kmnist_utils.training import make_tensor_split
 
