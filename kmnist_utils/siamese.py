@@ -72,25 +72,32 @@ def _validate_pairs_and_one_shot(model: nn.Module, loss_fn: Callable, data: Tens
     return loss, validation_one_shot(model.encoder, data.x_val, data.y_val, precision=precision)
 
 
+def _class_blocks(labels: np.ndarray, n_pairs: int, min_pairs: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What pair sampling needs of the labels: the classes, the images sorted by class, each image's class
+    index (0..C-1), and each class's count and start in that order; checks the request first."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError("pairs need at least two classes")
+    if n_pairs < min_pairs:
+        raise ValueError(f"n_pairs must be at least {min_pairs}, got {n_pairs}")
+    order = np.argsort(labels, kind="stable")
+    class_pos = np.searchsorted(classes, labels)
+    counts = np.bincount(class_pos, minlength=len(classes))
+    return classes, order, class_pos, counts, np.concatenate([[0], np.cumsum(counts)[:-1]])
+
+
 def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
     """Balanced pairs in random order (half same class, half different): array (n_pairs, 3) of (i, j, same).
 
     Vectorised and seeded. Anchors are uniform over the images; a positive partner is uniform over
     the anchor's class (never the anchor itself), a negative one uniform over the other classes.
     """
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
-    if len(classes) < 2:
-        raise ValueError("pairs need at least two classes")
-    if n_pairs < 2:
-        raise ValueError(f"n_pairs must be at least 2, got {n_pairs}")
-    rng = np.random.default_rng(seed)
-    order = np.argsort(labels, kind="stable")
-    class_pos = np.searchsorted(classes, labels)  # class index 0..C-1 of every image
-    counts = np.bincount(class_pos, minlength=len(classes))
+    classes, order, class_pos, counts, starts = _class_blocks(labels, n_pairs, min_pairs=2)
     if counts.min() < 2:
         raise ValueError("every class needs at least two images to form a positive pair")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rng = np.random.default_rng(seed)
     n_pos = n_pairs // 2
     n_neg = n_pairs - n_pos
 
@@ -118,17 +125,8 @@ def paper_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> np.ndarray:
     anchor's class (the anchor itself included), otherwise a class is drawn uniformly from the other
     classes and the partner uniformly from it. The number of same-class pairs is binomial, not fixed.
     """
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
-    if len(classes) < 2:
-        raise ValueError("pairs need at least two classes")
-    if n_pairs < 1:
-        raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
+    classes, order, class_pos, counts, starts = _class_blocks(labels, n_pairs, min_pairs=1)
     rng = np.random.default_rng(seed)
-    order = np.argsort(labels, kind="stable")
-    class_pos = np.searchsorted(classes, labels)
-    counts = np.bincount(class_pos, minlength=len(classes))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     anchors = rng.integers(0, len(labels), size=n_pairs)
     same = rng.random(n_pairs) < 0.5
     partner_class = np.where(same, class_pos[anchors],
