@@ -10,7 +10,7 @@ accuracy of the single models and of their ensemble; only the chapters the run t
 same machine, say). Writes ``budget_check.csv`` (+ ``.json``) to
 ``--out`` (default: beside the results) and prints one verdict a line.
 
-Budgets: chapter 06 at most 20% of chapter 03's wall time, chapter 07 at most 100%. Targets: mean test
+Budgets: chapter 06 at most 40% of chapter 03's wall time, chapter 07 at most 100%. Targets: mean test
 1-shot >= 0.88 (aim 0.93); mean single-model test accuracy >= 0.985 (aim 0.990); ensemble >= 0.989.
 """
 
@@ -26,7 +26,7 @@ from kmnist_utils import anchors, findings, oneshot
 from kmnist_utils.atomic import write_text
 from kmnist_utils.results import TIMINGS_TABLE, read_table_file
 
-BUDGETS = {"06_siamese_one_shot.ipynb": 0.20, "07_beyond_paper.ipynb": 1.00}  # shares of chapter 03's time
+BUDGETS = {"06_siamese_one_shot.ipynb": 0.40, "07_beyond_paper.ipynb": 1.00}  # shares of chapter 03's time
 REFERENCE = "03_cnns.ipynb"
 
 

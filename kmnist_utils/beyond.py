@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -55,6 +57,22 @@ def ladder(schedule: BeyondSchedule) -> list[Rung]:
         steps.append(("+ label smoothing", aug, schedule.label_smoothing, schedule.mixup))
     return [Rung(name, None if augment is None or augment.is_identity else augment, smoothing, mixup)
             for name, augment, smoothing, mixup in steps]
+
+
+def describe(rung: Rung) -> str:
+    """What a rung trains with, every ingredient named as present or absent: chapter 07's titles and rows
+    describe the recipe that was chosen, not the ladder's last rung."""
+    augment = rung.augment
+    if augment is None:
+        augmented = "no augmentation"
+    else:
+        kinds = [name for name, on in (("rotation", augment.rotate_deg), ("scale", augment.scale),
+                                       ("shift", augment.shift_px), ("elastic distortion", augment.elastic_alpha),
+                                       ("cutout", augment.cutout_px)) if on]
+        augmented = "augmentation (" + ", ".join(kinds) + ")"
+    mixup = f"input mixup (Beta {rung.mixup:g})" if rung.mixup else "no mixup"
+    smoothing = f"label smoothing {rung.label_smoothing:g}" if rung.label_smoothing else "no label smoothing"
+    return f"PreAct ResNet, SGD one-cycle, {augmented}, {mixup}, {smoothing}"
 
 
 def spec(schedule: BeyondSchedule, rung: Rung, seed: int, epochs: int | None = None,
@@ -125,42 +143,59 @@ def choose(runs: pd.DataFrame, schedule: BeyondSchedule) -> Rung:
     return ladder(schedule)[int(best[-1])]
 
 
-def ablation_table(runs: pd.DataFrame, recipe_runs: pd.DataFrame) -> pd.DataFrame:
+def ablation_table(runs: pd.DataFrame, recipe_runs: pd.DataFrame, val_images: int | None = None) -> pd.DataFrame:
     """Per rung, in ladder order: the first seed's validation accuracy, what the rung adds to the one
-    before, and the seed spread of validation accuracy (std over the recipe's seeds, ``recipe_runs``)
-    that a difference must exceed to be more than noise; 0.0 with one seed (no spread measured)."""
+    before, the seed spread of validation accuracy (std over the recipe's seeds, ``recipe_runs``; 0.0
+    with one seed), the binomial standard error of a validation accuracy on ``val_images`` images, and
+    the noise floor a difference must exceed: the larger of the two."""
     table = runs[["step", "seed", "val_acc_kept"]].rename(columns={"val_acc_kept": "val_acc"})
     table = table.reset_index(drop=True)
-    table["adds_val_acc"] = table.val_acc.diff().fillna(0.0)
+    table["adds_val_acc"] = table.val_acc.diff().fillna(0.0)  # the first rung adds nothing: it is the base
     table["train_minutes"] = (runs.train_seconds / 60).to_numpy()
     table["spread_seeds"] = len(recipe_runs)
     table["seed_std"] = float(recipe_runs.val_acc_kept.std(ddof=1)) if len(recipe_runs) > 1 else 0.0
+    accuracy = float(recipe_runs.val_acc_kept.mean())
+    table["binomial_se"] = (math.sqrt(accuracy * (1 - accuracy) / val_images) if val_images else 0.0)
+    table["noise_floor"] = table[["seed_std", "binomial_se"]].max(axis=1)
     return table
 
 
-def _noise_clause(gap: float, spread: float, seeds: int) -> str:
-    if seeds < 2 or spread == 0:
+def _noise_clause(gap: float, table: pd.DataFrame) -> str:
+    spread, seeds = float(table.seed_std.iloc[0]), int(table.spread_seeds.iloc[0])
+    binomial = float(table.binomial_se.iloc[0]) if "binomial_se" in table else 0.0
+    floor = max(spread if seeds >= 2 else 0.0, binomial)
+    if floor == 0:
         return " (no seed spread measured, so this cannot be told from noise)"
-    if abs(gap) <= spread:
-        return f", within the seed spread of {spread * 100:.2f} pt ({seeds} seeds): noise"
-    return f", {abs(gap) / spread:.1f} times the seed spread of {spread * 100:.2f} pt ({seeds} seeds)"
+    parts = []
+    if seeds >= 2:
+        parts.append(f"seed spread {spread * 100:.3f} pt over {seeds} seeds")
+    else:
+        parts.append("one seed, so no seed spread measured")
+    if binomial:
+        parts.append(f"binomial standard error of the validation accuracy {binomial * 100:.3f} pt")
+    basis = f"the noise floor of {floor * 100:.3f} pt ({'; '.join(parts)})"
+    if abs(gap) <= floor:
+        return f", within {basis}: noise"
+    return f", {abs(gap) / floor:.1f} times {basis}"
 
 
 def ablation_findings(table: pd.DataFrame, chosen: Rung) -> list[str]:
     """One sentence per rung after the first: what it adds on validation, and whether that is more than
-    the seed spread (else: noise); then which rung became the recipe and by how much it led."""
-    spread, seeds = float(table.seed_std.iloc[0]), int(table.spread_seeds.iloc[0])
-    lines = [f"{row.step}: {row.adds_val_acc * 100:+.2f} pt validation accuracy over the rung before"
-             + _noise_clause(row.adds_val_acc, spread, seeds) + "." for row in table.iloc[1:].itertuples()]
+    the noise floor (the larger of the seed spread and the validation set's binomial standard error);
+    then which rung became the recipe and by how much it led."""
+    lines = [f"{row.step}: {row.adds_val_acc * 100:+.3f} pt validation accuracy over the rung before"
+             + _noise_clause(row.adds_val_acc, table) + "." for row in table.iloc[1:].itertuples()]
     chosen_row = table[table.step == chosen.name].iloc[0]
-    head = f"Recipe: '{chosen.name}', the best rung on validation ({chosen_row.val_acc:.4f}, first seed)"
+    head = (f"Recipe: '{chosen.name}' ({describe(chosen)}), the best rung on validation ({chosen_row.val_acc:.4f}, "
+            "first seed)")
     others = table[table.step != chosen.name]
     if others.empty:
         return lines + [head + "."]
     runner_up = others.loc[others.val_acc.idxmax()]
     gap = float(chosen_row.val_acc - runner_up.val_acc)
-    lead = f"; it leads the next best, '{runner_up.step}', by {gap * 100:.2f} pt" + _noise_clause(gap, spread, seeds)
-    if seeds >= 2 and spread > 0 and gap <= spread:
+    clause = _noise_clause(gap, table)
+    lead = f"; it leads the next best, '{runner_up.step}', by {gap * 100:.3f} pt" + clause
+    if clause.endswith(": noise"):
         lead += ", so the ladder cannot tell the two apart"
     return lines + [head + lead + "."]
 
@@ -339,9 +374,10 @@ def reliability_panels(scores: TestScores, temperatures: dict[str, float]) -> di
 TABLE1_METRICS = ("accuracy", "precision", "recall", "f1")
 
 
-def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule) -> pd.DataFrame:
+def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule, recipe: Rung) -> pd.DataFrame:
     """Table I rows of this chapter (the paper has none: its column stays empty), in the layout of
-    ``paper.compare_with_paper``: the single model's mean ± std over seeds, and the ensemble."""
+    ``paper.compare_with_paper``: the single model's mean ± std over seeds, and the ensemble; the
+    protocol column describes the recipe that was chosen (``describe``)."""
     single, ensemble = test[test.model == "single"], test[test.model == "ensemble"]
     names = {"single": f"PreAct ResNet ({schedule.name} schedule)",
              "ensemble": f"PreAct ResNet, ensemble of {len(single)} seeds ({schedule.name} schedule)"}
@@ -349,7 +385,8 @@ def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule) -> pd.DataFrame:
     for kind, frame in (("single", single), ("ensemble", ensemble)):
         for metric in TABLE1_METRICS:
             std = frame[metric].std(ddof=1) if len(frame) > 1 else float("nan")
-            rows.append({"model": names[kind], "metric": metric, "paper": float("nan"),
+            rows.append({"model": names[kind], "protocol": f"ours: chapter 07's recipe, {describe(recipe)}",
+                         "metric": metric, "paper": float("nan"),
                          "ours_mean": round(float(frame[metric].mean()), 4), "ours_std": round(float(std), 4),
                          "seeds": len(frame) if kind == "single" else 1, "difference": float("nan")})
     return pd.DataFrame(rows)

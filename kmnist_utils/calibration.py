@@ -165,6 +165,27 @@ def calibration_summary(
     return pd.DataFrame(rows)
 
 
+def scaling_findings(summary: pd.DataFrame) -> list[str]:
+    """Per model of ``summary`` (``calibration_summary`` rows with a ``model`` column): what the temperature
+    fitted on validation does to the test set's ECE and NLL, said as it is, worse included. A temperature
+    below 1 sharpens the probabilities: it helps only if the model is underconfident on test too."""
+    lines = []
+    for model, rows in summary.groupby("model", sort=False):
+        test = rows[rows.split == "test"].set_index("scaling")
+        t = float(test.loc["after", "temperature"])
+        changes = []
+        for metric, label in (("ece", "ECE"), ("nll", "NLL")):
+            before, after = float(test.loc["before", metric]), float(test.loc["after", metric])
+            verdict = "better" if after < before else "worse" if after > before else "unchanged"
+            changes.append(f"test {label} {before:.4f} -> {after:.4f} ({verdict})")
+        worse = [c for c in changes if c.endswith("(worse)")]
+        kind = "sharpens (T < 1)" if t < 1 else "softens (T > 1)" if t > 1 else "leaves"
+        tail = ("; the temperature fitted on validation does not carry over to the test set, so the unscaled "
+                "probabilities are the better calibrated ones here" if worse else "")
+        lines.append(f"{model}: temperature {t:.2f} {kind} the probabilities: {', '.join(changes)}{tail}.")
+    return lines
+
+
 def reliability_panels(
     logits: np.ndarray, labels: np.ndarray, temperature: float, name: str = "test"
 ) -> dict[str, tuple[pd.DataFrame, float]]:

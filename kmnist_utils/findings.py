@@ -276,17 +276,18 @@ def saliency_verdict(
         "its maps look the same without the learned weights, so they do not explain this model"
     )
     ratio = stroke_mass / stroke_pixels if stroke_pixels > 0 else float("inf")
-    where = (
-        "concentrated on the strokes"
-        if ratio >= 1.25
-        else "mostly off the strokes"
-        if ratio <= 0.8
-        else "spread about evenly over strokes and background"
-    )
-    return (
-        f"{method}: {check}; {stroke_mass:.0%} of its attribution lies on stroke pixels, which are "
-        f"{stroke_pixels:.0%} of the image ({ratio:.1f}x their share): {where}."
-    )
+    head = (f"{method}: {check}; {stroke_mass:.0%} of its attribution lies on stroke pixels, which are "
+            f"{stroke_pixels:.0%} of the image ({ratio:.1f}x their share)")
+    if not passes:
+        return head + "."
+    claim = "the paper's reading (the maps highlight the strokes and largely ignore the background)"
+    if ratio >= 1.25 and stroke_mass >= 0.5:
+        return head + f": concentrated on the strokes, so {claim} is reproduced by this measure."
+    if ratio >= 1.25:
+        return (head + f": denser on the strokes than elsewhere, yet {1 - stroke_mass:.0%} of it lies off them, so "
+                f"{claim} is not reproduced by this measure.")
+    where = "mostly off the strokes" if ratio <= 0.8 else "spread about evenly over strokes and background"
+    return head + f": {where}, so {claim} is not reproduced by this measure."
 
 
 def certification_level(delta: float, splits: int, calibration_images: int | None = None) -> str:

@@ -158,7 +158,8 @@ def plot_pca(
 
 
 def draw_confusion(ax, matrix: np.ndarray, title: str) -> None:
-    """Counts heatmap, rows = true class, columns = predicted class, both labelled with kana."""
+    """Counts heatmap, rows = true class, columns = predicted class, both labelled with kana, with a colour
+    bar that says how shades map to counts."""
     labels = [class_label(i) for i in range(N_CLASSES)]
     # A power scale: with a linear one, off-diagonal counts of 10-50 next to ~1,000 are invisible.
     sns.heatmap(
@@ -166,7 +167,8 @@ def draw_confusion(ax, matrix: np.ndarray, title: str) -> None:
         annot=True,
         fmt="d",
         cmap="Blues",
-        cbar=False,
+        cbar=True,
+        cbar_kws={"label": "images (power scale, exponent 0.3)", "shrink": 0.75},
         square=True,
         xticklabels=labels,
         yticklabels=labels,
@@ -184,7 +186,7 @@ def draw_confusion(ax, matrix: np.ndarray, title: str) -> None:
 
 def plot_confusions(matrices: dict[str, np.ndarray]) -> Figure:
     """One confusion-matrix panel per entry, side by side (Figures 3, 4 and 5)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(7.5 * len(matrices), 7.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(8.5 * len(matrices), 7.2), squeeze=False)
     for ax, (title, matrix) in zip(axes[0], matrices.items()):
         draw_confusion(ax, matrix, title)
     fig.tight_layout()

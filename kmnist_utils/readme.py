@@ -50,7 +50,7 @@ SMOKE_RECORD = PROJECT_ROOT / "benchmarks" / "results" / "smoke-report-cpu"  # i
 
 
 KEY_FIGURES = (
-    ("fig04_learning_curves_cnns", "Learning curves of the three CNNs (notebook 03)"),
+    ("cnn_learning_curves", "Learning curves of the three CNNs (notebook 03)"),
     ("fig05_confusion_tuned_train_vs_test", "TunedImprovedCNN: training vs test confusion matrices (Fig. 5)"),
     ("fig07_saliency_tuned", "Saliency maps of the TunedImprovedCNN (Fig. 7)"),
     ("oneshot_accuracy_over_draws", "10-way 1-shot accuracy over the support draws, with the paper's single number"),

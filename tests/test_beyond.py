@@ -283,6 +283,10 @@ def test_ablation_table_takes_the_spread_from_the_seeds_of_the_recipe():
     assert table.spread_seeds.iloc[0] == 3 and table.train_minutes.tolist() == pytest.approx([1.0] * 4)
     one_seed = beyond.ablation_table(runs, _recipe_runs([0.994]))
     assert one_seed.seed_std.iloc[0] == 0.0 and one_seed.spread_seeds.iloc[0] == 1
+    # The floor is at least the binomial standard error of a validation accuracy: 0.08 pt at 99% on 12,000.
+    floored = beyond.ablation_table(runs, _recipe_runs([0.99, 0.99005, 0.99]), val_images=12_000)
+    assert floored.binomial_se.iloc[0] == pytest.approx(np.sqrt(0.99 * 0.01 / 12_000), rel=1e-3)
+    assert floored.noise_floor.iloc[0] == floored.binomial_se.iloc[0] > floored.seed_std.iloc[0]
 
 
 def test_choose_takes_the_best_rung_of_the_first_seed_and_the_more_complete_on_a_tie():
@@ -310,11 +314,17 @@ def test_test_table_and_table1_rows():
     assert list(table.model) == ["single"] * 3 + ["ensemble"]
     assert table.accuracy.iloc[0] < table.accuracy.iloc[2]
     assert table.accuracy.iloc[3] == pytest.approx(float((s.ensemble_pred == s.y_test).mean()))
-    rows = beyond.table1_rows(table, config.get_schedule("cpu"))
+    plain = beyond.ladder(config.get_schedule("cpu"))[0]  # the plain rung chosen as the recipe
+    rows = beyond.table1_rows(table, config.get_schedule("cpu"), plain)
     single = rows[(rows.metric == "accuracy") & (rows.seeds == 3)].iloc[0]
     assert single.ours_mean == pytest.approx(table.accuracy.iloc[:3].mean(), abs=1e-4)
     assert single.ours_std == pytest.approx(table.accuracy.iloc[:3].std(ddof=1), abs=1e-4)
     assert rows.paper.isna().all() and "cpu schedule" in single.model
+    # The protocol describes the recipe chosen, never the ingredients of a rung it does not have.
+    assert single.protocol.endswith("no augmentation, no mixup, no label smoothing")
+    full = beyond.describe(beyond.ladder(config.get_schedule("cpu"))[-1])
+    assert "augmentation (rotation, scale, shift, elastic distortion)" in full and "input mixup (Beta 0.2)" in full
+    assert "label smoothing 0.1" in full
 
 
 def test_findings_follow_the_numbers():
@@ -465,15 +475,23 @@ def test_ablation_findings_say_when_a_difference_is_noise():
     runs = _ablation_runs([0.990, 0.992, 0.9922, 0.9898])
     recipe = beyond.choose(runs, schedule)
     lines = beyond.ablation_findings(beyond.ablation_table(runs, _recipe_runs([0.9922, 0.9912, 0.9932])), recipe)
-    assert "+0.20 pt" in lines[0] and "2.0 times the seed spread of 0.10 pt (3 seeds)" in lines[0]
-    assert "+0.02 pt" in lines[1] and "noise" in lines[1]
-    assert "-0.24 pt" in lines[2] and "times the seed spread" in lines[2]
+    assert "+0.200 pt" in lines[0] and "2.0 times the noise floor of 0.100 pt (seed spread 0.100 pt over 3" in lines[0]
+    assert "+0.020 pt" in lines[1] and "noise" in lines[1]
+    assert "-0.240 pt" in lines[2] and "times the noise floor" in lines[2]
     # The recipe leads the rotation rung by 0.02 pt, inside the 0.10 pt spread: the ladder cannot tell them apart.
-    assert lines[-1].startswith("Recipe: '+ mixup', the best rung on validation (0.9922, first seed)")
-    assert "by 0.02 pt, within the seed spread" in lines[-1] and "cannot tell the two apart" in lines[-1]
+    assert lines[-1].startswith("Recipe: '+ mixup' (PreAct ResNet, SGD one-cycle, augmentation (")
+    assert "input mixup (Beta 0.2), no label smoothing), the best rung on validation (0.9922, first seed)" in lines[-1]
+    assert "by 0.020 pt, within the noise floor" in lines[-1] and "cannot tell the two apart" in lines[-1]
     clear = _ablation_runs([0.990, 0.992, 0.9952, 0.9898])
     last = beyond.ablation_findings(beyond.ablation_table(clear, _recipe_runs([0.9952, 0.9950])),
                                     beyond.choose(clear, schedule))[-1]
-    assert "by 0.32 pt, 2" in last and "times the seed spread" in last and "cannot tell" not in last
+    assert "by 0.320 pt, 2" in last and "times the noise floor" in last and "cannot tell" not in last
     found = beyond.ablation_findings(beyond.ablation_table(runs, _recipe_runs([0.9922])), recipe)
     assert "no seed spread measured" in found[0] and "no seed spread measured" in found[-1]
+    # Three seeds one validation image apart: a spread of 0.005 pt is printed as such, not as "0.00 pt", and
+    # the binomial floor (about 0.08 pt on 12,000 images), not that spread, judges a rung's step.
+    tight = beyond.ablation_table(runs, _recipe_runs([0.99, 0.99005, 0.99]), val_images=12_000)
+    tight_lines = beyond.ablation_findings(tight, recipe)
+    assert "seed spread 0.003 pt over 3 seeds" in tight_lines[0]
+    assert "noise floor of 0.091 pt" in tight_lines[0] and "2.2 times" in tight_lines[0]
+    assert "within the noise floor of 0.091 pt" in tight_lines[1]

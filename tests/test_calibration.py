@@ -217,3 +217,21 @@ def test_routing_study_fits_on_validation_and_reports_both_parts():
     assert len(study.certified_findings()) == 1 + len(calibration.ROUTING_TARGETS)
     level = study.certified_findings()[0]
     assert level.startswith("Certification level:") and "delta = 0.1" in level and "over 4 random splits" in level
+
+
+def test_scaling_findings_say_when_the_validation_temperature_hurts_the_test_set():
+    """The committed chapter-07 numbers: T = 0.81 fitted on validation makes seed 0's test ECE and NLL worse."""
+    import pandas as pd
+
+    rows = pd.DataFrame({
+        "split": ["validation", "validation", "test", "test"] * 2,
+        "scaling": ["before", "after"] * 4,
+        "temperature": [1.0, 0.8116, 1.0, 0.8116, 1.0, 1.2, 1.0, 1.2],
+        "ece": [0.0043, 0.0015, 0.0048, 0.0075, 0.02, 0.01, 0.03, 0.01],
+        "nll": [0.0271, 0.0256, 0.1054, 0.1104, 0.2, 0.1, 0.3, 0.2],
+        "model": ["single (seed 0)"] * 4 + ["ensemble"] * 4,
+    })
+    worse, better = calibration.scaling_findings(rows)
+    assert worse.startswith("single (seed 0): temperature 0.81 sharpens (T < 1)")
+    assert "test ECE 0.0048 -> 0.0075 (worse)" in worse and "does not carry over" in worse
+    assert "softens (T > 1)" in better and "(worse)" not in better and "carry over" not in better

@@ -270,6 +270,8 @@ def test_figure_content_titles_labels_and_panels():
     first_lines = [t.split("\n")[0] for t in titles if t][:2]
     assert first_lines == ["Simple CNN (seed 0), test set", "Improved CNN (seed 0), test set"]
     assert not any("seed 0" in x for x in xlabels) and any("predicted" in x.lower() for x in xlabels)
+    # Every panel has its colour bar, labelled with what the shades count.
+    assert len(fig.axes) == 4 and ylabels[2:] == ["images (power scale, exponent 0.3)"] * 2
     plt.close(fig)
 
     fig = CASES["plot_pca"]()

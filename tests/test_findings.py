@@ -139,10 +139,16 @@ def test_ranking_certainty_every_branch():
 def test_saliency_verdict_every_branch():
     good = findings.saliency_verdict("gradient", 0.2, 0.5, 0.6, 0.2)
     assert "passes the randomisation check" in good and "concentrated on the strokes" in good and "3.0x" in good
+    assert "is reproduced by this measure" in good
     bad = findings.saliency_verdict("Integrated Gradients", 0.97, 0.5, 0.9, 0.2)
-    assert "FAILS the randomisation check" in bad
+    assert "FAILS the randomisation check" in bad and "reproduced" not in bad
     assert "mostly off the strokes" in findings.saliency_verdict("g", 0.1, 0.5, 0.1, 0.2)
     assert "spread about evenly" in findings.saliency_verdict("g", 0.1, 0.5, 0.2, 0.2)
+    # The committed gradient maps: 26% of the mass on strokes that are 20% of the pixels. Denser on the
+    # strokes, but three quarters lie off them: "concentrated on the strokes" would not follow the measure.
+    measured = findings.saliency_verdict("gradient", 0.09, 0.5, 0.256, 0.2003)
+    assert "concentrated" not in measured and "74% of it lies off them" in measured
+    assert "is not reproduced by this measure" in measured
 
 
 def test_training_stop_every_branch():

@@ -301,3 +301,15 @@ def test_the_cost_of_the_recorded_run_names_machine_precision_and_seeds(results_
     assert "took 30 min" in text and "01 0.2, 03 30.0" in text and results_ctx.precision in text
     assert "[" in text  # the CPU model with its vector flags, from the provenance
     assert "### What a run costs" in readme.readme_section(summary.load_results(results_ctx.dirs.results))
+
+
+def test_report_and_readme_count_the_same_notebooks_whether_the_assembling_one_is_timed_yet(results_ctx):
+    """REPORT.md is written inside the assembling notebook, before its own time exists; the README is
+    generated after. Both count the chapters only, so they agree on the number and the minutes."""
+    rows = {"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [60.0, 120.0]}
+    write_table(pd.DataFrame(rows), "pipeline_timings", results_ctx)
+    before = summary.provenance_sentence(summary.load_results(results_ctx.dirs.results))
+    rows = {"notebook": [*rows["notebook"], summary.ASSEMBLY_NOTEBOOK], "wall_time_s": [60.0, 120.0, 5.0]}
+    write_table(pd.DataFrame(rows), "pipeline_timings", results_ctx)
+    after = summary.provenance_sentence(summary.load_results(results_ctx.dirs.results))
+    assert before == after and "its 2 chapter notebooks took 3.0 min" in after
