@@ -8,22 +8,21 @@ outputs averaged are the ensemble. Only then is the test set scored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property
-
-import math
 
 import numpy as np
 import pandas as pd
 
-from kmnist_utils import calibration, errors, metrics
+from kmnist_utils import calibration, errors, metrics, tuning
 from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import BeyondSchedule, RunContext
 from kmnist_utils.data import Parts
 from kmnist_utils.models import DISPLAY_NAMES, build_model, count_parameters
 from kmnist_utils.results import read_table
-from kmnist_utils.runner import logits_of, train, training_summary
+from kmnist_utils.runner import logits_of, test_predictions, train, training_summary
 from kmnist_utils.training import Classification, TrainConfig
 
 MODEL = "preact_resnet"
@@ -209,12 +208,17 @@ def rung_test_accuracy(ctx: RunContext, parts: Parts, done: Ablation) -> pd.Data
 
 
 def cost_table(cnn_seeds: pd.DataFrame, tuned_seeds: pd.DataFrame, rungs: pd.DataFrame,
-               recipe_runs: pd.DataFrame, recipe_test: pd.DataFrame, recipe_name: str) -> pd.DataFrame:
-    """Test accuracy against training minutes on one core, mean and std over seeds, for every model of
-    the report: chapter 03's CNNs, chapter 04's TunedImprovedCNN (its final runs; the grid search is not
-    counted), every rung of chapter 07's ladder, and the recipe's seeds."""
+               recipe_runs: pd.DataFrame, recipe_test: pd.DataFrame, recipe_name: str,
+               logreg_seeds: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Test accuracy against training minutes on one core, mean and std over seeds, for every classifier of
+    the report: logistic regression (chapter 02, where given), chapter 03's CNNs, chapter 04's
+    TunedImprovedCNN (its final runs; the grid search is not counted), every rung of chapter 07's ladder,
+    the recipe's seeds, and their ensemble (its cost: the training of all its members)."""
     single = recipe_test[recipe_test.model == "single"].reset_index(drop=True)
+    ensemble = recipe_test[recipe_test.model == "ensemble"]
     frames = [
+        *([] if logreg_seeds is None else [logreg_seeds.rename(columns={"fit_seconds": "train_seconds"}).assign(
+            model=DISPLAY_NAMES["logreg"])]),
         cnn_seeds.assign(model=cnn_seeds.model.map(lambda m: DISPLAY_NAMES.get(m, m))),
         tuned_seeds.assign(model=DISPLAY_NAMES["tuned"]),
         # The rung that became the recipe is drawn once, as the recipe, with all its seeds.
@@ -222,6 +226,9 @@ def cost_table(cnn_seeds: pd.DataFrame, tuned_seeds: pd.DataFrame, rungs: pd.Dat
             model=lambda t: "ladder: " + t.step),
         pd.DataFrame({"model": f"recipe: {recipe_name}", "seed": recipe_runs.seed,
                       "accuracy": single.accuracy, "train_seconds": recipe_runs.train_seconds}),
+        pd.DataFrame({"model": f"recipe: {recipe_name}, ensemble of {len(recipe_runs)} seeds",
+                      "seed": ensemble.get("seed", pd.Series(["all"] * len(ensemble))).astype(str),
+                      "accuracy": ensemble.accuracy, "train_seconds": float(recipe_runs.train_seconds.sum())}),
     ]
     runs = pd.concat([f[["model", "seed", "accuracy", "train_seconds"]] for f in frames], ignore_index=True)
     runs["minutes"] = runs.train_seconds / 60
@@ -229,6 +236,7 @@ def cost_table(cnn_seeds: pd.DataFrame, tuned_seeds: pd.DataFrame, rungs: pd.Dat
     table = pd.DataFrame({"seeds": grouped.size(), "accuracy_mean": grouped.accuracy.mean(),
                           "accuracy_std": grouped.accuracy.std(ddof=1), "minutes_mean": grouped.minutes.mean(),
                           "minutes_std": grouped.minutes.std(ddof=1)}).reset_index()
+    table["ensemble"] = table.model.str.contains(", ensemble of ")
     return table.fillna({"accuracy_std": 0.0, "minutes_std": 0.0})
 
 
@@ -236,7 +244,8 @@ def report_costs(ctx: RunContext, parts: Parts, done: Ablation, recipe_runs: pd.
                  recipe_test: pd.DataFrame, recipe_name: str) -> pd.DataFrame:
     """``cost_table`` of this run: chapters 03 and 04 from their tables, the ladder scored on test now."""
     return cost_table(read_table("cnn_seeds", ctx)[0], read_table("tuned_seeds", ctx)[0],
-                      rung_test_accuracy(ctx, parts, done), recipe_runs, recipe_test, recipe_name)
+                      rung_test_accuracy(ctx, parts, done), recipe_runs, recipe_test, recipe_name,
+                      read_table("logreg_seeds", ctx)[0])
 
 
 def train_seeds(ctx: RunContext, parts: Parts, schedule: BeyondSchedule, rung: Rung) -> list[TrainedModel]:
@@ -349,6 +358,15 @@ def overlap_finding(overlap: pd.DataFrame, old_name: str) -> str:
     share = f" ({fixed / old_total:.0%})" if old_total else ""
     return (f"Of the {old_total} test images the {old_name} gets wrong, the new model fixes {fixed}{share} and "
             f"still misses {counts['both']}; it adds {counts['new model only']} errors of its own.")
+
+
+def tuned_ensemble_errors(ctx: RunContext, parts: Parts) -> pd.DataFrame:
+    """Every test image the TunedImprovedCNN's ensemble gets wrong: chapter 04's models of the run's seeds
+    (from the checkpoint cache), softmax outputs averaged as for the recipe's ensemble. The like-for-like
+    partner of ``ensemble_errors``: an ensemble of as many seeds, not a single model."""
+    runs = tuning.tuned_runs(ctx, parts, ctx.seeds)
+    probs = np.mean([test_predictions(run.trained.model, parts.x_test, ctx.device)[1] for run in runs], axis=0)
+    return errors.misclassified(parts.y_test, probs.argmax(1), probs)
 
 
 def ensemble_errors(scores: TestScores) -> pd.DataFrame:

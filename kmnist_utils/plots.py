@@ -243,7 +243,8 @@ def plot_accuracy_vs_minutes(costs: pd.DataFrame, targets: dict[str, float] | No
     fig, ax = plt.subplots(figsize=(11, 7.5))
     palette = sns.color_palette("tab10", len(costs))
     for (_, row), colour in zip(costs.iterrows(), palette):
-        label = row.model + (" (one seed)" if row.seeds < 2 else f" ({int(row.seeds)} seeds)")
+        ensemble = bool(row.get("ensemble", False))
+        label = row.model + ("" if ensemble else " (one seed)" if row.seeds < 2 else f" ({int(row.seeds)} seeds)")
         ax.errorbar(row.minutes_mean, row.accuracy_mean, xerr=row.minutes_std if row.seeds > 1 else None,
                     yerr=row.accuracy_std if row.seeds > 1 else None, fmt="o", capsize=3, color=colour, label=label)
     for name, value in (targets or {}).items():
@@ -253,7 +254,7 @@ def plot_accuracy_vs_minutes(costs: pd.DataFrame, targets: dict[str, float] | No
     ax.set_xlim(left=0)
     ax.set_xlabel("training minutes per model, one CPU core")
     ax.set_ylabel("test accuracy")
-    ax.set_title("Accuracy against cost, every model of the report (mean ± std over seeds)")
+    ax.set_title("Accuracy against training cost, every classifier of the report (mean ± std over seeds)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
@@ -360,33 +361,53 @@ def plot_saliency(
     return fig
 
 
+# A reliability bin with fewer images than this is drawn as an outline: its accuracy is too noisy to
+# read as a full bar (at 20 images the binomial standard error of an accuracy near 0.5 is 0.11).
+RELIABILITY_MIN_BIN = 20
+
+
 def plot_reliability(panels: dict[str, tuple[pd.DataFrame, float]]) -> Figure:
     """Reliability diagrams: accuracy against confidence per bin, and under each the number of test
     images in every bin (log scale: most predictions sit in the top bin, so a bar far from the diagonal
-    may stand on a handful of images); ``panels`` maps a title to (table, ECE)."""
-    fig, axes = plt.subplots(2, len(panels), figsize=(5.2 * len(panels), 6.4), squeeze=False, sharex="col",
-                             gridspec_kw={"height_ratios": [3, 1.2]})
-    for ax, ax_count, (name, (table, ece)) in zip(axes[0], axes[1], panels.items()):
+    may stand on a handful of images; bins of fewer than ``RELIABILITY_MIN_BIN`` images are outlines);
+    ``panels`` maps a title to (table, ECE). At most two panels a row, so that the figure stays legible
+    at the width of a page column."""
+    columns = min(2, len(panels))
+    pairs = -(-len(panels) // columns)
+    fig, axes = plt.subplots(2 * pairs, columns, figsize=(5.4 * columns, 4.6 * pairs + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1.2] * pairs})
+    for index, (name, (table, ece)) in enumerate(panels.items()):
+        ax, ax_count = axes[2 * (index // columns), index % columns], axes[2 * (index // columns) + 1, index % columns]
         filled = table[table["count"] > 0]
         centers = (filled.bin_lower + filled.bin_upper) / 2
         width = float(table.bin_upper.iloc[0] - table.bin_lower.iloc[0])
-        ax.bar(centers, filled.accuracy, width=width * 0.95, color="tab:blue", alpha=0.8, label="accuracy")
+        solid = (filled["count"] >= RELIABILITY_MIN_BIN).to_numpy()
+        ax.bar(centers[solid], filled.accuracy[solid], width=width * 0.95, color="tab:blue", alpha=0.8,
+               label="accuracy")
+        ax.bar(centers[~solid], filled.accuracy[~solid], width=width * 0.95, facecolor="none", edgecolor="tab:blue",
+               hatch="//", label=f"accuracy, bin of < {RELIABILITY_MIN_BIN} images")
         ax.plot([0, 1], [0, 1], "--", color="0.4", label="perfect calibration")
         ax.plot(filled.confidence, filled.accuracy, "o", color="tab:red", ms=4, label="(mean confidence, accuracy)")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy")
-        ax.set_title(f"{name}: ECE {ece:.4f}")
+        ax.set_title(f"{name}: ECE {ece:.4f}", fontsize=10)
+        ax.tick_params(labelbottom=False)
         ax_count.bar(centers, filled["count"], width=width * 0.95, color="0.5")
         ax_count.set_yscale("log")
+        ax_count.set_xlim(0, 1)
         ax_count.set_ylim(0.8, max(10.0, float(filled["count"].max()) * 3))
         for x, n in zip(centers, filled["count"]):
-            ax_count.annotate(f"{int(n)}", (x, n), ha="center", va="bottom", fontsize=6)
+            ax_count.annotate(f"{int(n)}", (x, n), ha="center", va="bottom", fontsize=7)
         ax_count.set_xlabel("confidence (top-1 softmax)")
         ax_count.set_ylabel("images per bin")
+    for index in range(len(panels), pairs * columns):  # an odd number of panels leaves one slot empty
+        axes[2 * (index // columns), index % columns].set_visible(False)
+        axes[2 * (index // columns) + 1, index % columns].set_visible(False)
     # One legend above the panels: inside a panel it covers the bars of its low-confidence bins.
-    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / (4.6 * pairs + 0.6)))
     return fig
 
 

@@ -460,9 +460,15 @@ def test_cost_table_has_every_model_with_its_seed_spread():
                           "train_seconds": [880.0, 900.0, 960.0]})
     recipe_runs = pd.DataFrame({"seed": [0, 1], "train_seconds": [900.0, 960.0]})
     recipe_test = pd.DataFrame({"model": ["single", "single", "ensemble"], "accuracy": [0.985, 0.987, 0.99]})
-    table = beyond.cost_table(cnn, tuned, rungs, recipe_runs, recipe_test, "base").set_index("model")
-    # The rung that became the recipe appears once, as the recipe.
-    assert list(table.index) == ["Simple CNN", "Improved CNN", "TunedImprovedCNN", "ladder: plain", "recipe: base"]
+    logreg = pd.DataFrame({"model": ["logreg"], "seed": [0], "accuracy": [0.6], "fit_seconds": [6.0]})
+    table = beyond.cost_table(cnn, tuned, rungs, recipe_runs, recipe_test, "base", logreg).set_index("model")
+    # Every classifier its title promises: the rung that became the recipe once, as the recipe, and the
+    # recipe's ensemble at the cost of all its members.
+    assert list(table.index) == ["Logistic Regression", "Simple CNN", "Improved CNN", "TunedImprovedCNN",
+                                 "ladder: plain", "recipe: base", "recipe: base, ensemble of 2 seeds"]
+    ensemble = table.loc["recipe: base, ensemble of 2 seeds"]
+    assert ensemble.accuracy_mean == 0.99 and ensemble.minutes_mean == pytest.approx(31.0) and ensemble.ensemble
+    assert table.loc["Logistic Regression", "minutes_mean"] == pytest.approx(0.1)
     assert table.loc["ladder: plain", "seeds"] == 1 and table.loc["ladder: plain", "minutes_std"] == 0.0
     assert table.loc["Simple CNN", "minutes_mean"] == pytest.approx(1.5)
     assert table.loc["Simple CNN", "accuracy_std"] == pytest.approx(np.std([0.93, 0.94], ddof=1))
@@ -495,3 +501,30 @@ def test_ablation_findings_say_when_a_difference_is_noise():
     assert "seed spread 0.003 pt over 3 seeds" in tight_lines[0]
     assert "noise floor of 0.091 pt" in tight_lines[0] and "2.2 times" in tight_lines[0]
     assert "within the noise floor of 0.091 pt" in tight_lines[1]
+
+
+def test_the_tuned_model_is_compared_as_an_ensemble_of_as_many_seeds(monkeypatch, smoke_ctx):
+    """Like with like: the recipe's ensemble beside the TunedImprovedCNN's ensemble, not beside one seed."""
+    import types
+
+    import torch
+
+    from kmnist_utils.data import Parts
+
+    class Fixed(torch.nn.Module):  # a "model" whose logits favour one class for every image
+        def __init__(self, favourite: int, strength: float) -> None:
+            super().__init__()
+            self.logits = torch.nn.Parameter(torch.zeros(10))
+            with torch.no_grad():
+                self.logits[favourite] = strength
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.logits.expand(len(x), 10)
+
+    x = np.zeros((4, 28, 28), np.uint8)
+    parts = Parts(x, np.arange(4), x, np.arange(4), x, np.array([0, 0, 1, 2]))
+    models = [Fixed(0, 2.0), Fixed(1, 2.5), Fixed(0, 2.0)]  # seed 1 alone says 1; the ensemble says 0
+    runs = [types.SimpleNamespace(trained=types.SimpleNamespace(model=m)) for m in models]
+    monkeypatch.setattr(beyond.tuning, "tuned_runs", lambda ctx, parts, seeds: runs)
+    wrong = beyond.tuned_ensemble_errors(smoke_ctx, parts)
+    assert sorted(wrong["index"]) == [2, 3] and set(wrong.predicted) == {0}

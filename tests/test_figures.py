@@ -366,6 +366,16 @@ def test_every_figure_draws_the_numbers_it_is_given():
         assert sorted(round(p.get_height(), 6) for p in ax.patches) == sorted(filled.accuracy.round(6))
         assert sorted(p.get_height() for p in ax_count.patches) == sorted(filled["count"])  # images per bin
         assert sum(int(t.get_text()) for t in ax_count.texts) == len(y)
+        # A bin of a few images is an outline, never a full bar.
+        few = set(filled[filled["count"] < plots.RELIABILITY_MIN_BIN].accuracy.round(6))
+        hollow = {round(p.get_height(), 6) for p in ax.patches if p.get_facecolor()[3] == 0}
+        assert few and hollow == few
+    plt.close(fig)
+    # Four panels (chapter 07: a seed and the ensemble, before and after scaling) sit two a row, so the
+    # figure keeps the width of two panels.
+    four = {**panels, **{f"ensemble {k}": v for k, v in panels.items()}}
+    fig = plots.plot_reliability(four)
+    assert fig.get_size_inches()[0] <= 11 and len([a for a in fig.axes if a.get_visible()]) == 8
     plt.close(fig)
 
     curve = calibration.risk_coverage(RNG.random(300), RNG.random(300) < 0.98)
