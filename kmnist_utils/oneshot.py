@@ -115,17 +115,27 @@ class Rung:
 
 PAPER_RUNG = "paper's method"
 OURS_RUNG = "+ our encoder and schedule"
+# What each rung changes; the numbers are filled in from the run's settings (``ladder_changes``).
 LADDER = (
-    Rung(PAPER_RUNG, f"{paper.PROTOCOL}: its encoder (conv 64-128-128, a 256-unit embedding), |z1 - z2| into one "
-         "linear unit, 60,000 random pairs an epoch from the 60,000 training images, 10 epochs, final weights",
-         "paper", "weighted_l1", "paper_pairs"),
-    Rung("+ in-batch pairs", "every pair inside batches of 128 images, weighted half same, half different: one "
+    Rung(PAPER_RUNG, f"{paper.PROTOCOL}: its encoder (conv 64-128-128, a {{embedding}}-unit embedding), |z1 - z2| "
+         "into one linear unit, {pairs:,} random pairs an epoch from the {pool:,} training images, {epochs} "
+         "epochs, final weights", "paper", "weighted_l1", "paper_pairs"),
+    Rung("+ in-batch pairs", "every pair inside batches of {batch} images, weighted half same, half different: one "
          "encoder pass per image", "paper", "weighted_l1", "in_batch_pairs"),
     Rung("+ Euclidean head", "the score b - s·||z1 - z2||², which ranks pairs as the one-shot rule does",
          "paper", "euclidean", "in_batch_pairs"),
 )
-OURS_CHANGE = ("our encoder (conv-BN 32-64-128, global pooling, 64-d), trained on the 48,000-image split for "
-               "5 epochs, the weights of the lowest validation pair loss")
+OURS_CHANGE = ("our encoder (conv-BN 32-64-128, global pooling, {our_embedding}-d), trained on the {split:,}-image "
+               "split for {our_epochs} epochs, the weights of the lowest validation pair loss")
+
+
+def ladder_changes(ctx: RunContext, parts: Parts) -> dict[str, str]:
+    """Rung -> what it changes, with the numbers of this run's settings."""
+    s, p = ctx.profile.siamese, ctx.profile.siamese.paper
+    numbers = {"embedding": p.embedding_dim, "pairs": p.pairs_per_epoch, "pool": len(training_pool(parts).y_train),
+               "epochs": p.epochs, "batch": p.batch_size, "our_embedding": s.embedding_dim,
+               "split": len(parts.y_train), "our_epochs": s.epochs}
+    return {**{r.name: r.change.format(**numbers) for r in LADDER}, OURS_RUNG: OURS_CHANGE.format(**numbers)}
 
 
 def rung_spec(ctx: RunContext, pool: Parts, rung: Rung, seed: int) -> TrainSpec:
@@ -175,7 +185,7 @@ def score_ladder(ctx: RunContext, parts: Parts, ladder: Mapping[tuple[str, int],
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ladder's 1-shot draws (``ladder_draws``) and its table (``ladder_table``)."""
     draws = ladder_draws(ctx, parts, {key: t.model.encoder for key, t in ladder.items()})
-    return draws, ladder_table(draws)
+    return draws, ladder_table(draws, ladder_changes(ctx, parts))
 
 
 def training_stops(ctx: RunContext, encoders: Sequence[TrainedModel]) -> list[str]:
@@ -185,12 +195,13 @@ def training_stops(ctx: RunContext, encoders: Sequence[TrainedModel]) -> list[st
             for seed, t in zip(ctx.seeds, encoders)]
 
 
-def ladder_table(draws: pd.DataFrame, reference: float = paper.ONE_SHOT["accuracy"]) -> pd.DataFrame:
+def ladder_table(draws: pd.DataFrame, changes: Mapping[str, str] | None = None,
+                 reference: float = paper.ONE_SHOT["accuracy"]) -> pd.DataFrame:
     """Per rung: what it changes, its mean 1-shot accuracy and macro F1, the spread over draws (within an
     encoder) and over encoders, and its difference from the paper's method paired over the same encoder
     seeds and support draws, with a 95% interval (Student t over the per-seed mean differences; over the
     draws when one seed ran). The paper-method row also says where the paper's number falls among its draws."""
-    changes = {**{r.name: r.change for r in LADDER}, OURS_RUNG: OURS_CHANGE}
+    changes = changes or {}
     base = draws[draws.rung == PAPER_RUNG].set_index(["seed", "draw"]).accuracy
     out = []
     for name, group in draws.groupby("rung", sort=False):

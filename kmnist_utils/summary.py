@@ -221,7 +221,8 @@ def oneshot_table(results: Results) -> pd.DataFrame:
         for row in results[LADDER_TABLE].itertuples():
             first = row.rung == "paper's method"
             rows.append({
-                "method": f"Siamese network, {row.rung} ({int(row.seeds)} encoders, ± std over draws)",
+                "method": f"Siamese network, {row.rung} ({int(row.seeds)} encoder{'s' if row.seeds > 1 else ''}, "
+                          "± std over draws)",
                 "protocol": paper.PROTOCOL if first else f"ours: {row.change}",
                 "accuracy": row.accuracy, "macro_f1": row.f1_macro, "std": row.draw_std,
                 "seed_std": row.seed_std, "draws": int(row.seeds * row.draws_per_seed),

@@ -433,12 +433,13 @@ def _ladder_draws(differences: dict[str, float], seeds=(0, 1, 2), draws=20) -> p
 
 def test_ladder_table_pairs_every_rung_with_the_papers_method_over_seeds_and_draws():
     draws = _ladder_draws({oneshot.PAPER_RUNG: 0.0, "+ in-batch pairs": 0.05, oneshot.OURS_RUNG: 0.0})
-    table = oneshot.ladder_table(draws).set_index("rung")
+    table = oneshot.ladder_table(draws, {oneshot.OURS_RUNG: "ours"}).set_index("rung")
     assert list(table.index) == [oneshot.PAPER_RUNG, "+ in-batch pairs", oneshot.OURS_RUNG]
     assert table.loc[oneshot.PAPER_RUNG, "difference"] == 0
     better = table.loc["+ in-batch pairs"]
     assert better.difference == pytest.approx(0.05) and better.ci95_low > 0 and better.interval_over == "encoder seeds"
-    assert table.loc[oneshot.OURS_RUNG, "change"] == oneshot.OURS_CHANGE
+    assert table.loc[oneshot.OURS_RUNG, "change"] == "ours" and table.loc["+ in-batch pairs", "change"] == (
+        "+ in-batch pairs")  # a rung without a description is named by itself
     assert 0 <= table.loc[oneshot.PAPER_RUNG, "paper_percentile"] <= 100
     assert np.isnan(table.loc["+ in-batch pairs", "paper_percentile"])
     lines = oneshot.ladder_findings(draws, table.reset_index())
@@ -461,7 +462,11 @@ def test_ladder_specs_follow_the_papers_schedule_on_all_training_images(smoke_ct
     assert (spec.config.epochs, spec.config.batch_size, spec.config.learning_rate, spec.config.keep) == (
         p.epochs, 128, 1e-3, "last")
     assert spec.objective.describe()["pairs_per_epoch"] == p.pairs_per_epoch
-    assert oneshot.PAPER_RUNG and runs[-1][2].config.keep == "best" and runs[-1][3] is parts
+    assert runs[-1][2].config.keep == "best" and runs[-1][3] is parts
+    changes = oneshot.ladder_changes(smoke_ctx, parts)  # the numbers of the run's own settings
+    assert f"{p.pairs_per_epoch:,} random pairs an epoch from the 120 training images, {p.epochs} epochs" in (
+        changes[oneshot.PAPER_RUNG])
+    assert "the 100-image split" in changes[oneshot.OURS_RUNG]
     from kmnist_utils.config import PAPER
     assert (PAPER.siamese.paper.pairs_per_epoch, PAPER.siamese.paper.epochs, PAPER.siamese.paper.embedding_dim) == (
         60_000, 10, 256)
