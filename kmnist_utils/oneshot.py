@@ -113,7 +113,7 @@ class Rung:
     objective: str  # "paper_pairs" or "in_batch_pairs"
 
 
-PAPER_RUNG = "paper's method"
+PAPER_RUNG = paper.SIAMESE_METHOD
 OURS_RUNG = "+ our encoder and schedule"
 # What each rung changes; the numbers are filled in from the run's settings (``ladder_changes``).
 LADDER = (

@@ -28,6 +28,9 @@ BEST_EPOCH_PROTOCOL = "ours: weights of the lowest validation loss instead of th
 # Committed results written before the protocol column existed kept the lowest-validation-loss weights.
 UNLABELLED_CNN_PROTOCOL = BEST_EPOCH_PROTOCOL + " (run before the protocol column)"
 
+# The one-shot ladder's first row, the paper's Siamese method (chapter 06 trains it; the report reads it).
+SIAMESE_METHOD = "paper's method"
+
 # Section II.D: the configuration the paper's grid search selected.
 TUNED_CONFIG = {"learning_rate": 0.001, "dropout": 0.4, "batch_size": 128}
 

@@ -219,7 +219,7 @@ def oneshot_table(results: Results) -> pd.DataFrame:
     percentile_of = siamese_1shot
     if LADDER_TABLE in results.tables:
         for row in results[LADDER_TABLE].itertuples():
-            first = row.rung == "paper's method"
+            first = row.rung == paper.SIAMESE_METHOD
             rows.append({
                 "method": f"Siamese network, {row.rung} ({int(row.seeds)} encoder{'s' if row.seeds > 1 else ''}, "
                           "± std over draws)",
@@ -231,7 +231,7 @@ def oneshot_table(results: Results) -> pd.DataFrame:
             })
         ladder_draws = results.tables.get("oneshot_ladder_draws")
         if ladder_draws is not None:
-            percentile_of = ladder_draws[ladder_draws.rung == "paper's method"].accuracy
+            percentile_of = ladder_draws[ladder_draws.rung == paper.SIAMESE_METHOD].accuracy
     rows.append({"method": "Siamese network (ours, first draw)", "protocol": OURS_ONESHOT_PROTOCOL,
                  "accuracy": ours.loc["accuracy", "ours, first draw"],
                  "macro_f1": ours.loc["f1_macro", "ours, first draw"], "draws": 1})
@@ -422,10 +422,10 @@ def differences(results: Results) -> list[str]:
 
 def oneshot_ladder_lines(draws: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """The one-shot ladder's sentences (``findings``, as chapter 06 states them)."""
-    method = draws[draws.rung == "paper's method"]
+    method = draws[draws.rung == paper.SIAMESE_METHOD]
     lines = [findings.draws_versus_reference("One-shot, the paper's Siamese method", method.accuracy,
                                              paper.ONE_SHOT["accuracy"])]
-    for row in table[table.rung != "paper's method"].itertuples():
+    for row in table[table.rung != paper.SIAMESE_METHOD].itertuples():
         lines.append(findings.interval_verdict(f"One-shot, {row.rung}", row.difference, row.ci95_low, row.ci95_high,
                                                "the paper's method", row.interval_over))
     return lines
