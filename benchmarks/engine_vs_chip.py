@@ -9,8 +9,9 @@ Rows, each timed alone on the cores (run nothing else beside it):
   every step, all threads in one process;
 - ``engine fp32 nchw`` / ``engine fp32 channels_last`` / ``engine bf16`` (bf16 only where native):
   ``training.fit`` on tensors in memory, all threads in one process;
-- ``engine fp32 <layout> 1 thread x N``: what the pipeline does with independent runs, N worker
-  processes of one thread each (the images/s of all of them together);
+- ``engine fp32 <layout> 1 thread x N`` / ``engine bf16 1 thread x N`` (bf16 only where native): what
+  the pipeline does with independent runs, N worker processes of one thread each (the images/s of all
+  of them together), against N one-thread matmuls at once in the same dtype;
 - ``compile``: ``torch.compile`` of the step (fp32, all threads): compile time, step time, and after
   how many steps it pays back, against the steps of one paper-profile run of that network.
 GFLOP/s = FLOPs of forward and backward (``torch.utils.flop_counter``) x images/s. The ceilings are a
@@ -89,15 +90,15 @@ def engine(name: str, steps: int, warmup: int, precision: str, channels_last: bo
     return steps * images_per_step(name) / (time.perf_counter() - start)
 
 
-def _one_thread_engine(args: tuple[str, int, int, bool]) -> float:
-    name, steps, warmup, channels_last = args
+def _one_thread_engine(args: tuple[str, int, int, bool, str]) -> float:
+    name, steps, warmup, channels_last, precision = args
     torch.set_num_threads(1)
-    return engine(name, steps, warmup, "fp32", channels_last)
+    return engine(name, steps, warmup, precision, channels_last)
 
 
-def _one_thread_matmul(_: int) -> float:
+def _one_thread_matmul(dtype: torch.dtype) -> float:
     torch.set_num_threads(1)
-    return chip.matmul_gflops(torch.float32, min_seconds=2.0)
+    return chip.matmul_gflops(dtype, min_seconds=2.0)
 
 
 def side_by_side(function, args: list) -> float:
@@ -144,7 +145,9 @@ def main() -> None:
     ceiling = {"fp32": chip.matmul_gflops(torch.float32, min_seconds=2.0)}
     if bf16:
         ceiling["bf16"] = chip.matmul_gflops(torch.bfloat16, min_seconds=2.0)
-    ceiling["fp32_1_thread_x_cores"] = side_by_side(_one_thread_matmul, list(range(cores)))
+    ceiling["fp32_1_thread_x_cores"] = side_by_side(_one_thread_matmul, [torch.float32] * cores)
+    if bf16:
+        ceiling["bf16_1_thread_x_cores"] = side_by_side(_one_thread_matmul, [torch.bfloat16] * cores)
     print(f"{cpu_model()}, {cores} cores, {threads} threads, torch {torch.__version__}; matmul ceiling: "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceiling.items()), flush=True)
     rows = []
@@ -167,9 +170,12 @@ def main() -> None:
         if bf16:
             record(name, "engine bf16 (channels_last)", engine(name, args.steps, args.warmup, "bf16", True), "bf16")
         layout = best_layout[True] > best_layout[False]
-        img_s = side_by_side(_one_thread_engine, [(name, args.steps, args.warmup, layout)] * cores)
+        img_s = side_by_side(_one_thread_engine, [(name, args.steps, args.warmup, layout, "fp32")] * cores)
         record(name, f"engine fp32 {'channels_last' if layout else 'nchw'} 1 thread x {cores}", img_s,
                "fp32_1_thread_x_cores")
+        if bf16:
+            img_s = side_by_side(_one_thread_engine, [(name, args.steps, args.warmup, True, "bf16")] * cores)
+            record(name, f"engine bf16 1 thread x {cores}", img_s, "bf16_1_thread_x_cores")
     compiled = {}
     if not args.no_compile:
         for name in args.networks:

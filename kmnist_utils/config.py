@@ -26,6 +26,7 @@ WORKERS_ENV_VAR = "KMNIST_WORKERS"  # worker processes for side-by-side runs (de
 BATCHED_ENV_VAR = "KMNIST_BATCHED"  # 1: train runs of one architecture as one batched model (opt-in)
 NATIVE_BF16_ENV_VAR = "KMNIST_NATIVE_BF16"  # 0: act like a machine without native bf16
 CACHE_ENV_VAR = "KMNIST_CACHE_DIR"  # the checkpoint cache and work files (default: .cache/ in the project)
+RUN_LOG_ENV_VAR = "KMNIST_RUN_LOG"  # set by the pipeline: where a kernel records the runs it trains
 # One thread per training run on a CPU, one run per core in worker processes: measured 1.09-1.21x more
 # images/s than one process on both cores for the ResNet-like and Improved CNNs (0.95x for the Simple
 # CNN) on the project's 2-core machines (benchmarks/results/cpu-2026-11-26-workers/).
@@ -332,6 +333,8 @@ class RunContext:
     batched: bool = False
     schedule: str = "cpu"  # chapter 07's schedule (BEYOND_SCHEDULES)
     data_root: str | None = None  # the data folder asked for ($KMNIST_DATA); None: found as data.find_data_root says
+    # Where every trained run is recorded for the pipeline's attempt ledger ($KMNIST_RUN_LOG); None: nowhere.
+    run_log: str | None = None
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -421,6 +424,7 @@ def setup(
         batched=bool(_switch(BATCHED_ENV_VAR)),
         schedule=plan.name,
         data_root=None if data_root is None else str(Path(data_root).expanduser().resolve()),
+        run_log=os.environ.get(RUN_LOG_ENV_VAR) or None,
     )
     if lock:
         under_pipeline = os.environ.get(runlock.HELD_ENV_VAR)

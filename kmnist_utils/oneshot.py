@@ -195,28 +195,38 @@ def training_stops(ctx: RunContext, encoders: Sequence[TrainedModel]) -> list[st
             for seed, t in zip(ctx.seeds, encoders)]
 
 
+def _paired_difference(group: pd.DataFrame, base: pd.Series, name: str) -> tuple[float, float, float, str]:
+    """Mean difference of ``group``'s accuracies from ``base`` over the same (seed, draw), with its 95%
+    interval (Student t over the per-seed means; over the draws when one seed ran) and what it is over."""
+    paired = group.set_index(["seed", "draw"]).accuracy - base
+    if paired.isna().any():
+        raise ValueError(f"rung {name!r} was not drawn over the paper method's seeds and draws")
+    per_seed = paired.groupby(level="seed").mean()
+    mean, low, high = mean_interval(per_seed if len(per_seed) > 1 else paired)
+    return mean, low, high, "encoder seeds" if len(per_seed) > 1 else "draws (one seed)"
+
+
 def ladder_table(draws: pd.DataFrame, changes: Mapping[str, str] | None = None,
                  reference: float = paper.ONE_SHOT["accuracy"]) -> pd.DataFrame:
     """Per rung: what it changes, its mean 1-shot accuracy and macro F1, the spread over draws (within an
     encoder) and over encoders, and its difference from the paper's method paired over the same encoder
     seeds and support draws, with a 95% interval (Student t over the per-seed mean differences; over the
-    draws when one seed ran). The paper-method row also says where the paper's number falls among its draws."""
+    draws when one seed ran); ``step_*``: the same against the rung before it. The paper-method row also
+    says where the paper's number falls among its draws."""
     changes = changes or {}
     base = draws[draws.rung == PAPER_RUNG].set_index(["seed", "draw"]).accuracy
-    out = []
+    out, before = [], base
     for name, group in draws.groupby("rung", sort=False):
         summary = seed_summary(group)
-        paired = group.set_index(["seed", "draw"]).accuracy - base
-        if paired.isna().any():
-            raise ValueError(f"rung {name!r} was not drawn over the paper method's seeds and draws")
-        per_seed = paired.groupby(level="seed").mean()
-        mean, low, high = mean_interval(per_seed if len(per_seed) > 1 else paired)
+        mean, low, high, over = _paired_difference(group, base, name)
+        step = _paired_difference(group, before, name)[:3] if name != PAPER_RUNG else (np.nan,) * 3
+        before = group.set_index(["seed", "draw"]).accuracy
         out.append({
             "rung": name, "change": changes.get(name, name), "accuracy": summary["mean"],
             "f1_macro": float(group.f1_macro.mean()), "draw_std": summary["draw_std"],
             "seed_std": summary["seed_std"], "seeds": summary["seeds"], "draws_per_seed": summary["draws_per_seed"],
-            "difference": mean, "ci95_low": low, "ci95_high": high,
-            "interval_over": "encoder seeds" if len(per_seed) > 1 else "draws (one seed)",
+            "difference": mean, "ci95_low": low, "ci95_high": high, "interval_over": over,
+            "step_difference": step[0], "step_ci95_low": step[1], "step_ci95_high": step[2],
             "paper_percentile": float((group.accuracy < reference).mean() * 100) if name == PAPER_RUNG else np.nan,
         })
     return pd.DataFrame(out)
@@ -224,14 +234,21 @@ def ladder_table(draws: pd.DataFrame, changes: Mapping[str, str] | None = None,
 
 def ladder_findings(draws: pd.DataFrame, table: pd.DataFrame, reference: float = paper.ONE_SHOT["accuracy"]
                     ) -> list[str]:
-    """The paper's method against the paper's number (judged by the spread over draws), and each change
-    against the paper's method (judged by its paired interval)."""
+    """The paper's method against the paper's number (judged by the spread over draws), each change
+    against the paper's method, and from the second change on, against the rung before it (judged by
+    their paired intervals)."""
     method = draws[draws.rung == PAPER_RUNG]
     lines = [findings.draws_versus_reference("The paper's method (1-shot, pooled over encoder seeds)",
                                              method.accuracy, reference)]
-    for row in table[table.rung != PAPER_RUNG].itertuples():
-        lines.append(findings.interval_verdict(f"{row.rung} ({row.change})", row.difference, row.ci95_low,
-                                               row.ci95_high, "the paper's method", row.interval_over))
+    rows = list(table.itertuples())
+    for before, row in zip(rows, rows[1:]):
+        line = findings.interval_verdict(f"{row.rung} ({row.change})", row.difference, row.ci95_low,
+                                         row.ci95_high, "the paper's method", row.interval_over)
+        if before.rung != PAPER_RUNG:
+            step = findings.interval_verdict(row.rung, row.step_difference, row.step_ci95_low, row.step_ci95_high,
+                                             f"the rung before it ({before.rung})", row.interval_over)
+            line += " " + step
+        lines.append(line)
     return lines
 
 

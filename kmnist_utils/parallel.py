@@ -5,7 +5,8 @@ process using every core, because a second thread inside each small operator buy
 on the project's 2-core machine through the engine (benchmarks/results/cpu-2026-11-26-workers/):
 1.09-1.19x more images per second for the ResNet-like CNN, 1.15-1.21x for the Improved CNN (the grid
 search), 0.95x for the Simple CNN. Workers write ordinary checkpoints; the caller then loads them
-from the cache, so a run that is killed part-way resumes like any other.
+from the cache, so a run that is killed part-way resumes like any other. How many threads each run
+gets, and so how many workers a batch of runs has, is planned by ``kmnist_utils.schedule``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+from kmnist_utils.schedule import run_cost
 
 if TYPE_CHECKING:  # imported lazily at run time: workers start with as little as possible
     from kmnist_utils.checkpoints import TrainSpec
@@ -67,17 +70,24 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
-def run_job(job: Job) -> float:
-    """Train (or resume) one run into the checkpoint store; returns its wall time in seconds."""
+def run_record(spec: "TrainSpec", start: float, end: float) -> dict:
+    """What the attempt ledger keeps of one trained run: its name, threads, start and end (Unix seconds)."""
+    config = spec.config
+    return {"run": f"{spec.model} seed {config.seed}", "epochs": config.epochs, "threads": config.threads,
+            "start": round(start, 2), "end": round(end, 2)}
+
+
+def run_job(job: Job) -> tuple[float, float]:
+    """Train (or resume) one run into the checkpoint store; returns its start and end (Unix seconds)."""
     from kmnist_utils.checkpoints import CheckpointStore, train_cached  # lazily: see _init_worker
     from kmnist_utils.training import make_tensor_split  # lazily: see _init_worker
 
-    start = time.perf_counter()
+    start = time.time()
     data = make_tensor_split(*job.arrays, device=job.device)
     train_cached(job.spec, data, CheckpointStore(job.store_root), progress=False, verbose=False,
                  milestones=job.milestones,
                  epoch_log=lambda state: print(state.line(job.label(), job.spec.config.epochs), flush=True))
-    return time.perf_counter() - start
+    return start, time.time()
 
 
 class WorkerDied(RuntimeError):
@@ -91,8 +101,9 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_jobs(jobs: Sequence[Job], workers: int) -> None:
+def run_jobs(jobs: Sequence[Job], workers: int) -> list[dict]:
     """Run ``jobs`` on ``workers`` spawned processes, longest first; the first failure stops them all.
+    Returns each run's ``run_record``, in the order they finished.
 
     A worker that dies (a crash in native code, the OOM killer) raises ``WorkerDied`` naming the runs
     in flight, instead of leaving the caller waiting for an answer that never comes.
@@ -101,10 +112,10 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
     named = {job.spec.config.threads for job in jobs}
     shown = named.pop() if len(named) == 1 and None not in named else threads
-    # Longest first keeps the workers evenly loaded (epochs x images is a fair proxy for the cost).
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].spec.config.epochs * len(jobs[i].arrays[1]))
+    # Longest first keeps the workers evenly loaded (the planner's FLOP estimate of each run's cost).
+    order = sorted(range(len(jobs)), key=lambda i: -run_cost(jobs[i].spec, len(jobs[i].arrays[1])))
     print(f"training {len(jobs)} run(s) on {workers} worker processes x {shown} thread(s)", flush=True)
-    start = time.perf_counter()
+    start, records = time.perf_counter(), []
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                initargs=(threads, os.getpid()))
     try:
@@ -112,7 +123,7 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> None:
         for done, future in enumerate(as_completed(futures), 1):
             index = futures[future]
             try:
-                seconds = future.result()
+                began, ended = future.result()
             except BrokenProcessPool:
                 running = [jobs[i].label() for f, i in futures.items() if not f.done() or f is future]
                 raise WorkerDied(
@@ -120,8 +131,9 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> None:
                     f"killing it, e.g. out of memory). Runs in flight: {'; '.join(running)}. Finished runs are "
                     f"cached; rerun to continue, or set $KMNIST_WORKERS=1 to train in this process."
                 ) from None
+            records.append(run_record(jobs[index].spec, began, ended))
             print(
-                f"  [{done}/{len(jobs)}] {jobs[index].label()} - {seconds:.0f} s "
+                f"  [{done}/{len(jobs)}] {jobs[index].label()} - {ended - began:.0f} s "
                 f"(elapsed {time.perf_counter() - start:.0f} s)",
                 flush=True,
             )
@@ -129,3 +141,4 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> None:
         _stop(pool)
         raise
     pool.shutdown(wait=True)
+    return records

@@ -153,8 +153,18 @@ def cost_paragraph(results: Results) -> str:
     table = results[TIMINGS_TABLE]
     cells = ", ".join(f"{row.notebook[:2]} {row.wall_time_s / 60:.1f}" for row in table.itertuples())
     return (f"The recorded run took {_run_cost(table, results.provenance[TIMINGS_TABLE])}; minutes per notebook "
-            f"(a resumed notebook's every attempt until it finished): {cells}. Training grows with the number of "
-            "seeds; `make report` prints its own estimate before it starts.")
+            f"(a resumed notebook's every attempt until it finished): {cells}.{idle_sentence(table)} Training grows "
+            "with the number of seeds; `make report` prints its own estimate before it starts.")
+
+
+def idle_sentence(timings: pd.DataFrame) -> str:
+    """' While it trained, the cores sat idle 2.1% of the time.' from the timings' core-seconds, or nothing
+    for a run recorded before the ledger kept its runs."""
+    if "idle_core_s" not in timings or not timings.training_core_s.sum():
+        return ""
+    share = timings.idle_core_s.sum() / timings.training_core_s.sum()
+    return (f" While it trained ({timings.training_core_s.sum() / 3600:.1f} core-hours), the cores sat idle "
+            f"{share:.1%} of the time.")
 
 
 def readme_section(results: Results, figures_prefix: str = "figures") -> str:

@@ -34,6 +34,7 @@ from kmnist_utils.atomic import atomic_path, remove_stale_temporaries
 from kmnist_utils.config import (
     BEYOND_SCHEDULES,
     PROFILES,
+    RUN_LOG_ENV_VAR,
     RunContext,
     cache_dir,
     environment,
@@ -42,7 +43,7 @@ from kmnist_utils.config import (
     setup,
 )
 from kmnist_utils.data import KMNISTDataError, find_data_root, locate_raw_files
-from kmnist_utils.device import PRECISIONS
+from kmnist_utils.device import PRECISIONS, cpu_model
 from kmnist_utils.nbtools import quiet_kernel_config
 from kmnist_utils.paths import NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, project_path
 from kmnist_utils.provenance import git_commit
@@ -327,23 +328,28 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
     # A full run resumed after a stop: each notebook's time is that of every attempt until it finished.
     ledger = (attempts.open_ledger(ctx.dirs.results, {"profile": ctx.profile.name, "seeds": list(ctx.seeds),
                                                       "precision": ctx.precision, "parameters": params},
-                                   [n.name for n in notebooks], git_commit()) if full else None)
+                                   [n.name for n in notebooks], git_commit(), cpu=cpu_model(),
+                                   cache=attempts.cache_identity(ctx.cache_dir / "checkpoints")) if full else None)
     if ledger is not None and len(ledger.attempts) > 1:
         print(f"kmnist-report: attempt {len(ledger.attempts)} of this run (the earlier ones' times count too)",
               flush=True)
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...{eta_text(expected, notebooks[i - 1 :])}", flush=True)
-        with ledger.timing(notebook.name, time.perf_counter) if ledger else nullcontext():
-            run = run_notebook(notebook, ctx, params, kernel_name)
+        run_log = work_copy(notebook, ctx).with_suffix(".runs.jsonl")
+        run_log.unlink(missing_ok=True)
+        try:
+            with ledger.timing(notebook.name, time.perf_counter) if ledger else nullcontext(), \
+                    environment({RUN_LOG_ENV_VAR: str(run_log)}):
+                run = run_notebook(notebook, ctx, params, kernel_name)
+        finally:
+            if ledger is not None:  # a stopped notebook's runs were real work too
+                ledger.record_calls(notebook.name, attempts.read_run_log(run_log))
         runs.append(run)
         print(f"[{i}/{len(notebooks)}] {notebook.name} done in {run.seconds:.1f} s -> {run.output}", flush=True)
         if ledger is not None:  # updated after every notebook, so the report notebook sees those before it
-            costs = [ledger.cost(r.notebook) for r in runs]
-            timings = pd.DataFrame({"notebook": [r.notebook for r in runs],
-                                    "wall_time_s": [round(seconds, 2) for seconds, _ in costs],
-                                    "attempts": [count for _, count in costs]})
+            timings = ledger_timings(ledger, [r.notebook for r in runs])
             write_table(timings, TIMINGS_TABLE, ctx, wall_time_s=time.perf_counter() - total_start,
-                        run_attempts=len(ledger.attempts))
+                        run_attempts=len(ledger.counted()), complete=all(map(ledger.finished, ledger.run["notebooks"])))
         else:
             timings = pd.DataFrame({"notebook": [r.notebook for r in runs],
                                     "wall_time_s": [round(r.seconds, 2) for r in runs]})
@@ -357,6 +363,18 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
     return timings
 
 
+def ledger_timings(ledger: attempts.Ledger, notebooks: Sequence[str]) -> pd.DataFrame:
+    """Per notebook: the seconds and attempts its cost counts, and the core-seconds its training calls held
+    the cores and left them idle (``attempts.idle_core_seconds``)."""
+    costs = [ledger.cost(n) for n in notebooks]
+    idle = [attempts.idle_core_seconds(ledger.calls(n)) for n in notebooks]
+    return pd.DataFrame({"notebook": list(notebooks),
+                         "wall_time_s": [round(seconds, 2) for seconds, _ in costs],
+                         "attempts": [count for _, count in costs],
+                         "training_core_s": [round(total, 1) for _, total in idle],
+                         "idle_core_s": [round(i, 1) for i, _ in idle]})
+
+
 def last_timings(ctx: RunContext) -> dict[str, float]:
     """Seconds per notebook of the last full run into these folders with the same profile and seeds."""
     path = ctx.dirs.results / f"{TIMINGS_TABLE}.json"
@@ -366,7 +384,15 @@ def last_timings(ctx: RunContext) -> dict[str, float]:
     rows, provenance = table
     if provenance.get("profile") != ctx.profile.name or list(provenance.get("seeds", [])) != list(ctx.seeds):
         return {}
-    return dict(zip(rows.notebook, rows.wall_time_s))
+    return dict(zip(rows.notebook, rows.wall_time_s)) if complete_record(rows, provenance) else {}
+
+
+def complete_record(rows: pd.DataFrame, provenance: dict) -> bool:
+    """Whether a timings table is that of a run that finished: as its provenance says, or (tables written
+    before it said) when it has every notebook of the series. A stopped run's times are no estimate."""
+    if "complete" in provenance:
+        return provenance["complete"] is True
+    return {p.name for p in discover_notebooks()} <= set(rows.notebook)
 
 
 def recorded_timings(path: Path = PROJECT_ROOT / "results" / f"{TIMINGS_TABLE}.json") -> tuple[dict[str, float], dict]:
@@ -375,6 +401,8 @@ def recorded_timings(path: Path = PROJECT_ROOT / "results" / f"{TIMINGS_TABLE}.j
     if table is None:
         return {}, {}
     rows, provenance = table
+    if not complete_record(rows, provenance):
+        return {}, {}
     return dict(zip(rows.notebook, rows.wall_time_s)), provenance
 
 

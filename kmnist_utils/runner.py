@@ -10,6 +10,9 @@ same spec and gets it from the cache.
 from __future__ import annotations
 
 import json
+import os
+import time
+from dataclasses import replace
 from functools import lru_cache
 from typing import Sequence
 
@@ -17,8 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kmnist_utils import batched, parallel
-from kmnist_utils.checkpoints import CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached
+from kmnist_utils import batched, parallel, schedule
+from kmnist_utils.checkpoints import (CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached,
+                                      with_epochs)
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import Parts, load_official, split_parts, train_val_split
 from kmnist_utils.training import TensorSplit, make_tensor_split, predict_logits, to_tensor_images
@@ -79,10 +83,63 @@ def _train_groups(ctx: RunContext, todo: list[tuple[TrainSpec, Parts]]) -> list[
     return left
 
 
-def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> None:
+def _on_file(store: CheckpointStore, spec: TrainSpec, data: TensorSplit, choices: Sequence[int]
+             ) -> tuple[int, int] | None:
+    """(threads, epochs to go) of ``spec`` already in the cache under one of the thread counts ``choices``
+    (tried in order): finished (0 to go), partial (all taken as to go) or a shorter finished run to
+    continue; None when it is under none of them."""
+    epochs = spec.config.epochs
+    for threads in choices:
+        meta = with_threads(spec, threads).meta(data)
+        if store.is_finished(meta):
+            return threads, 0
+        if store.path(meta, partial=True).is_file():
+            return threads, epochs
+        done = next((e for e in range(epochs - 1, 0, -1) if store.is_finished(with_epochs(meta, e))), 0)
+        if done:
+            return threads, epochs - done
+    return None
+
+
+def with_threads(spec: TrainSpec, threads: int | None) -> TrainSpec:
+    return replace(spec, config=replace(spec.config, threads=threads))
+
+
+def cores(ctx: RunContext) -> int:
+    """CPU cores one training call may use: the configured worker count, else every core."""
+    return ctx.workers or os.cpu_count() or 1
+
+
+def plan(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> list[tuple[TrainSpec, Parts]]:
+    """``jobs`` with the threads each run trains with: a run already in the cache keeps the threads it
+    has there; the others follow ``schedule.plan_threads`` on this machine's cores, beside the runs to
+    resume (their epochs to go counted). Only CPU runs at the context's default threads are planned (a
+    spec that names other threads keeps them)."""
+    if ctx.device != "cpu" or ctx.threads_per_run is None:
+        return list(jobs)
+    n = cores(ctx)
+    choices = [ctx.threads_per_run] + [t for t in range(1, n + 1) if t != ctx.threads_per_run]
+    store, threads, todo, costs, fixed = checkpoint_store(ctx), {}, [], [], []
+    for i, (spec, parts) in enumerate(jobs):
+        if spec.config.threads != ctx.threads_per_run:
+            continue
+        found = _on_file(store, spec, tensor_split(ctx, parts), choices)
+        if found is not None and found[1] == 0:
+            threads[i] = found[0]  # finished: nothing to plan
+            continue
+        share = 1.0 if found is None else found[1] / spec.config.epochs
+        todo.append(i)
+        costs.append(share * schedule.run_cost(spec, len(parts.y_train)))
+        fixed.append(None if found is None else found[0])
+    threads.update(zip(todo, schedule.plan_threads(costs, n, fixed)))
+    return [(with_threads(spec, threads[i]) if i in threads else spec, parts) for i, (spec, parts) in enumerate(jobs)]
+
+
+def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> list[dict]:
     """Train every (spec, parts) not finished in the cache yet: as batched models where the context asks
-    for them, then side by side in worker processes where there are several runs and several workers.
-    A single run (or a single worker) is left to ``train_cached`` in this process, with its progress bar."""
+    for them, then side by side in worker processes, fewest threads first, where there are several runs
+    for several workers. A run left alone is left to ``train_cached`` in this process, with its progress
+    bar. Returns what the workers trained (``parallel.run_record``)."""
     store = checkpoint_store(ctx)
     todo, seen = [], set()
     for spec, parts in jobs:
@@ -94,29 +151,52 @@ def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> 
         todo.append((spec, parts))
     if ctx.batched:
         todo = _train_groups(ctx, todo)
-    runs = [parallel.Job(spec, (parts.x_train, parts.y_train, parts.x_val, parts.y_val), ctx.device, store.root,
-                         milestones(ctx, spec)) for spec, parts in todo]
-    workers = parallel.worker_count(ctx.device, len(runs), ctx.workers)
-    if len(runs) > 1 and workers > 1:
-        parallel.run_jobs(runs, workers)
-        for path in seen:
+    records = []
+    for threads in sorted({spec.config.threads or 1 for spec, _ in todo}):
+        runs = [parallel.Job(spec, (parts.x_train, parts.y_train, parts.x_val, parts.y_val), ctx.device, store.root,
+                             milestones(ctx, spec)) for spec, parts in todo if (spec.config.threads or 1) == threads]
+        configured = max(1, cores(ctx) // threads) if ctx.device == "cpu" else ctx.workers
+        workers = parallel.worker_count(ctx.device, len(runs), configured)
+        if len(runs) > 1 and workers > 1:
+            records += parallel.run_jobs(runs, workers)
+    for path in seen:
+        if path.is_file():
             mark_trained_now(path)
+    return records
 
 
 def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[Parts], progress: bool = False,
           verbose: bool = True) -> list[TrainedModel]:
     """Every spec trained on ``parts`` (one set for all, or one per spec), in the order given: loaded from
     the checkpoint cache when finished there, else trained (resumed where a run was cut short) the
-    fastest way the context allows, and cached. ``progress``: a progress bar for runs trained in this
-    process; ``verbose``: a line per run loaded from the cache."""
+    fastest way the context allows (``plan``), and cached. ``progress``: a progress bar for runs trained
+    in this process; ``verbose``: a line per run loaded from the cache. Every run trained is recorded in
+    the context's run log (``record_runs``)."""
     each = [parts] * len(specs) if isinstance(parts, Parts) else list(parts)
     if len(each) != len(specs):
         raise ValueError(f"train needs one Parts for all specs or one per spec, got {len(each)} for {len(specs)}")
-    jobs = list(zip(specs, each))
-    _train_missing(ctx, jobs)
-    store = checkpoint_store(ctx)
-    return [train_cached(spec, tensor_split(ctx, p), store, progress=progress, verbose=verbose,
-                         milestones=milestones(ctx, spec)) for spec, p in jobs]
+    jobs = plan(ctx, list(zip(specs, each)))
+    records = _train_missing(ctx, jobs)
+    store, trained = checkpoint_store(ctx), []
+    for spec, p in jobs:
+        data = tensor_split(ctx, p)
+        start, here = time.time(), not store.is_finished(spec.meta(data))
+        trained.append(train_cached(spec, data, store, progress=progress, verbose=verbose,
+                                    milestones=milestones(ctx, spec)))
+        if here:
+            records.append(parallel.run_record(spec, start, time.time()))
+    record_runs(ctx, records)
+    return trained
+
+
+def record_runs(ctx: RunContext, records: Sequence[dict]) -> None:
+    """Append one training call's runs to the context's run log (``ctx.run_log``, set by the pipeline for
+    its attempt ledger): one JSON line per call, with the cores it had."""
+    if not records or not ctx.run_log:
+        return
+    line = json.dumps({"cores": cores(ctx), "runs": list(records)}) + "\n"
+    with open(ctx.run_log, "a", encoding="utf-8") as log:  # one write of one line: a reader skips a torn last one
+        log.write(line)
 
 
 def logits_of(model: torch.nn.Module, images: np.ndarray, device: str) -> np.ndarray:

@@ -73,3 +73,56 @@ def test_the_beat_records_a_running_notebook(tmp_path, monkeypatch):
         on_disk = json.loads((tmp_path / attempts.LEDGER_FILE).read_text())
         assert on_disk["attempts"][-1]["notebooks"]["01_a.ipynb"] == {"seconds": 42.0, "finished": False}
     assert ledger.attempt["notebooks"]["01_a.ipynb"]["finished"]
+
+
+def test_attempts_on_another_cpu_or_a_lost_cache_are_not_this_runs_time(tmp_path):
+    clock = Clock()
+    first = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="EPYC", cache="c1")
+    with first.timing("01_a.ipynb", clock):
+        clock.now += 100
+    second = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c1")  # moved machine
+    with second.timing("02_b.ipynb", clock):
+        clock.now += 40
+    third = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c2")  # cache deleted
+    for name, seconds in (("01_a.ipynb", 90), ("02_b.ipynb", 30), ("03_c.ipynb", 10)):
+        with third.timing(name, clock):
+            clock.now += seconds
+    assert len(third.attempts) == 3 and len(third.counted()) == 1
+    assert [third.cost(n) for n in NOTEBOOKS] == [(90, 1), (30, 1), (10, 1)]
+    assert attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c2").attempts[0]["cache"] == "c2"
+
+
+def test_the_cache_identity_survives_reads_and_changes_with_a_new_cache(tmp_path):
+    first = attempts.cache_identity(tmp_path / "checkpoints")
+    assert attempts.cache_identity(tmp_path / "checkpoints") == first
+    (tmp_path / "checkpoints" / attempts.CACHE_ID_FILE).unlink()
+    assert attempts.cache_identity(tmp_path / "checkpoints") != first
+
+
+def test_idle_core_seconds_of_training_calls():
+    pair_then_lone = {"cores": 2, "runs": [{"threads": 1, "start": 0, "end": 10}, {"threads": 1, "start": 0, "end": 10},
+                                           {"threads": 1, "start": 10, "end": 20}]}
+    assert attempts.idle_core_seconds([pair_then_lone]) == (10, 40)  # one core idle for the last 10 s
+    filled = {"cores": 2, "runs": [{"threads": 1, "start": 0, "end": 10}, {"threads": 1, "start": 0, "end": 10},
+                                   {"threads": 2, "start": 10, "end": 16}]}
+    assert attempts.idle_core_seconds([filled]) == (0, 32)
+    assert attempts.idle_core_seconds([pair_then_lone, filled, {"cores": 2, "runs": []}]) == (10, 72)
+
+
+def test_a_run_log_with_a_torn_last_line_gives_the_complete_calls(tmp_path):
+    log = tmp_path / "runs.jsonl"
+    assert attempts.read_run_log(log) == []
+    log.write_text(json.dumps({"cores": 2, "runs": []}) + "\n" + '{"cores": 2, "ru')
+    assert attempts.read_run_log(log) == [{"cores": 2, "runs": []}]
+
+
+def test_a_notebooks_training_calls_are_kept_with_its_attempts(tmp_path):
+    clock = Clock()
+    ledger = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c1")
+    call = {"cores": 2, "runs": [{"threads": 2, "start": 0, "end": 5}]}
+    with ledger.timing("01_a.ipynb", clock):
+        ledger.record_calls("01_a.ipynb", [call])
+        clock.now += 7
+    assert ledger.calls("01_a.ipynb") == [call]
+    saved = json.loads((tmp_path / attempts.LEDGER_FILE).read_text())
+    assert saved["attempts"][0]["notebooks"]["01_a.ipynb"] == {"seconds": 7, "finished": True, "calls": [call]}

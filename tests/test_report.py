@@ -139,7 +139,9 @@ def test_eta_from_the_last_comparable_run(tmp_path):
     ctx = config.setup("smoke", output_root=tmp_path)
     assert report.last_timings(ctx) == {}
     timings = pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [60.0, 240.0]})
-    write_table(timings, TIMINGS_TABLE, ctx)
+    write_table(timings, TIMINGS_TABLE, ctx, complete=False)  # a run stopped part-way: no estimate
+    assert report.last_timings(ctx) == {}
+    write_table(timings, TIMINGS_TABLE, ctx, complete=True)
     expected = report.last_timings(ctx)
     assert expected == {"01_a.ipynb": 60.0, "02_b.ipynb": 240.0}
     eta = report.eta_text(expected, [Path("01_a.ipynb"), Path("02_b.ipynb")])
@@ -167,8 +169,19 @@ def test_the_run_states_its_estimate_and_what_it_rests_on(tmp_path):
     assert "none" in report.estimate_text(ctx, notebooks, ({}, {}))
     assert "none" in report.estimate_text(ctx, notebooks, (recorded[0], {**recorded[1], "profile": "paper"}))
     write_table(pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [30.0, 90.0]}),
-                report.TIMINGS_TABLE, ctx)
+                report.TIMINGS_TABLE, ctx, complete=True)
     assert "about 2 min (the last run" in report.estimate_text(ctx, notebooks, recorded)
+
+
+def test_an_estimate_never_rests_on_a_stopped_run():
+    import pandas as pd
+
+    every = [p.name for p in report.discover_notebooks()]
+    rows = pd.DataFrame({"notebook": every, "wall_time_s": [1.0] * len(every)})
+    assert report.complete_record(rows, {"complete": True})
+    assert not report.complete_record(rows, {"complete": False})
+    assert report.complete_record(rows, {})  # written before tables said: complete when it has every notebook
+    assert not report.complete_record(rows.iloc[:3], {})
 
 
 def test_ctrl_c_and_a_full_disk_end_in_one_line(monkeypatch, capsys):

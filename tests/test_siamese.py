@@ -444,6 +444,13 @@ def test_ladder_table_pairs_every_rung_with_the_papers_method_over_seeds_and_dra
     assert np.isnan(table.loc["+ in-batch pairs", "paper_percentile"])
     lines = oneshot.ladder_findings(draws, table.reset_index())
     assert "percentile" in lines[0] and "better, beyond the noise" in lines[1] and "includes 0" not in lines[1]
+    # The last rung is back at the paper's level: a step down from the rung before it, and said so.
+    assert np.isnan(table.loc[oneshot.PAPER_RUNG, "step_difference"])
+    assert table.loc["+ in-batch pairs", "step_difference"] == pytest.approx(0.05)
+    ours = table.loc[oneshot.OURS_RUNG]
+    assert ours.step_difference == pytest.approx(-0.05) and ours.step_ci95_high < 0
+    assert "against the rung before it (+ in-batch pairs)" in lines[2] and "worse, beyond the noise" in lines[2]
+    assert "rung before" not in lines[1]  # the first change's rung before is the paper's method itself
     one_seed = oneshot.ladder_table(draws[draws.seed == 0]).set_index("rung")
     assert one_seed.loc["+ in-batch pairs", "interval_over"] == "draws (one seed)"
     with pytest.raises(ValueError, match="not drawn over the paper method's seeds and draws"):

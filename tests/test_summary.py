@@ -301,6 +301,11 @@ def test_the_cost_of_the_recorded_run_names_machine_precision_and_seeds(results_
     assert "took 30 min" in text and "01 0.2, 03 30.0" in text and results_ctx.precision in text
     assert "[" in text  # the CPU model with its vector flags, from the provenance
     assert "### What a run costs" in readme.readme_section(summary.load_results(results_ctx.dirs.results))
+    assert "idle" not in text  # recorded before the ledger kept the runs: nothing to say about idle cores
+    write_table(pd.DataFrame({"notebook": ["01_eda_pca.ipynb", "03_cnns.ipynb"], "wall_time_s": [12.0, 1800.0],
+                              "training_core_s": [0.0, 3600.0], "idle_core_s": [0.0, 90.0]}), TIMINGS_TABLE, results_ctx)
+    text = readme.cost_paragraph(summary.load_results(results_ctx.dirs.results))
+    assert "While it trained (1.0 core-hours), the cores sat idle 2.5% of the time." in text
 
 
 def test_report_and_readme_count_the_same_notebooks_whether_the_assembling_one_is_timed_yet(results_ctx):
