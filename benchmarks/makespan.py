@@ -13,9 +13,9 @@ simulated (``kmnist_utils.schedule``):
 - chapter by chapter, as the pipeline runs today: each training call planned as ``runner.plan`` plans
   it (with exact costs), the calls one after another;
 - chapter by chapter with one thread a run (the scheduler before the plan), for reference;
-- one queue for the whole report, one thread a run: every run queued at once, a run free to start when the call before it
-  in its notebook has finished (the grid before the tuned retraining, the ablation before the chosen
-  recipe), the longest free run first.
+- one queue for the whole report, one thread a run: every run queued at once, a run free to start
+  when the call before it in its notebook has finished (the grid before the tuned retraining, the
+  ablation before the chosen recipe), the longest free run first.
 
 Writes ``makespan.csv`` and ``makespan.md`` (a table for docs/performance.md) to ``--out``.
 """

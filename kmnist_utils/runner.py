@@ -21,8 +21,14 @@ import pandas as pd
 import torch
 
 from kmnist_utils import batched, parallel, schedule
-from kmnist_utils.checkpoints import (CheckpointStore, TrainedModel, TrainSpec, mark_trained_now, train_cached,
-                                      with_epochs)
+from kmnist_utils.checkpoints import (
+    CheckpointStore,
+    TrainedModel,
+    TrainSpec,
+    mark_trained_now,
+    train_cached,
+    with_epochs,
+)
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import Parts, load_official, split_parts, train_val_split
 from kmnist_utils.training import TensorSplit, make_tensor_split, predict_logits, to_tensor_images

@@ -4,7 +4,6 @@ that follow epochs, passes and network size, and runs already cached keep their 
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pandas as pd
@@ -133,7 +132,8 @@ def test_the_makespan_script_reads_the_ledgers_runs(tmp_path, monkeypatch):
 
     from kmnist_utils.paths import PROJECT_ROOT
 
-    ledger = attempts.open_ledger(tmp_path, {"profile": "paper"}, ["03_a.ipynb", "04_b.ipynb"], "abc", cpu="X", cache="c")
+    ledger = attempts.open_ledger(tmp_path, {"profile": "paper"}, ["03_a.ipynb", "04_b.ipynb"], "abc",
+                                  cpu="X", cache="c")
     run = {"run": "r", "epochs": 1, "threads": 1}
     ledger.record_calls("03_a.ipynb", [{"cores": 2, "runs": [{**run, "start": 0, "end": 60}] * 3}])
     ledger.record("03_a.ipynb", 200, finished=True)

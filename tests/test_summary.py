@@ -303,7 +303,8 @@ def test_the_cost_of_the_recorded_run_names_machine_precision_and_seeds(results_
     assert "### What a run costs" in readme.readme_section(summary.load_results(results_ctx.dirs.results))
     assert "idle" not in text  # recorded before the ledger kept the runs: nothing to say about idle cores
     write_table(pd.DataFrame({"notebook": ["01_eda_pca.ipynb", "03_cnns.ipynb"], "wall_time_s": [12.0, 1800.0],
-                              "training_core_s": [0.0, 3600.0], "idle_core_s": [0.0, 90.0]}), TIMINGS_TABLE, results_ctx)
+                              "training_core_s": [0.0, 3600.0], "idle_core_s": [0.0, 90.0]}),
+                TIMINGS_TABLE, results_ctx)
     text = readme.cost_paragraph(summary.load_results(results_ctx.dirs.results))
     assert "While it trained (1.0 core-hours), the cores sat idle 2.5% of the time." in text
 
