@@ -306,13 +306,23 @@ def test_schedule_reaches_only_the_notebooks_that_declare_it(tmp_path):
 def test_full_run_writes_a_timing_table(tmp_path):
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     nbs.mkdir()
-    make_notebook(nbs / "01_a.ipynb", "x = 1")
+    # A training call as runner.record_runs writes it: one run on two cores, one core idle for 10 s of 20.
+    call = {"cores": 2, "runs": [{"run": "r", "epochs": 1, "threads": 1, "start": 0.0, "end": 20.0},
+                                 {"run": "s", "epochs": 1, "threads": 1, "start": 0.0, "end": 10.0}]}
+    make_notebook(nbs / "01_a.ipynb", "import json, os\n"
+                  f"open(os.environ['KMNIST_RUN_LOG'], 'a').write(json.dumps({call!r}) + '\\n')")
     (out / "reports").mkdir(parents=True)
     (out / "reports" / ".01_a.ipynb.old.tmp.ipynb").write_text("left by a killed run")
     timings = report.run_pipeline("smoke", device="cpu", notebooks_dir=nbs, output_root=str(out))
     assert timings["notebook"].tolist() == ["01_a.ipynb"] and (timings["wall_time_s"] > 0).all()
+    assert timings.training_core_s.tolist() == [40.0] and timings.idle_core_s.tolist() == [10.0]
     assert (out / "results" / "pipeline_timings.json").is_file()
     assert sorted(p.name for p in (out / "reports").iterdir()) == ["01_a.ipynb"]
+    import json
+
+    ledger = json.loads((out / "results" / "pipeline_attempts.json").read_text())
+    assert ledger["attempts"][0]["notebooks"]["01_a.ipynb"]["calls"] == [call]
+    assert ledger["attempts"][0]["cpu"] and ledger["attempts"][0]["cache"]
 
 
 def test_cli_reports_bad_profile(capsys):
