@@ -96,29 +96,26 @@ class Ledger:
         last = self.attempt
         return [a for a in self.attempts if a.get("cpu") == last.get("cpu") and a.get("cache") == last.get("cache")]
 
-    def cost(self, notebook: str) -> tuple[float, int]:
-        """Seconds the notebook ran in every counted attempt up to the first in which it finished, and how
-        many attempts those were (re-runs from the cache after it finished are not its cost)."""
-        seconds, count = 0.0, 0
-        for attempt in self.counted():
-            entry = attempt["notebooks"].get(notebook)
-            if entry is None:
-                continue
-            seconds, count = seconds + entry["seconds"], count + 1
-            if entry["finished"]:
-                break
-        return seconds, count
-
-    def calls(self, notebook: str) -> list[dict]:
-        """The training calls of ``notebook`` in the attempts its cost counts."""
+    def _entries(self, notebook: str) -> list[dict]:
+        """``notebook``'s entries in the counted attempts, up to the first in which it finished (re-runs from
+        the cache after it finished are not its cost)."""
         found = []
         for attempt in self.counted():
             entry = attempt["notebooks"].get(notebook)
             if entry is not None:
-                found += entry.get("calls", [])
+                found.append(entry)
                 if entry["finished"]:
                     break
         return found
+
+    def cost(self, notebook: str) -> tuple[float, int]:
+        """Seconds the notebook ran in every counted attempt until it finished, and how many attempts those were."""
+        entries = self._entries(notebook)
+        return sum(e["seconds"] for e in entries), len(entries)
+
+    def calls(self, notebook: str) -> list[dict]:
+        """The training calls of ``notebook`` in the attempts its cost counts."""
+        return [call for e in self._entries(notebook) for call in e.get("calls", [])]
 
     def record(self, notebook: str, seconds: float, finished: bool) -> None:
         with self._lock:

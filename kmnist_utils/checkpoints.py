@@ -174,16 +174,19 @@ class CheckpointStore:
         Only a run at a constant learning rate is the start of a longer one: a schedule such as one-cycle
         depends on the total number of epochs, so its shorter runs are different computations.
         """
-        if meta["config"].get("lr_schedule", "constant") != "constant":
-            return None
-        for epochs in range(meta["config"]["epochs"] - 1, 0, -1):
-            shorter = with_epochs(meta, epochs)
-            if self.path(shorter).is_file():
-                state = self.load(shorter)
-                if state is not None and state.model is not None:
-                    state.scores = {}
-                    return state
+        epochs = self.prefix_epochs(meta)
+        state = self.load(with_epochs(meta, epochs)) if epochs else None
+        if state is not None and state.model is not None:
+            state.scores = {}
+            return state
         return None
+
+    def prefix_epochs(self, meta: dict[str, Any]) -> int:
+        """Epochs of the longest finished shorter run that ``meta``'s run can continue (0: none)."""
+        if meta["config"].get("lr_schedule", "constant") != "constant":
+            return 0
+        shorter = range(meta["config"]["epochs"] - 1, 0, -1)
+        return next((e for e in shorter if self.path(with_epochs(meta, e)).is_file()), 0)
 
     def is_finished(self, meta: dict[str, Any]) -> bool:
         return self.path(meta).is_file()

@@ -158,8 +158,8 @@ def cost_paragraph(results: Results) -> str:
 
 
 def idle_sentence(timings: pd.DataFrame) -> str:
-    """' While it trained, the cores sat idle 2.1% of the time.' from the timings' core-seconds, or nothing
-    for a run recorded before the ledger kept its runs."""
+    """' While it trained (1.0 core-hours), the cores sat idle 2.5% of the time.' from the timings'
+    core-seconds, or nothing for a run recorded before the ledger kept its runs."""
     if "idle_core_s" not in timings or not timings.training_core_s.sum():
         return ""
     share = timings.idle_core_s.sum() / timings.training_core_s.sum()

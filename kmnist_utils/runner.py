@@ -27,7 +27,6 @@ from kmnist_utils.checkpoints import (
     TrainSpec,
     mark_trained_now,
     train_cached,
-    with_epochs,
 )
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import Parts, load_official, split_parts, train_val_split
@@ -101,7 +100,7 @@ def _on_file(store: CheckpointStore, spec: TrainSpec, data: TensorSplit, choices
             return threads, 0
         if store.path(meta, partial=True).is_file():
             return threads, epochs
-        done = next((e for e in range(epochs - 1, 0, -1) if store.is_finished(with_epochs(meta, e))), 0)
+        done = store.prefix_epochs(meta)
         if done:
             return threads, epochs - done
     return None
