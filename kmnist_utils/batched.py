@@ -307,7 +307,7 @@ def train_group_cached(
         torch.manual_seed(spec.config.seed)  # the initial weights train_cached would give this run
         models.append(build_model(spec.model, **spec.hparams))
     savers = [epoch_saver(store, meta, spec, milestones(spec), lambda state, spec=spec: print(
-        state.line(f"{spec.model} seed {spec.config.seed} (batched)", spec.config.epochs), flush=True))
+        state.line(f"{spec.display()} seed {spec.config.seed} (batched)", spec.config.epochs), flush=True))
         for spec, meta in todo]
     objectives = {json.dumps(spec.objective and spec.objective.describe(), sort_keys=True) for spec, _ in todo}
     if len(objectives) != 1:

@@ -44,6 +44,11 @@ class TrainSpec:
     hparams: dict[str, Any] = field(default_factory=dict)
 
     objective: Objective | None = None  # None: classification (training.Classification)
+    name: str = ""  # how logs name the run (e.g. an ablation rung); not part of the key
+
+    def display(self) -> str:
+        """The run's name in logs: its ``name``, else the model's registry name."""
+        return f"{self.name} ({self.model})" if self.name else self.model
 
     def meta(self, data: TensorSplit) -> dict[str, Any]:
         """Everything the trained weights depend on (precision resolved for the data's device)."""
@@ -236,12 +241,12 @@ def train_cached(
         model.load_state_dict(finished.kept_weights(spec.config.keep))
         fresh = store.path(meta) in _TRAINED_BY_WORKERS
         if verbose:
-            print(f"{spec.model} (seed {spec.config.seed}): loaded from "
+            print(f"{spec.display()} (seed {spec.config.seed}): loaded from "
                   + ("this run's worker" if fresh else "cache") + f" {store.path(meta).name}")
         return TrainedModel(model, finished, meta, from_cache=not fresh, keep=spec.config.keep)
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:
-        print(f"{spec.model} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")
+        print(f"{spec.display()} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")
     state = fit(
         model,
         data,
@@ -249,7 +254,7 @@ def train_cached(
         state=resume,
         on_epoch_end=epoch_saver(store, meta, spec, milestones, epoch_log),
         progress=progress,
-        desc=f"{spec.model} seed {spec.config.seed}",
+        desc=f"{spec.display()} seed {spec.config.seed}",
         objective=spec.objective,
     )
     # The last weights, optimizer and RNG state stay in the file so a longer run can continue it.

@@ -41,7 +41,7 @@ class Job:
     def label(self) -> str:
         config = self.spec.config
         extra = "".join(f" {k}={v}" for k, v in sorted(self.spec.hparams.items()) if k != "embedding_dim")
-        return (f"{self.spec.model} seed {config.seed}: {config.epochs} epochs, batch {config.batch_size}, "
+        return (f"{self.spec.display()} seed {config.seed}: {config.epochs} epochs, batch {config.batch_size}, "
                 f"lr {config.learning_rate:g}{extra}, {config.precision}")
 
 

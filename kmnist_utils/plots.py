@@ -247,10 +247,12 @@ def plot_accuracy_vs_minutes(costs: pd.DataFrame, targets: dict[str, float] | No
         label = row.model + ("" if ensemble else " (one seed)" if row.seeds < 2 else f" ({int(row.seeds)} seeds)")
         ax.errorbar(row.minutes_mean, row.accuracy_mean, xerr=row.minutes_std if row.seeds > 1 else None,
                     yerr=row.accuracy_std if row.seeds > 1 else None, fmt="o", capsize=3, color=colour, label=label)
-    for name, value in (targets or {}).items():
+    for i, (name, value) in enumerate((targets or {}).items()):
         ax.axhline(value, color="grey", linestyle="--", linewidth=1)
-        ax.annotate(f"{name} {value:.3f}", (1.0, value), xycoords=("axes fraction", "data"), ha="right",
-                    va="bottom", fontsize=8, color="dimgrey")
+        # Targets a few tenths of a point apart: their labels take turns at the right and left ends.
+        ax.annotate(f"{name} {value:.3f}", (1.0 - i % 2, value), xycoords=("axes fraction", "data"),
+                    ha="left" if i % 2 else "right", va="bottom", fontsize=8, color="dimgrey",
+                    xytext=(4 if i % 2 else -4, 0), textcoords="offset points")
     ax.set_xlim(left=0)
     ax.set_xlabel("training minutes per model, one CPU core")
     ax.set_ylabel("test accuracy")
@@ -570,4 +572,19 @@ def plot_embedding_2d(
         handle.set_alpha(1)
     ax.set_title(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_domain_extremes(images: np.ndarray, scores: np.ndarray, groups: dict[str, np.ndarray]) -> Figure:
+    """One row of images per group (``shift.extremes``), each titled with the detector's probability that
+    it is a test image."""
+    ncols = max(len(rows) for rows in groups.values())
+    fig = plt.figure(figsize=(ncols * 1.3, len(groups) * 1.9), layout="constrained")
+    for subfig, (name, rows) in zip(np.atleast_1d(fig.subfigures(len(groups), 1)), groups.items()):
+        axes = np.atleast_1d(subfig.subplots(1, ncols))
+        for ax in axes:
+            ax.axis("off")
+        for ax, row in zip(axes, rows):
+            _image_axis(ax, images[row], f"p(test) {scores[row]:.2f}", cmap="gray")
+        subfig.suptitle(name[0].upper() + name[1:], fontsize=10)
     return fig

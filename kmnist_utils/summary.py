@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kmnist_utils import anchors, findings, paper
+from kmnist_utils import anchors, findings, paper, shift
 from kmnist_utils.config import PAPER
 from kmnist_utils.metrics import mean_std_text
 from kmnist_utils.models import DISPLAY_NAMES
@@ -61,7 +61,8 @@ def load_results(folder: str | Path, required: tuple[str, ...] = REQUIRED) -> Re
 
 
 # Every table a number of the README or REPORT.md comes from (those a run lacks are skipped).
-REPORTED = (*REQUIRED, TIMINGS_TABLE, CERTIFIED_ROUTING, UNSEEN_DIFFERENCES, anchors.BEYOND_TABLE1, anchors.BEYOND_TEST)
+REPORTED = (*REQUIRED, TIMINGS_TABLE, CERTIFIED_ROUTING, UNSEEN_DIFFERENCES, anchors.BEYOND_TABLE1, anchors.BEYOND_TEST,
+            shift.AUC_TABLE, shift.GAP_TABLE)
 
 
 def run_identity(results: Results, names: tuple[str, ...] = REPORTED) -> pd.DataFrame:
@@ -415,6 +416,12 @@ def differences(results: Results) -> list[str]:
         schedule = results.provenance[anchors.BEYOND_TEST].get("schedule", "unknown")
         lines += [f"Beyond the paper (chapter 07, {schedule} schedule): {line}"
                   for line in anchors.test_findings(results[anchors.BEYOND_TEST], results["tuned_seeds"])]
+    if shift.AUC_TABLE in results.tables:
+        aucs = results[shift.AUC_TABLE]
+        lines += [f"Train/test shift (chapter 07): {line}" for line in shift.shift_findings(aucs)]
+        if shift.GAP_TABLE in results.tables:
+            lines += [f"Validation against test (chapter 07): {line}"
+                      for line in shift.gap_findings(results[shift.GAP_TABLE], shift.shifted(aucs))]
     profiles = sorted({str(p) for p in run_identity(results).profile})
     profile = profiles[0] if profiles == [findings.RESULTS_PROFILE] else "/".join(profiles) or "unknown"
     return [findings.no_nan(findings.for_profile(profile, line)) for line in lines]

@@ -15,8 +15,8 @@ from kmnist_utils.paths import committed_dirs
 SMOKE_PCA_CUMULATIVE = {1: 0.1102, 2: 0.1642, 10: 0.3847, 50: 0.7343}
 SMOKE_LOGREG_ACCURACY = 0.572  # lbfgs on 1,000 images; 1 pt covers solver noise across machines
 # Chapter 07's smoke schedule, full recipe, seed 0: validation accuracy after its 2 epochs. Augmentation,
-# label smoothing and one-cycle all move it; 3 pt covers thread counts and CPU kernels.
-SMOKE_BEYOND_VAL_ACCURACY = 0.283
+# the one-cycle schedule and the seeded batches move it; 3 pt covers thread counts and CPU kernels.
+SMOKE_BEYOND_VAL_ACCURACY = 0.275
 # The committed run must stay within this many points of each Table I accuracy of the paper.
 TABLE1_MARGIN_PTS = 1.5
 
@@ -44,10 +44,10 @@ def test_smoke_logistic_regression_accuracy(smoke):
 def test_smoke_beyond_recipe_validation_accuracy(smoke, tmp_path):
     ctx, parts = smoke
     schedule = config.get_schedule(ctx.profile.beyond_schedule)
-    spec = beyond.spec(schedule, beyond.ladder(schedule)[-1], ctx.seed)
+    spec = beyond.spec(schedule, beyond.recipe(schedule), ctx.seed)
     trained = train_cached(spec, runner.tensor_split(ctx, parts), CheckpointStore(tmp_path), progress=False)
     val_acc = trained.state.history[-1]["val_acc"]
-    assert val_acc == pytest.approx(SMOKE_BEYOND_VAL_ACCURACY, abs=0.03)
+    assert val_acc == pytest.approx(SMOKE_BEYOND_VAL_ACCURACY, abs=0.03), val_acc
 
 
 def test_committed_table1_is_within_the_stated_margin_of_the_paper():
