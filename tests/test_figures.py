@@ -314,6 +314,15 @@ def test_cost_and_objective_figures_draw_what_they_are_given():
     assert len(points) == len(_costs())
     assert points[3].lines[0].get_xydata()[0].tolist() == pytest.approx([19, _costs().accuracy_mean[3]])
     plt.close(fig)
+    # A model 30 pt below the rest sits on the bottom edge, named with its accuracy, and leaves the axis alone.
+    low = pd.concat([pd.DataFrame({"model": ["Logistic Regression"], "seeds": [3], "accuracy_mean": [0.60],
+                                   "accuracy_std": [0.002], "minutes_mean": [0.1], "minutes_std": [0.0],
+                                   "ensemble": [False]}), _costs()], ignore_index=True)
+    fig = plots.plot_accuracy_vs_minutes(low)
+    ax = fig.axes[0]
+    assert "Logistic Regression (3 seeds): 0.600, below the axis" in ax.get_legend_handles_labels()[1]
+    assert ax.get_ylim()[0] == pytest.approx(0.92)
+    plt.close(fig)
     fig = CASES["plot_objective_curves"]()
     lines = fig.axes[0].get_lines()
     assert [len(line.get_xdata()) for line in lines] == [12, 8]
