@@ -256,7 +256,9 @@ def plot_accuracy_vs_minutes(costs: pd.DataFrame, targets: dict[str, float] | No
             continue
         ax.errorbar(row.minutes_mean, row.accuracy_mean, xerr=row.minutes_std if row.seeds > 1 else None,
                     yerr=row.accuracy_std if row.seeds > 1 else None, fmt="o", capsize=3, color=colour, label=label)
-    ax.set_ylim(bottom=floor)
+    # Room above the highest point or target, so that every target line and its label is drawn.
+    top = max([float((accuracy + costs.accuracy_std).max()), *(targets or {}).values()])
+    ax.set_ylim(floor, top + 0.004)
     for i, (name, value) in enumerate((targets or {}).items()):
         ax.axhline(value, color="grey", linestyle="--", linewidth=1)
         # Targets a few tenths of a point apart: their labels take turns at the right and left ends.

@@ -56,9 +56,8 @@ def stratified_sample(labels: np.ndarray, per_class: int, groups: int, seed: int
 def out_of_fold_scores(images: np.ndarray, domain: np.ndarray, seed: int, folds: int = 2,
                        rounds: int = 200) -> np.ndarray:
     """Each image's probability of domain 1 from a detector that never saw it (k-fold cross-fitting)."""
-    # Imported here: the report's sentences (``shift_findings``, ``gap_findings``) need no scikit-learn.
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.ensemble import HistGradientBoostingClassifier  # here: the report's sentences need no sklearn
+    from sklearn.model_selection import StratifiedKFold  # (nor does anything else of this module)
 
     features = images.reshape(len(images), -1).astype(np.float32) / 255.0
     scores = np.empty(len(images), dtype=np.float64)

@@ -80,7 +80,7 @@ def test_the_budget_check_reads_a_run_and_says_what_it_met(tmp_path, monkeypatch
     draws = pd.DataFrame([{"embedding": oneshot.PROTOCOL_ROW, "shots": 1, "seed": s, "draw": d,
                            "accuracy": 0.90 + 0.01 * s} for s in range(3) for d in range(4)])
     write_table(draws, "oneshot_draws", smoke_ctx)
-    write_table(pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "accuracy": [0.985, 0.987, 0.986, 0.988]}),
+    write_table(pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "accuracy": [0.985, 0.987, 0.986, 0.984]}),
                 anchors.BEYOND_TEST, smoke_ctx)
     out = tmp_path / "check"
     monkeypatch.setattr(sys, "argv", ["budget_check.py", "--results", str(smoke_ctx.dirs.results), "--out", str(out)])
@@ -89,8 +89,8 @@ def test_the_budget_check_reads_a_run_and_says_what_it_met(tmp_path, monkeypatch
     assert table.loc["06 time / 03 time", "value"] == pytest.approx(0.15) and table.loc["06 time / 03 time", "met"]
     assert table.loc["07 time / 03 time", "value"] == pytest.approx(1.2) and not table.loc["07 time / 03 time", "met"]
     assert table.loc["06 mean test 1-shot", "value"] == pytest.approx(0.91) and table.loc["06 mean test 1-shot", "met"]
-    assert table.loc["07 mean single-model test accuracy", "met"]  # 0.986 against 0.985
-    assert not table.loc["07 ensemble test accuracy", "met"]
+    assert table.loc["07 mean single-model test accuracy", "met"]  # 0.986 against 0.982
+    assert not table.loc["07 ensemble test accuracy", "met"]  # 0.984 against 0.985
     printed = capsys.readouterr().out
     assert "07 time / 03 time: 1.2000 (1200 s against 1000 s), misses the limit 1 by 0.2000." in printed
 

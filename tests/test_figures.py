@@ -323,6 +323,9 @@ def test_cost_and_objective_figures_draw_what_they_are_given():
     assert "Logistic Regression (3 seeds): 0.600, below the axis" in ax.get_legend_handles_labels()[1]
     assert ax.get_ylim()[0] == pytest.approx(0.92)
     plt.close(fig)
+    fig = plots.plot_accuracy_vs_minutes(_costs(), {"target": 0.995})  # a target above every point stays in view
+    assert fig.axes[0].get_ylim()[1] > 0.995
+    plt.close(fig)
     fig = CASES["plot_objective_curves"]()
     lines = fig.axes[0].get_lines()
     assert [len(line.get_xdata()) for line in lines] == [12, 8]
