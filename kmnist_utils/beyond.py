@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from kmnist_utils import calibration, errors, findings, metrics, tuning
+from kmnist_utils import calibration, errors, findings, metrics, paper, tuning
 from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import BeyondSchedule, RunContext
@@ -449,7 +449,6 @@ def reliability_panels(scores: TestScores, temperatures: dict[str, float]) -> di
     }
 
 
-TABLE1_METRICS = ("accuracy", "precision", "recall", "f1")
 
 
 def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule, recipe: Rung) -> pd.DataFrame:
@@ -461,7 +460,7 @@ def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule, recipe: Rung) -> p
              "ensemble": f"PreAct ResNet, ensemble of {len(single)} seeds ({schedule.name} schedule)"}
     rows = []
     for kind, frame in (("single", single), ("ensemble", ensemble)):
-        for metric in TABLE1_METRICS:
+        for metric in paper.METRICS:
             std = frame[metric].std(ddof=1) if len(frame) > 1 else float("nan")
             rows.append({"model": names[kind], "protocol": f"ours: chapter 07's recipe, {describe(recipe)}",
                          "metric": metric, "paper": float("nan"),

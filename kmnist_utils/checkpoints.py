@@ -82,15 +82,6 @@ def with_epochs(meta: dict[str, Any], epochs: int) -> dict[str, Any]:
     return shorter
 
 
-# Checkpoints written by worker processes of this process (``parallel``): loading one is not a
-# cache hit in the sense a results table reports ("trained in an earlier run").
-_TRAINED_BY_WORKERS: set[Path] = set()
-
-
-def mark_trained_now(path: Path) -> None:
-    _TRAINED_BY_WORKERS.add(Path(path))
-
-
 @dataclass
 class TrainedModel:
     """A trained run: ``model`` holds the weights ``keep`` names (``FitState.kept_weights``)."""
@@ -225,8 +216,12 @@ def train_cached(
     verbose: bool = True,
     milestones: tuple[int, ...] = (),
     epoch_log: Callable[[FitState], None] | None = None,
+    by_worker: bool = False,
 ) -> TrainedModel:
     """Load the finished run for ``spec`` if cached; else train (resuming a partial or shorter run) and cache it.
+
+    ``by_worker``: the finished run was just trained by a worker process of this call, so loading it is
+    not a cache hit in the sense a results table reports ("trained in an earlier run").
 
     ``milestones``: epoch counts at which the run is also stored as a finished shorter run (the
     grid search's 3-epoch runs are the first epochs of a 10-epoch run with the same settings).
@@ -239,11 +234,10 @@ def train_cached(
     finished = store.load(meta)
     if finished is not None:
         model.load_state_dict(finished.kept_weights(spec.config.keep))
-        fresh = store.path(meta) in _TRAINED_BY_WORKERS
         if verbose:
             print(f"{spec.display()} (seed {spec.config.seed}): loaded from "
-                  + ("this run's worker" if fresh else "cache") + f" {store.path(meta).name}")
-        return TrainedModel(model, finished, meta, from_cache=not fresh, keep=spec.config.keep)
+                  + ("this run's worker" if by_worker else "cache") + f" {store.path(meta).name}")
+        return TrainedModel(model, finished, meta, from_cache=not by_worker, keep=spec.config.keep)
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:
         print(f"{spec.display()} (seed {spec.config.seed}): resuming after epoch {resume.epoch}")

@@ -23,7 +23,6 @@ from kmnist_utils.settings import SettingError
 PROFILE_ENV_VAR = "KMNIST_PROFILE"
 PRECISION_ENV_VAR = "KMNIST_PRECISION"
 WORKERS_ENV_VAR = "KMNIST_WORKERS"  # worker processes for side-by-side runs (default: one per CPU core)
-BATCHED_ENV_VAR = "KMNIST_BATCHED"  # 1: train runs of one architecture as one batched model (opt-in)
 NATIVE_BF16_ENV_VAR = "KMNIST_NATIVE_BF16"  # 0: act like a machine without native bf16
 CACHE_ENV_VAR = "KMNIST_CACHE_DIR"  # the checkpoint cache and work files (default: .cache/ in the project)
 RUN_LOG_ENV_VAR = "KMNIST_RUN_LOG"  # set by the pipeline: where a kernel records the runs it trains
@@ -334,9 +333,6 @@ class RunContext:
     channels_last: Mapping[str, bool] = field(default_factory=lambda: _frozen({}))
     # Worker processes for runs trained side by side; None: one per CPU core on a CPU, one on an accelerator.
     workers: int | None = None
-    # Train runs of one architecture as one batched model (kmnist_utils.batched). Opt-in: its speed was
-    # measured on the CPU only, where worker processes are faster (benchmarks/results/batched-cpu-2026-11-26/).
-    batched: bool = False
     schedule: str = "cpu"  # chapter 07's schedule (BEYOND_SCHEDULES)
     data_root: str | None = None  # the data folder asked for ($KMNIST_DATA); None: found as data.find_data_root says
     # Where every trained run is recorded for the pipeline's attempt ledger ($KMNIST_RUN_LOG); None: nowhere.
@@ -375,7 +371,6 @@ class RunContext:
             "threads_per_run": self.threads_per_run,
             "channels_last": dict(self.channels_last),
             "workers": self.workers,
-            "batched": self.batched,
             "schedule": self.schedule,
         }
 
@@ -427,7 +422,6 @@ def setup(
         threads_per_run=threads,
         channels_last=_frozen(layout),
         workers=_workers(),
-        batched=bool(_switch(BATCHED_ENV_VAR)),
         schedule=plan.name,
         data_root=None if data_root is None else str(Path(data_root).expanduser().resolve()),
         run_log=os.environ.get(RUN_LOG_ENV_VAR) or None,

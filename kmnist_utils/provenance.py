@@ -66,6 +66,11 @@ def provenance(ctx: RunContext, wall_time_s: float | None = None, **extra: Any) 
     return record
 
 
+def over_attempts(attempts: int, why: str = "") -> str:
+    """' over 3 attempts' (and ``why``) for a run resumed across attempts; nothing for one attempt."""
+    return "" if attempts == 1 else f" over {attempts} attempts{why}"
+
+
 def short_commit(commit: str | None) -> str:
     """The first 10 hex digits, keeping a ``-dirty`` mark."""
     commit = commit or "unknown"

@@ -17,8 +17,8 @@ from kmnist_utils import anchors
 from kmnist_utils.atomic import write_text
 from kmnist_utils.metrics import mean_std_text
 from kmnist_utils.paths import PROJECT_ROOT, committed_dirs
-from kmnist_utils.provenance import short_commit
-from kmnist_utils.results import TIMINGS_TABLE, read_table_file
+from kmnist_utils.provenance import over_attempts, short_commit
+from kmnist_utils.results import MISSING, TIMINGS_TABLE, read_table_file
 from kmnist_utils.summary import (
     Results,
     certification_level,
@@ -98,7 +98,7 @@ def markdown_table(frame: pd.DataFrame, index: bool = False) -> str:
     return "\n".join(lines)
 
 
-NOT_IN_PAPER = "—"
+NOT_IN_PAPER = MISSING
 
 
 def _accuracy_rows(results: Results) -> pd.DataFrame:
@@ -259,7 +259,7 @@ def _run_cost(timings: pd.DataFrame, where: dict) -> str:
     took = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
     attempts = int(where.get("run_attempts") or 1)
     seeds = where.get("seeds") or []
-    return (f"{took}{'' if attempts == 1 else f' over {attempts} attempts'} with seed{'s' * (len(seeds) > 1)} "
+    return (f"{took}{over_attempts(attempts)} with seed{'s' * (len(seeds) > 1)} "
             f"{', '.join(map(str, seeds))} (commit `{short_commit(where.get('git_commit'))}`, "
             f"{where.get('precision') or 'precision not recorded'}, {str(where.get('date_utc', ''))[:10]}) "
             f"on {where.get('device_name', 'an unrecorded machine')}")

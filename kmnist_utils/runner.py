@@ -2,9 +2,8 @@
 
 ``train(ctx, specs, parts)`` is how every chapter asks for models. It loads each finished run from
 the checkpoint cache and trains the others the fastest way this context allows: side by side in
-worker processes (one per CPU core, one thread each), as one batched model where ``ctx.batched``
-asks for it, or in this process. A chapter that needs a model an earlier one trained asks for the
-same spec and gets it from the cache.
+worker processes (one per CPU core, one thread each), or in this process. A chapter that needs a
+model an earlier one trained asks for the same spec and gets it from the cache.
 """
 
 from __future__ import annotations
@@ -20,12 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kmnist_utils import batched, parallel, schedule
+from kmnist_utils import parallel, schedule
 from kmnist_utils.checkpoints import (
     CheckpointStore,
     TrainedModel,
     TrainSpec,
-    mark_trained_now,
     train_cached,
 )
 from kmnist_utils.config import RunContext
@@ -62,30 +60,6 @@ def milestones(ctx: RunContext, spec: TrainSpec) -> tuple[int, ...]:
     with the same settings passes through exactly that state, so it is stored on the way.
     """
     return (ctx.profile.grid_epochs,) if spec.model == "improved" else ()
-
-
-def _train_groups(ctx: RunContext, todo: list[tuple[TrainSpec, Parts]]) -> list[tuple[TrainSpec, Parts]]:
-    """Train the groupable runs together, one group per (architecture, epochs, batch size, precision,
-    memory format, objective, data); return the runs left for the usual path."""
-    groups: dict[tuple, list[tuple[TrainSpec, Parts]]] = {}
-    left = []
-    for spec, parts in todo:
-        if batched.groupable(spec):
-            config = spec.config
-            objective = json.dumps(spec.objective and spec.objective.describe(), sort_keys=True)
-            key = (spec.model, json.dumps(spec.hparams, sort_keys=True), config.epochs, config.batch_size,
-                   config.precision, config.channels_last, objective, id(parts))
-            groups.setdefault(key, []).append((spec, parts))
-        else:
-            left.append((spec, parts))
-    for members in groups.values():
-        if len(members) == 1:
-            left.extend(members)
-            continue
-        specs, parts = [spec for spec, _ in members], members[0][1]
-        print(f"training {len(specs)} {specs[0].model} run(s) as one batched model", flush=True)
-        batched.train_group_cached(specs, tensor_split(ctx, parts), checkpoint_store(ctx), lambda s: milestones(ctx, s))
-    return left
 
 
 def _on_file(store: CheckpointStore, spec: TrainSpec, data: TensorSplit, choices: Sequence[int]
@@ -140,11 +114,11 @@ def plan(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> list[tuple
     return [(with_threads(spec, threads[i]) if i in threads else spec, parts) for i, (spec, parts) in enumerate(jobs)]
 
 
-def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> list[dict]:
-    """Train every (spec, parts) not finished in the cache yet: as batched models where the context asks
-    for them, then side by side in worker processes, fewest threads first, where there are several runs
-    for several workers. A run left alone is left to ``train_cached`` in this process, with its progress
-    bar. Returns what the workers trained (``parallel.run_record``)."""
+def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> tuple[list[dict], set]:
+    """Train every (spec, parts) not finished in the cache yet side by side in worker processes, fewest
+    threads first, where there are several runs for several workers. A run left alone is left to
+    ``train_cached`` in this process, with its progress bar. Returns what the workers trained
+    (``parallel.run_record``) and the checkpoint paths they wrote."""
     store = checkpoint_store(ctx)
     todo, seen = [], set()
     for spec, parts in jobs:
@@ -154,8 +128,6 @@ def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> 
             continue
         seen.add(path)
         todo.append((spec, parts))
-    if ctx.batched:
-        todo = _train_groups(ctx, todo)
     records = []
     for threads in sorted({spec.config.threads or 1 for spec, _ in todo}):
         runs = [parallel.Job(spec, (parts.x_train, parts.y_train, parts.x_val, parts.y_val), ctx.device, store.root,
@@ -164,10 +136,7 @@ def _train_missing(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> 
         workers = parallel.worker_count(ctx.device, len(runs), configured)
         if len(runs) > 1 and workers > 1:
             records += parallel.run_jobs(runs, workers)
-    for path in seen:
-        if path.is_file():
-            mark_trained_now(path)
-    return records
+    return records, {path for path in seen if path.is_file()}
 
 
 def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[Parts], progress: bool = False,
@@ -181,13 +150,14 @@ def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[P
     if len(each) != len(specs):
         raise ValueError(f"train needs one Parts for all specs or one per spec, got {len(each)} for {len(specs)}")
     jobs = plan(ctx, list(zip(specs, each)))
-    records = _train_missing(ctx, jobs)
+    records, by_workers = _train_missing(ctx, jobs)
     store, trained = checkpoint_store(ctx), []
     for spec, p in jobs:
         data = tensor_split(ctx, p)
-        start, here = time.time(), not store.is_finished(spec.meta(data))
+        meta = spec.meta(data)
+        start, here = time.time(), not store.is_finished(meta)
         trained.append(train_cached(spec, data, store, progress=progress, verbose=verbose,
-                                    milestones=milestones(ctx, spec)))
+                                    milestones=milestones(ctx, spec), by_worker=store.path(meta) in by_workers))
         if here:
             records.append(parallel.run_record(spec, start, time.time()))
     record_runs(ctx, records)

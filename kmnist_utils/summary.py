@@ -15,7 +15,7 @@ from kmnist_utils import anchors, findings, paper, shift
 from kmnist_utils.config import PAPER
 from kmnist_utils.metrics import mean_std_text
 from kmnist_utils.models import DISPLAY_NAMES
-from kmnist_utils.provenance import short_commit
+from kmnist_utils.provenance import over_attempts, short_commit
 from kmnist_utils.results import TIMINGS_TABLE, read_table_file  # timings: absent when notebooks run one by one
 from kmnist_utils.selection import ranked
 
@@ -104,7 +104,7 @@ def provenance_sentence(results: Results) -> str:
     took = ""
     if timings is not None:
         attempts = int(results.provenance[TIMINGS_TABLE].get("run_attempts") or 1)
-        over = "" if attempts == 1 else f" over {attempts} attempts (a resumed run rewrites its tables)"
+        over = over_attempts(attempts, " (a resumed run rewrites its tables)")
         # The assembling notebook writes REPORT.md before its own time is recorded: leaving it out of
         # the count gives REPORT.md and the README the same sentence.
         chapters = timings[timings.notebook != ASSEMBLY_NOTEBOOK]
@@ -156,7 +156,7 @@ def table1(results: Results) -> pd.DataFrame:
 
 
 def table1_display(
-    table: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
+    table: pd.DataFrame, metrics: tuple[str, ...] = paper.METRICS
 ) -> pd.DataFrame:
     """One row per model and protocol: 'ours (paper, difference)' per metric, for reading."""
     shown = {}
@@ -343,75 +343,85 @@ def timings_table(results: Results) -> pd.DataFrame:
 
 
 def differences(results: Results) -> list[str]:
-    """Sentences on how far each headline number is from the paper's, each computed by ``findings``."""
+    """Sentences on how far each headline number is from the paper's, chapter by chapter, each computed by
+    ``findings`` and stamped with the run's profile."""
+    accuracy = paper_accuracy_rows(results)
+    lines = [*table1_sentences(accuracy), *grid_sentences(results, accuracy), *oneshot_sentences(results),
+             *routing_sentences(results), *beyond_sentences(results)]
+    profiles = sorted({str(p) for p in run_identity(results).profile})
+    profile = profiles[0] if profiles == [findings.RESULTS_PROFILE] else "/".join(profiles) or "unknown"
+    return [findings.no_nan(findings.for_profile(profile, line)) for line in lines]
+
+
+def paper_accuracy_rows(results: Results) -> pd.DataFrame:
+    """Table I's accuracy rows that have a paper value."""
     table = table1(results)
-    acc = table[(table.metric == "accuracy") & table.paper.notna()]
-    lines = [
-        findings.versus_reference_summary(
-            f"{row.model}, test accuracy ({row.protocol})", row.ours_mean, row.ours_std, int(row.seeds), row.paper,
-            rounding=paper.ROUNDING,
-        )
-        for row in acc.itertuples()
-    ]
+    return table[(table.metric == "accuracy") & table.paper.notna()]
+
+
+def table1_sentences(accuracy: pd.DataFrame) -> list[str]:
+    """Chapters 02-04: every Table I accuracy against the paper's, judged by the seed spread."""
+    return [findings.versus_reference_summary(f"{row.model}, test accuracy ({row.protocol})", row.ours_mean,
+                                              row.ours_std, int(row.seeds), row.paper, rounding=paper.ROUNDING)
+            for row in accuracy.itertuples()]
+
+
+def grid_sentences(results: Results, accuracy: pd.DataFrame) -> list[str]:
+    """Chapter 04: the grid's choice against the paper's, and whether the tuned model is the Improved CNN."""
     chosen = results["tuning_selected"].iloc[0]
     cnn_seeds = results.tables.get("cnn_seeds")  # the spread the choice is judged against (absent: no judgement)
     improved_seeds = None if cnn_seeds is None else _kept_val_acc(cnn_seeds.query("model == 'improved'"))
-    lines.append(
+    lines = [
         f"The grid search chose lr {chosen.learning_rate:g}, dropout {chosen.dropout:g}, "
         f"batch {int(chosen.batch_size)} "
         f"(validation accuracy {chosen.val_acc:.4f}); the paper chose lr {paper.TUNED_CONFIG['learning_rate']:g}, "
         f"dropout {paper.TUNED_CONFIG['dropout']:g}, batch {paper.TUNED_CONFIG['batch_size']}. "
         + findings.choice_versus_paper(ranked(results["tuning_grid"]), paper.TUNED_CONFIG, improved_seeds)
-    )
-    headline = acc[acc.protocol != paper.BEST_EPOCH_PROTOCOL]  # one row per model: the paper's protocol
+    ]
+    headline = accuracy[accuracy.protocol != paper.BEST_EPOCH_PROTOCOL]  # one row per model: the paper's protocol
     tuned, improved = (headline[headline.model == DISPLAY_NAMES[m]].iloc[0] for m in ("tuned", "improved"))
     if tuned.ours_mean == improved.ours_mean and _is_improved_default(chosen):
         lines.append(
             "The chosen point is the Improved CNN's own configuration, so the TunedImprovedCNN (the same "
             "settings and epochs) is the very same trained model, taken from the checkpoint cache."
         )
+    return lines
+
+
+def oneshot_sentences(results: Results) -> list[str]:
+    """Chapter 06: the ladder from the paper's Siamese method, and our encoder's draws against the paper's."""
+    lines = []
     if "oneshot_ladder_draws" in results.tables and LADDER_TABLE in results.tables:
-        ladder = results["oneshot_ladder_draws"]
-        lines += oneshot_ladder_lines(ladder, results[LADDER_TABLE])
+        lines += oneshot_ladder_lines(results["oneshot_ladder_draws"], results[LADDER_TABLE])
     draws = results["oneshot_draws"]
     headline = draws[(draws.embedding == "Siamese encoder") & (draws.shots == 1)]
-    lines.append(
-        findings.draws_versus_reference(
-            "One-shot, our Siamese encoder (the paper's one-shot rule, not its method)", headline.accuracy,
-            paper.ONE_SHOT["accuracy"]
-        )
-    )
+    lines.append(findings.draws_versus_reference(
+        "One-shot, our Siamese encoder (the paper's one-shot rule, not its method)", headline.accuracy,
+        paper.ONE_SHOT["accuracy"]))
     if "seed" in headline:
         per_seed = headline.groupby("seed").accuracy.mean()
-        lines.append(
-            findings.versus_reference(
-                "One-shot, mean over draws per encoder seed",
-                per_seed,
-                paper.ONE_SHOT["accuracy"],
-                what="the paper's single draw",
-            )
-        )
-    if CERTIFIED_ROUTING in results.tables:
-        lines += [
-            findings.routing_verdict(
-                r.target_accuracy,
-                # Tables written before this column existed: certified and missed = certified - met.
-                getattr(r, "share_certified_and_missed", r.share_certified - r.share_meeting_target),
-                float(results.provenance[CERTIFIED_ROUTING].get("delta", 0.05)),
-                r.coverage_mean,
-                r.share_certified,
-            )
-            for r in results[CERTIFIED_ROUTING].itertuples()
-        ]
-    else:
-        lines += [
-            findings.target_verdict(
-                f"Routing target {r.target_accuracy:.1%} (threshold from validation), accuracy on test",
-                r.test_accuracy,
-                r.target_accuracy,
-            )
-            for r in results["routing_thresholds"].itertuples()
-        ]
+        lines.append(findings.versus_reference("One-shot, mean over draws per encoder seed", per_seed,
+                                               paper.ONE_SHOT["accuracy"], what="the paper's single draw"))
+    return lines
+
+
+def routing_sentences(results: Results) -> list[str]:
+    """Chapter 05: each certified routing target, or each validation threshold's target on test."""
+    if CERTIFIED_ROUTING not in results.tables:
+        return [findings.target_verdict(
+            f"Routing target {r.target_accuracy:.1%} (threshold from validation), accuracy on test",
+            r.test_accuracy, r.target_accuracy) for r in results["routing_thresholds"].itertuples()]
+    delta = float(results.provenance[CERTIFIED_ROUTING].get("delta", 0.05))
+    rows = results[CERTIFIED_ROUTING]
+    if "share_certified_and_missed" not in rows:  # tables written before this column existed
+        rows = rows.assign(share_certified_and_missed=rows.share_certified - rows.share_meeting_target)
+    return [findings.routing_verdict(r.target_accuracy, r.share_certified_and_missed, delta, r.coverage_mean,
+                                     r.share_certified) for r in rows.itertuples()]
+
+
+def beyond_sentences(results: Results) -> list[str]:
+    """Chapter 07: the targets and anchors, then the train/test shift and the validation-to-test gaps."""
+    lines = []
     if anchors.BEYOND_TEST in results.tables and "tuned_seeds" in results.tables:
         schedule = results.provenance[anchors.BEYOND_TEST].get("schedule", "unknown")
         lines += [f"Beyond the paper (chapter 07, {schedule} schedule): {line}"
@@ -422,9 +432,7 @@ def differences(results: Results) -> list[str]:
         if shift.GAP_TABLE in results.tables:
             lines += [f"Validation against test (chapter 07): {line}"
                       for line in shift.gap_findings(results[shift.GAP_TABLE], shift.shifted(aucs))]
-    profiles = sorted({str(p) for p in run_identity(results).profile})
-    profile = profiles[0] if profiles == [findings.RESULTS_PROFILE] else "/".join(profiles) or "unknown"
-    return [findings.no_nan(findings.for_profile(profile, line)) for line in lines]
+    return lines
 
 
 def oneshot_ladder_lines(draws: pd.DataFrame, table: pd.DataFrame) -> list[str]:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kmnist_utils import anchors, batched, beyond, config
+from kmnist_utils import anchors, beyond, config
 from kmnist_utils.augment import AugmentSettings, augment_batch, cutout
 from kmnist_utils.checkpoints import CheckpointStore, key_of, train_cached
 from kmnist_utils.models import PreActResNet, build_model
@@ -87,18 +87,6 @@ def test_preact_resnet_is_in_the_registry_and_checks_its_arguments():
     assert isinstance(build_model("preact_resnet", widths=[4, 8], blocks=1), PreActResNet)
     with pytest.raises(ValueError, match="positive widths"):
         PreActResNet((), 1)
-
-
-def test_preact_resnet_groups_like_separate_models():
-    torch.manual_seed(0)
-    members = [PreActResNet((4, 8), 1) for _ in range(3)]
-    grouped = batched.group(members).eval()
-    for m in members:
-        m.eval()
-    x = images(5)
-    out = batched.batched_logits(grouped, x, 3, "fp32")
-    for i, m in enumerate(members):
-        torch.testing.assert_close(out[:, i], m(x), atol=1e-5, rtol=1e-4)
 
 
 # --------------------------------------------------------------------------- optimizer and schedule
@@ -182,59 +170,6 @@ def test_ingredients_change_the_checkpoint_key():
     rungs = [beyond.recipe(full), *beyond.ablation_rungs(full)]
     keys = {key_of(beyond.spec(full, rung, 0).meta(data)) for rung in rungs}
     assert len(keys) == len(rungs) == 4
-
-
-def test_batched_engine_trains_the_recipe(monkeypatch):
-    # The batched engine must apply the recipe as fit does: augmentation on every batch, label smoothing in
-    # the loss, the one-cycle learning rate and SGD's weight decay in the update. Augmentation draws its own
-    # random stream there, so both engines get an identity transform that records what it was asked for:
-    # then the first step (one batch) must match fit's, loss and update.
-    from kmnist_utils import training
-
-    calls = {"fit": [], "batched": []}
-
-    def recording(engine):
-        def augment(x, settings, generator):
-            calls[engine].append(settings)
-            return x
-        return augment
-
-    monkeypatch.setattr(training, "augment_batch", recording("fit"))
-    monkeypatch.setattr(batched, "augment_batch", recording("batched"))
-    schedule = config.get_schedule("smoke")
-    recipe = beyond.Rung("augmented, smoothed", schedule.augment, 0.1)  # no mixup
-    data = toy_data(32)  # 24 training images: one batch, one optimizer step
-    specs = [beyond.spec(schedule, recipe, seed, epochs=3) for seed in (0, 1)]
-    assert all(batched.groupable(s) for s in specs)
-    assert not batched.groupable(beyond.spec(schedule, beyond.Rung("mixed", None, 0.0, 0.2), 0))  # mixup: one by one
-    first_step = [dataclasses.replace(s.config, epochs=1) for s in specs]  # the lr of step 0 of 3 epochs differs
-
-    def seeded(spec):
-        torch.manual_seed(spec.config.seed)
-        return build_model(spec.model, **spec.hparams)
-
-    initial = [seeded(s).state_dict() for s in specs]
-    alone = [fit(seeded(s), data, c, progress=False, objective=s.objective) for s, c in zip(specs, first_step)]
-    together = batched.fit_batched([seeded(s) for s in specs], data, first_step, objective=specs[0].objective)
-    assert calls["batched"] and all(c == schedule.augment for c in calls["batched"] + calls["fit"])
-    # One-cycle's first step is a 25th of the peak: an engine at the peak would move 25 times as far.
-    assert training.learning_rate_at(first_step[0], 0, 1) == pytest.approx(
-        schedule.learning_rate * training.WARMUP_START)
-    for start, one, grouped in zip(initial, alone, together):
-        assert grouped.history[0]["train_loss"] == pytest.approx(one.history[0]["train_loss"], rel=1e-5)
-        for key, before in start.items():
-            if not before.is_floating_point() or "running" in key:
-                continue
-            step_alone = one.model[key].float() - before.float()
-            gap = (grouped.model[key].float() - before.float()) - step_alone
-            assert gap.abs().max() <= 1e-3 * step_alone.abs().max() + 1e-7, key
-    # The loss check above sees label smoothing: without it the same first batch scores 10 times the
-    # tolerance away, so an engine that dropped it would fail there.
-    plain = beyond.spec(schedule, beyond.Rung("plain", schedule.augment, 0.0), 0, epochs=1)
-    unsmoothed = batched.fit_batched([seeded(plain), seeded(plain)], data, [plain.config] * 2,
-                                     objective=plain.objective)
-    smoothed = together[0].history[0]["train_loss"]
-    assert abs(unsmoothed[0].history[0]["train_loss"] - smoothed) > 10 * 1e-5 * smoothed
 
 
 # --------------------------------------------------------------------------- the chapter's tables
