@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from kmnist_utils import config, oneshot, plots, runner, siamese
+from kmnist_utils import config, oneshot, plots, references, runner, siamese
 from kmnist_utils.results import write_table
 
 
@@ -65,7 +65,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     write_table(history, "siamese_objective_histories", ctx, wall)
     write_table(equal_time, "siamese_objective_equal_time", ctx, wall)
-    write_table(schedule, "siamese_objective_schedule", ctx, wall, tolerance=oneshot.PLATEAU_TOLERANCE)
+    write_table(schedule, "siamese_objective_schedule", ctx, wall, tolerance=references.PLATEAU_TOLERANCE)
     plots.apply_style()
     plots.save_figure(plots.plot_objective_curves(history), "siamese_objective_curves", ctx)
     print(history.round(4).to_string(index=False))

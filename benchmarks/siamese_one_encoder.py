@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from kmnist_utils import config, fewshot, oneshot, paper, runner
+from kmnist_utils import config, fewshot, oneshot, references, runner
 from kmnist_utils.atomic import write_text
 from kmnist_utils.provenance import provenance
 
@@ -43,7 +43,7 @@ def main() -> None:
         draws = fewshot.few_shot_draws(
             z_train, parts.y_train, z_test, parts.y_test, shots=1, draws=S.draws, seed=ctx.seed, metric=metric
         )
-        results[name] = fewshot.summarize_draws(draws, reference=paper.ONE_SHOT["accuracy"])
+        results[name] = fewshot.summarize_draws(draws, reference=references.ONE_SHOT["accuracy"])
         print(f"{name}: mean {results[name]['mean']:.4f} over {S.draws} draws", flush=True)
     payload = {
         "seed": args.seed,

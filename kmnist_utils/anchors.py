@@ -1,34 +1,23 @@
-"""Published KMNIST results beyond the paper, chapter 07's targets against them, and the sentences that
-judge a run's test scores by them (pandas and ``findings`` only: the report reads them without the
-training stack)."""
+"""Chapter 07's table names and the sentences that judge its test scores by the published KMNIST results
+and its targets (``references``; pandas and ``findings`` only: the report reads them without the training
+stack)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from kmnist_utils import findings
+from kmnist_utils.references import (
+    AIM_ENSEMBLE,
+    AIM_SINGLE,
+    BEST_ENSEMBLE,
+    BEST_SINGLE,
+    DATASET_PAPER_BEST_SINGLE,
+    DATASET_PAPER_ROWS,
+    TARGET_ENSEMBLE,
+    TARGET_SINGLE,
+)
 
-# The baselines of the KMNIST dataset paper (Clanuwat et al. 2018, table of baselines on the 10,000
-# test images): the rows chapter 07 sets its targets against.
-DATASET_PAPER_ROWS = {
-    "PreActResNet-18": 0.9782,
-    "PreActResNet-18 + input mixup": 0.9841,
-    "PreActResNet-18 + manifold mixup": 0.9883,
-    "ResNet18 + VGG ensemble": 0.9890,
-}
-DATASET_PAPER_BEST_SINGLE = 0.9883
-# Public results of longer runs (the dataset's README, its first release; ours is the current one):
-# the best single model (shake-shake-26 2x96d with cutout, 200 epochs) and the best ensemble.
-BEST_SINGLE = 0.9934
-BEST_ENSEMBLE = 0.9939
-# Chapter 07's targets, on the test set, mean over three seeds: clear of the dataset paper's
-# PreActResNet-18 (97.82%) by more than any seed spread the report has seen; the ensemble at the
-# dataset paper's input-mixup row and above. The aims: 98.6% single, the dataset paper's ensemble row.
-TARGET_SINGLE = 0.982
-AIM_SINGLE = 0.986
-TARGET_ENSEMBLE = 0.985
-AIM_ENSEMBLE = 0.989
-TARGETS = {"target, single model": TARGET_SINGLE, "target, ensemble": TARGET_ENSEMBLE}
 BEYOND_PROTOCOL = "ours: chapter 07's recipe"  # Table I's protocol column for chapter 07's rows
 BEYOND_TABLE1 = "beyond_vs_paper"  # chapter 07's Table I rows; absent from runs before it existed
 BEYOND_TEST = "beyond_test"

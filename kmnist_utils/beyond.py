@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from kmnist_utils import calibration, errors, findings, metrics, paper, tuning
+from kmnist_utils import calibration, errors, findings, metrics, references, tuning
 from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import BeyondSchedule, RunContext
@@ -453,14 +453,14 @@ def reliability_panels(scores: TestScores, temperatures: dict[str, float]) -> di
 
 def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule, recipe: Rung) -> pd.DataFrame:
     """Table I rows of this chapter (the paper has none: its column stays empty), in the layout of
-    ``paper.compare_with_paper``: the single model's mean ± std over seeds, and the ensemble; the
+    ``references.compare_with_paper``: the single model's mean ± std over seeds, and the ensemble; the
     protocol column describes the recipe that was chosen (``describe``)."""
     single, ensemble = test[test.model == "single"], test[test.model == "ensemble"]
     names = {"single": f"PreAct ResNet ({schedule.name} schedule)",
              "ensemble": f"PreAct ResNet, ensemble of {len(single)} seeds ({schedule.name} schedule)"}
     rows = []
     for kind, frame in (("single", single), ("ensemble", ensemble)):
-        for metric in paper.METRICS:
+        for metric in references.METRICS:
             std = frame[metric].std(ddof=1) if len(frame) > 1 else float("nan")
             rows.append({"model": names[kind], "protocol": f"ours: chapter 07's recipe, {describe(recipe)}",
                          "metric": metric, "paper": float("nan"),

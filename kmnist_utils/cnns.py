@@ -14,7 +14,7 @@ from kmnist_utils.data import Parts
 from kmnist_utils.findings import versus_reference
 from kmnist_utils.metrics import classification_metrics, summarize_seeds
 from kmnist_utils.models import DISPLAY_NAMES
-from kmnist_utils.paper import BEST_EPOCH_PROTOCOL, PROTOCOL, ROUNDING, compare_with_paper, reported
+from kmnist_utils.references import BEST_EPOCH_PROTOCOL, PROTOCOL, ROUNDING, compare_with_paper, reported
 from kmnist_utils.runner import seed_histories, test_predictions, train, training_summary
 from kmnist_utils.training import TrainConfig
 

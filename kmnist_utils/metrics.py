@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
-from kmnist_utils import paper
+from kmnist_utils import references
 from kmnist_utils.data import N_CLASSES, class_labels
 
-METRICS = paper.METRICS
+METRICS = references.METRICS
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) -> dict[str, float]:

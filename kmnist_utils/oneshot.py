@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 
-from kmnist_utils import fewshot, findings, paper, siamese
+from kmnist_utils import fewshot, findings, references, siamese
 from kmnist_utils.baselines import flatten
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import RunContext
@@ -113,11 +113,11 @@ class Rung:
     objective: str  # "paper_pairs" or "in_batch_pairs"
 
 
-PAPER_RUNG = paper.SIAMESE_METHOD
+PAPER_RUNG = references.SIAMESE_METHOD
 OURS_RUNG = "+ our encoder and schedule"
 # What each rung changes; the numbers are filled in from the run's settings (``ladder_changes``).
 LADDER = (
-    Rung(PAPER_RUNG, f"{paper.PROTOCOL}: its encoder (conv 64-128-128, a {{embedding}}-unit embedding), |z1 - z2| "
+    Rung(PAPER_RUNG, f"{references.PROTOCOL}: its encoder (conv 64-128-128, a {{embedding}}-unit embedding), |z1 - z2| "
          "into one linear unit, {pairs:,} random pairs an epoch from the {pool:,} training images, {epochs} "
          "epochs, final weights", "paper", "weighted_l1", "paper_pairs"),
     Rung("+ in-batch pairs", "every pair inside batches of {batch} images, weighted half same, half different: one "
@@ -207,7 +207,7 @@ def _paired_difference(group: pd.DataFrame, base: pd.Series, name: str) -> tuple
 
 
 def ladder_table(draws: pd.DataFrame, changes: Mapping[str, str] | None = None,
-                 reference: float = paper.ONE_SHOT["accuracy"]) -> pd.DataFrame:
+                 reference: float = references.ONE_SHOT["accuracy"]) -> pd.DataFrame:
     """Per rung: what it changes, its mean 1-shot accuracy and macro F1, the spread over draws (within an
     encoder) and over encoders, and its difference from the paper's method paired over the same encoder
     seeds and support draws, with a 95% interval (Student t over the per-seed mean differences; over the
@@ -232,7 +232,7 @@ def ladder_table(draws: pd.DataFrame, changes: Mapping[str, str] | None = None,
     return pd.DataFrame(out)
 
 
-def ladder_findings(draws: pd.DataFrame, table: pd.DataFrame, reference: float = paper.ONE_SHOT["accuracy"]
+def ladder_findings(draws: pd.DataFrame, table: pd.DataFrame, reference: float = references.ONE_SHOT["accuracy"]
                     ) -> list[str]:
     """The paper's method against the paper's number (judged by the spread over draws), each change
     against the paper's method, and from the second change on, against the rung before it (judged by
@@ -480,13 +480,6 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
 PROTOCOL_ROW = "Siamese encoder"
 
 
-# The chapter's targets for the mean test 1-shot accuracy of our encoder (the paper's one-shot rule) over draws
-# and encoders.
-ONE_SHOT_TARGET = 0.88
-
-
-ONE_SHOT_AIM = 0.93
-
 
 def oneshot_findings(draws: pd.DataFrame, reference: float, targets: Mapping[str, float]) -> list[str]:
     """Sentences on the 1-shot draws of every encoder seed of ours: the Euclidean rule against the paper's single
@@ -600,12 +593,7 @@ def unseen_differences(rows: pd.DataFrame, ours: Sequence[str], baselines: Seque
     return pd.DataFrame(out)
 
 
-# A schedule's length: the first epoch whose validation 1-shot is within this of the run's best (the
-# 20 fixed validation draws are the same every epoch, so the curve is compared with itself).
-PLATEAU_TOLERANCE = 0.005
-
-
-def plateau_epoch(val_acc: Sequence[float], tolerance: float = PLATEAU_TOLERANCE) -> int:
+def plateau_epoch(val_acc: Sequence[float], tolerance: float = references.PLATEAU_TOLERANCE) -> int:
     """The first epoch (1-based) after which validation 1-shot improves by no more than ``tolerance``."""
     values = np.asarray(val_acc, dtype=np.float64)
     if values.size == 0:
@@ -613,7 +601,7 @@ def plateau_epoch(val_acc: Sequence[float], tolerance: float = PLATEAU_TOLERANCE
     return int(np.flatnonzero(values >= values.max() - tolerance)[0]) + 1
 
 
-def plateau_table(history: pd.DataFrame, tolerance: float = PLATEAU_TOLERANCE) -> pd.DataFrame:
+def plateau_table(history: pd.DataFrame, tolerance: float = references.PLATEAU_TOLERANCE) -> pd.DataFrame:
     """Per run (``objective``): epochs trained, the best validation 1-shot and its epoch, the plateau epoch
     with its validation 1-shot and the training minutes it took."""
     rows = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kmnist_utils import anchors, findings, paper, shift
+from kmnist_utils import anchors, findings, references, shift
 from kmnist_utils.config import PAPER
 from kmnist_utils.metrics import mean_std_text
 from kmnist_utils.models import DISPLAY_NAMES
@@ -126,12 +126,12 @@ def _protocol_column(long: pd.DataFrame, name: str, provenance: dict) -> pd.Seri
     if "protocol" in long:
         return long.protocol
     if name == "logreg_vs_paper":
-        label = paper.PROTOCOL
+        label = references.PROTOCOL
     elif name == anchors.BEYOND_TABLE1:
         recipe = provenance.get("recipe")
         label = anchors.BEYOND_PROTOCOL + (f", '{recipe}'" if recipe else "")
     else:
-        label = paper.UNLABELLED_CNN_PROTOCOL
+        label = references.UNLABELLED_CNN_PROTOCOL
     return pd.Series(label, index=long.index)
 
 
@@ -156,7 +156,7 @@ def table1(results: Results) -> pd.DataFrame:
 
 
 def table1_display(
-    table: pd.DataFrame, metrics: tuple[str, ...] = paper.METRICS
+    table: pd.DataFrame, metrics: tuple[str, ...] = references.METRICS
 ) -> pd.DataFrame:
     """One row per model and protocol: 'ours (paper, difference)' per metric, for reading."""
     shown = {}
@@ -183,9 +183,9 @@ def grid_table(results: Results) -> pd.DataFrame:
         & (grid.batch_size == chosen.batch_size)
     )
     is_paper = (
-        (grid.learning_rate == paper.TUNED_CONFIG["learning_rate"])
-        & (grid.dropout == paper.TUNED_CONFIG["dropout"])
-        & (grid.batch_size == paper.TUNED_CONFIG["batch_size"])
+        (grid.learning_rate == references.TUNED_CONFIG["learning_rate"])
+        & (grid.dropout == references.TUNED_CONFIG["dropout"])
+        & (grid.batch_size == references.TUNED_CONFIG["batch_size"])
     )
     return pd.DataFrame(
         {
@@ -215,16 +215,16 @@ def oneshot_table(results: Results) -> pd.DataFrame:
     draws = results["oneshot_draws"]
     siamese_1shot = draws[(draws.embedding == "Siamese encoder") & (draws.shots == 1)].accuracy
     kshot = results["oneshot_kshot_summary"]
-    rows = [{"method": "Siamese network (paper, one draw)", "protocol": paper.PROTOCOL,
-             "accuracy": paper.ONE_SHOT["accuracy"], "macro_f1": paper.ONE_SHOT["f1_macro"], "draws": 1}]
+    rows = [{"method": "Siamese network (paper, one draw)", "protocol": references.PROTOCOL,
+             "accuracy": references.ONE_SHOT["accuracy"], "macro_f1": references.ONE_SHOT["f1_macro"], "draws": 1}]
     percentile_of = siamese_1shot
     if LADDER_TABLE in results.tables:
         for row in results[LADDER_TABLE].itertuples():
-            first = row.rung == paper.SIAMESE_METHOD
+            first = row.rung == references.SIAMESE_METHOD
             rows.append({
                 "method": f"Siamese network, {row.rung} ({int(row.seeds)} encoder{'s' if row.seeds > 1 else ''}, "
                           "± std over draws)",
-                "protocol": paper.PROTOCOL if first else f"ours: {row.change}",
+                "protocol": references.PROTOCOL if first else f"ours: {row.change}",
                 "accuracy": row.accuracy, "macro_f1": row.f1_macro, "std": row.draw_std,
                 "seed_std": row.seed_std, "draws": int(row.seeds * row.draws_per_seed),
                 "difference": None if first else row.difference,
@@ -232,7 +232,7 @@ def oneshot_table(results: Results) -> pd.DataFrame:
             })
         ladder_draws = results.tables.get("oneshot_ladder_draws")
         if ladder_draws is not None:
-            percentile_of = ladder_draws[ladder_draws.rung == paper.SIAMESE_METHOD].accuracy
+            percentile_of = ladder_draws[ladder_draws.rung == references.SIAMESE_METHOD].accuracy
     rows.append({"method": "Siamese network (ours, first draw)", "protocol": OURS_ONESHOT_PROTOCOL,
                  "accuracy": ours.loc["accuracy", "ours, first draw"],
                  "macro_f1": ours.loc["f1_macro", "ours, first draw"], "draws": 1})
@@ -264,7 +264,7 @@ def oneshot_table(results: Results) -> pd.DataFrame:
     for column in ("std", "seed_std", "ci95_low", "ci95_high", "difference", "diff_low", "diff_high", "macro_f1"):
         if column not in table:
             table[column] = None
-    table.attrs["paper_percentile"] = float((percentile_of < paper.ONE_SHOT["accuracy"]).mean() * 100)
+    table.attrs["paper_percentile"] = float((percentile_of < references.ONE_SHOT["accuracy"]).mean() * 100)
     return table
 
 
@@ -362,7 +362,7 @@ def paper_accuracy_rows(results: Results) -> pd.DataFrame:
 def table1_sentences(accuracy: pd.DataFrame) -> list[str]:
     """Chapters 02-04: every Table I accuracy against the paper's, judged by the seed spread."""
     return [findings.versus_reference_summary(f"{row.model}, test accuracy ({row.protocol})", row.ours_mean,
-                                              row.ours_std, int(row.seeds), row.paper, rounding=paper.ROUNDING)
+                                              row.ours_std, int(row.seeds), row.paper, rounding=references.ROUNDING)
             for row in accuracy.itertuples()]
 
 
@@ -374,11 +374,11 @@ def grid_sentences(results: Results, accuracy: pd.DataFrame) -> list[str]:
     lines = [
         f"The grid search chose lr {chosen.learning_rate:g}, dropout {chosen.dropout:g}, "
         f"batch {int(chosen.batch_size)} "
-        f"(validation accuracy {chosen.val_acc:.4f}); the paper chose lr {paper.TUNED_CONFIG['learning_rate']:g}, "
-        f"dropout {paper.TUNED_CONFIG['dropout']:g}, batch {paper.TUNED_CONFIG['batch_size']}. "
-        + findings.choice_versus_paper(ranked(results["tuning_grid"]), paper.TUNED_CONFIG, improved_seeds)
+        f"(validation accuracy {chosen.val_acc:.4f}); the paper chose lr {references.TUNED_CONFIG['learning_rate']:g}, "
+        f"dropout {references.TUNED_CONFIG['dropout']:g}, batch {references.TUNED_CONFIG['batch_size']}. "
+        + findings.choice_versus_paper(ranked(results["tuning_grid"]), references.TUNED_CONFIG, improved_seeds)
     ]
-    headline = accuracy[accuracy.protocol != paper.BEST_EPOCH_PROTOCOL]  # one row per model: the paper's protocol
+    headline = accuracy[accuracy.protocol != references.BEST_EPOCH_PROTOCOL]  # one row per model: the paper's protocol
     tuned, improved = (headline[headline.model == DISPLAY_NAMES[m]].iloc[0] for m in ("tuned", "improved"))
     if tuned.ours_mean == improved.ours_mean and _is_improved_default(chosen):
         lines.append(
@@ -397,11 +397,11 @@ def oneshot_sentences(results: Results) -> list[str]:
     headline = draws[(draws.embedding == "Siamese encoder") & (draws.shots == 1)]
     lines.append(findings.draws_versus_reference(
         "One-shot, our Siamese encoder (the paper's one-shot rule, not its method)", headline.accuracy,
-        paper.ONE_SHOT["accuracy"]))
+        references.ONE_SHOT["accuracy"]))
     if "seed" in headline:
         per_seed = headline.groupby("seed").accuracy.mean()
         lines.append(findings.versus_reference("One-shot, mean over draws per encoder seed", per_seed,
-                                               paper.ONE_SHOT["accuracy"], what="the paper's single draw"))
+                                               references.ONE_SHOT["accuracy"], what="the paper's single draw"))
     return lines
 
 
@@ -437,10 +437,10 @@ def beyond_sentences(results: Results) -> list[str]:
 
 def oneshot_ladder_lines(draws: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """The one-shot ladder's sentences (``findings``, as chapter 06 states them)."""
-    method = draws[draws.rung == paper.SIAMESE_METHOD]
+    method = draws[draws.rung == references.SIAMESE_METHOD]
     lines = [findings.draws_versus_reference("One-shot, the paper's Siamese method", method.accuracy,
-                                             paper.ONE_SHOT["accuracy"])]
-    for row in table[table.rung != paper.SIAMESE_METHOD].itertuples():
+                                             references.ONE_SHOT["accuracy"])]
+    for row in table[table.rung != references.SIAMESE_METHOD].itertuples():
         lines.append(findings.interval_verdict(f"One-shot, {row.rung}", row.difference, row.ci95_low, row.ci95_high,
                                                "the paper's method", row.interval_over))
     return lines

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmnist_utils import metrics, paper
+from kmnist_utils import metrics, references
 
 
 def test_perfect_and_known_scores():
@@ -43,7 +43,7 @@ def test_summarize_seeds_and_paper_comparison():
     assert summary.loc[0, "n_seeds"] == 3
     shown = metrics.format_mean_std(summary)
     assert shown.loc[0, "accuracy"] == "0.9400 ± 0.0100"
-    comparison = paper.compare_with_paper(summary).set_index("metric")
+    comparison = references.compare_with_paper(summary).set_index("metric")
     assert comparison.loc["accuracy", "paper"] == 0.934
     assert comparison.loc["accuracy", "difference"] == pytest.approx(0.006)
 

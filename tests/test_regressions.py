@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kmnist_utils import baselines, beyond, config, eda, paper, runner
+from kmnist_utils import baselines, beyond, config, eda, references, runner
 from kmnist_utils.checkpoints import CheckpointStore, train_cached
 from kmnist_utils.paths import committed_dirs
 
@@ -55,7 +55,7 @@ def test_committed_table1_is_within_the_stated_margin_of_the_paper():
     for name in ("logreg_vs_paper", "cnn_vs_paper", "tuned_vs_paper"):
         payload = json.loads((committed_dirs().results / f"{name}.json").read_text(encoding="utf-8"))
         rows += [r for r in payload["rows"] if r["metric"] == "accuracy"]
-    assert {r["model"] for r in rows} == set(paper.TABLE1.model)
+    assert {r["model"] for r in rows} == set(references.TABLE1.model)
     for r in rows:
-        assert r["paper"] == pytest.approx(paper.reported(r["model"]))
+        assert r["paper"] == pytest.approx(references.reported(r["model"]))
         assert abs(r["ours_mean"] - r["paper"]) * 100 <= TABLE1_MARGIN_PTS, r["model"]

@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmnist_utils import paper, readme, summary
+from kmnist_utils import readme, references, summary
 from kmnist_utils.results import write_table
 
 
 def vs_paper(models: list[str], ours: float, std: float | None = 0.002, seeds: int = 3,
-             protocol: str | None = paper.PROTOCOL) -> pd.DataFrame:
+             protocol: str | None = references.PROTOCOL) -> pd.DataFrame:
     """A ``*_vs_paper`` table as the chapters write it (``protocol=None``: as written before the column)."""
     rows = []
     for model in models:
         for metric in ("accuracy", "precision", "recall", "f1"):
-            reference = float(paper.TABLE1.set_index("model").loc[model, metric])
+            reference = float(references.TABLE1.set_index("model").loc[model, metric])
             rows.append({"model": model, **({} if protocol is None else {"protocol": protocol}), "metric": metric,
                          "paper": reference, "ours_mean": ours, "ours_std": std, "seeds": seeds,
                          "difference": round(ours - reference, 4)})
@@ -30,7 +30,8 @@ def results_ctx(smoke_ctx):
     ctx = smoke_ctx
     write_table(vs_paper(["logreg"], 0.6), "logreg_vs_paper", ctx)
     write_table(vs_paper(["simple", "resnet", "improved"], 0.95), "cnn_vs_paper", ctx)
-    write_table(pd.concat([vs_paper(["tuned"], 0.965), vs_paper(["tuned"], 0.96, protocol=paper.BEST_EPOCH_PROTOCOL)]),
+    write_table(pd.concat([vs_paper(["tuned"], 0.965),
+                           vs_paper(["tuned"], 0.96, protocol=references.BEST_EPOCH_PROTOCOL)]),
                 "tuned_vs_paper", ctx)
     grid = pd.DataFrame(
         [
@@ -127,15 +128,15 @@ def test_table1_puts_the_paper_beside_our_mean_and_std(results_ctx):
     table = summary.table1(results)
     assert len(table) == 6 * 4 and set(table.metric) == {"accuracy", "precision", "recall", "f1"}
     tuned = table[(table.model == "TunedImprovedCNN") & (table.metric == "accuracy")].set_index("protocol")
-    assert list(tuned.index) == [paper.PROTOCOL, paper.BEST_EPOCH_PROTOCOL]
-    row = tuned.loc[paper.PROTOCOL]
+    assert list(tuned.index) == [references.PROTOCOL, references.BEST_EPOCH_PROTOCOL]
+    row = tuned.loc[references.PROTOCOL]
     assert row.paper == 0.97 and row.ours_mean == 0.965 and row.difference_pts == pytest.approx(-0.5)
     shown = summary.table1_display(table)
-    assert shown.loc[("TunedImprovedCNN", paper.PROTOCOL), "accuracy"] == "0.9650 ± 0.0020 (paper 0.970, -0.50 pt)"
-    assert shown.loc[("TunedImprovedCNN", paper.BEST_EPOCH_PROTOCOL), "accuracy"].startswith("0.9600 ± 0.0020")
+    assert shown.loc[("TunedImprovedCNN", references.PROTOCOL), "accuracy"] == "0.9650 ± 0.0020 (paper 0.970, -0.50 pt)"
+    assert shown.loc[("TunedImprovedCNN", references.BEST_EPOCH_PROTOCOL), "accuracy"].startswith("0.9600 ± 0.0020")
     markdown = readme.readme_section(results)
-    assert f"| TunedImprovedCNN | {paper.PROTOCOL} | 0.970 |" in markdown
-    assert f"| TunedImprovedCNN | {paper.BEST_EPOCH_PROTOCOL} | 0.970 |" in markdown
+    assert f"| TunedImprovedCNN | {references.PROTOCOL} | 0.970 |" in markdown
+    assert f"| TunedImprovedCNN | {references.BEST_EPOCH_PROTOCOL} | 0.970 |" in markdown
 
 
 def test_tables_written_before_the_protocol_column_say_what_their_run_did(results_ctx):
@@ -144,14 +145,14 @@ def test_tables_written_before_the_protocol_column_say_what_their_run_did(result
     write_table(vs_paper(["logreg"], 0.6, protocol=None), "logreg_vs_paper", results_ctx)
     table = summary.table1(summary.load_results(results_ctx.dirs.results))
     protocols = table.drop_duplicates("model").set_index("model").protocol
-    assert protocols["TunedImprovedCNN"] == paper.UNLABELLED_CNN_PROTOCOL
-    assert protocols["Logistic Regression"] == paper.PROTOCOL
+    assert protocols["TunedImprovedCNN"] == references.UNLABELLED_CNN_PROTOCOL
+    assert protocols["Logistic Regression"] == references.PROTOCOL
 
 
 def test_one_seed_shows_no_std(results_ctx):
     write_table(vs_paper(["tuned"], 0.965, std=None, seeds=1), "tuned_vs_paper", results_ctx)
     shown = summary.table1_display(summary.table1(summary.load_results(results_ctx.dirs.results)))
-    assert shown.loc[("TunedImprovedCNN", paper.PROTOCOL), "accuracy"].startswith("0.9650 (paper")
+    assert shown.loc[("TunedImprovedCNN", references.PROTOCOL), "accuracy"].startswith("0.9650 (paper")
 
 
 def test_grid_and_oneshot_tables(results_ctx):
@@ -161,7 +162,7 @@ def test_grid_and_oneshot_tables(results_ctx):
     assert grid.gap_to_best_pts.tolist() == pytest.approx([0.0, 0.5, 1.0])
     oneshot = summary.oneshot_table(results)
     assert oneshot.attrs["paper_percentile"] == pytest.approx(70.0)
-    assert oneshot.iloc[0].accuracy == paper.ONE_SHOT["accuracy"] and oneshot.iloc[1].accuracy == 0.7
+    assert oneshot.iloc[0].accuracy == references.ONE_SHOT["accuracy"] and oneshot.iloc[1].accuracy == 0.7
     lines = summary.differences(results)
     assert all(line.startswith("[smoke run: tiny data, meaningless numbers") for line in lines)
     assert any("70th percentile" in line for line in lines)
@@ -208,7 +209,7 @@ def test_markdown_report_and_readme_section(results_ctx, tmp_path):
     assert (
         "OLD-SECTION" not in text and "OLD-START" not in text
         and text.endswith("## after\n")
-        and f"| TunedImprovedCNN | {paper.PROTOCOL} | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
+        and f"| TunedImprovedCNN | {references.PROTOCOL} | 0.970 | 0.9650 ± 0.0020 | -0.50 pt |" in text
     )
     assert "| `make report PROFILE=smoke` |" in text and text.count("not measured") == 1  # no smoke record given
     assert readme.update_readme(path, results) is False  # idempotent
