@@ -18,7 +18,7 @@ import pandas as pd
 
 from kmnist_utils import cnns, config, runner
 from kmnist_utils.models import CLASSIFIERS
-from kmnist_utils.precision import compare_precisions, precision_verdict
+from kmnist_utils.parity import compare_precisions, precision_verdict
 from kmnist_utils.results import write_table
 
 PRECISIONS = ("bf16", "fp32")  # bf16 first: the runs that need this kind of CPU

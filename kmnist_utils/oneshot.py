@@ -41,6 +41,9 @@ def restrict(parts: Parts, classes: np.ndarray) -> Parts:
 
 
 SIAMESE_OBJECTIVES = ("in_batch_pairs", "pairs", "prototypical")
+# Our Siamese encoder with the paper's one-shot rule (Euclidean distance): the row the baselines and k-shot
+# curves are compared with. The paper's method itself is the ladder's first rung (``PAPER_RUNG``).
+PROTOCOL_ROW = "Siamese encoder"
 
 
 def siamese_spec(ctx: RunContext, parts: Parts, seed: int, objective: str | None = None,
@@ -475,9 +478,6 @@ def unseen_class_experiment(ctx: RunContext, parts: Parts, seed: int) -> pd.Data
     return pd.DataFrame(rows)
 
 
-# Our Siamese encoder with the paper's one-shot rule (Euclidean distance): the row the baselines and k-shot
-# curves are compared with. The paper's method itself is the ladder's first rung (``PAPER_RUNG``).
-PROTOCOL_ROW = "Siamese encoder"
 
 
 

@@ -1,6 +1,7 @@
 """The package's shape: imports flow one way, and a function-local import says why it is local."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,9 @@ def test_only_config_reads_the_environment():
     offenders = {path.name: [n for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
                  for path in sorted((PROJECT_ROOT / "kmnist_utils").glob("*.py")) if path.name != "config.py"}
     assert not {name: lines for name, lines in offenders.items() if lines}, "read the environment in config.setup"
+
+
+def test_the_package_docstring_names_every_module_and_no_other():
+    named = set(re.findall(r"``(\w+)``", kmnist_utils.__doc__))
+    modules = {p.stem for p in Path(kmnist_utils.__file__).parent.glob("*.py")} - {"__init__"}
+    assert named == modules, f"unnamed: {sorted(modules - named)}; gone: {sorted(named - modules)}"
