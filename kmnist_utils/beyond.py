@@ -23,9 +23,10 @@ from kmnist_utils.augment import AugmentSettings
 from kmnist_utils.checkpoints import TrainedModel, TrainSpec
 from kmnist_utils.config import BeyondSchedule, RunContext
 from kmnist_utils.data import Parts
-from kmnist_utils.models import DISPLAY_NAMES, build_model, count_parameters
+from kmnist_utils.models import build_model, count_parameters
 from kmnist_utils.results import read_table
 from kmnist_utils.runner import logits_of, seed_histories, test_predictions, train, training_summary
+from kmnist_utils.settings import DISPLAY_NAMES
 from kmnist_utils.training import Classification, TrainConfig
 
 MODEL = "preact_resnet"

@@ -29,12 +29,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from kmnist_utils.atomic import write_text
 from kmnist_utils.device import cpu_model
 from kmnist_utils.models import build_model
+from kmnist_utils.settings import CALIBRATED, RECORDS
 from kmnist_utils.training import autocast_context, torch_threads
 
 CALIBRATION_VERSION = 1
 # channels_last is chosen only when it is clearly faster: timing noise on a shared machine is a few %.
 CHANNELS_LAST_MARGIN = 1.05
-CALIBRATED_MODELS = ("simple", "resnet", "improved", "siamese")
+CALIBRATED_MODELS = CALIBRATED
 
 
 def classifier_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -51,12 +52,9 @@ def step_parts(name: str, batch: int) -> tuple[nn.Module, torch.Tensor, torch.Te
     """A freshly seeded network, one random batch of KMNIST's shape and its loss. For ``siamese`` the
     batch is ``batch`` pairs (2 x batch image passes), the encoder behind the Euclidean head."""
     torch.manual_seed(0)
-    if name == "siamese":
-        model = build_model("siamese", head="euclidean")
-        images, loss = 2 * batch, pairs_loss
-    else:
-        model = build_model(name)
-        images, loss = batch, classifier_loss
+    record = RECORDS[name]
+    model = build_model(name, **(record.calibration or {}))
+    images, loss = (2 * batch, pairs_loss) if record.pairs else (batch, classifier_loss)
     return model, torch.rand(images, 1, 28, 28), torch.randint(0, 10, (images,)), loss
 
 

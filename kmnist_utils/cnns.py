@@ -13,9 +13,9 @@ from kmnist_utils.config import RunContext
 from kmnist_utils.data import Parts
 from kmnist_utils.findings import versus_reference
 from kmnist_utils.metrics import classification_metrics, summarize_seeds
-from kmnist_utils.models import DISPLAY_NAMES
 from kmnist_utils.references import BEST_EPOCH_PROTOCOL, PROTOCOL, ROUNDING, compare_with_paper, reported
 from kmnist_utils.runner import seed_histories, test_predictions, train, training_summary
+from kmnist_utils.settings import DISPLAY_NAMES, RECORDS
 from kmnist_utils.training import TrainConfig
 
 
@@ -44,7 +44,7 @@ def cnn_spec(
         threads=ctx.threads_per_run,
         channels_last=ctx.channels_last.get(model, False),
     )
-    hparams = {"dropout": chosen(dropout, profile.dropout)} if model == "improved" else {}
+    hparams = {"dropout": chosen(dropout, profile.dropout)} if RECORDS[model].tuned else {}
     return TrainSpec(model=model, config=config, hparams=hparams)
 
 

@@ -16,7 +16,7 @@ from kmnist_utils.data import DATA_ENV_VAR
 from kmnist_utils.device import PRECISIONS, native_bf16, pick_device, resolve_precision
 from kmnist_utils.paths import PROJECT_ROOT, OutputDirs, check_checkout, committed_dirs, output_dirs
 from kmnist_utils.seeding import seed_everything
-from kmnist_utils.settings import SettingError
+from kmnist_utils.settings import MODEL_RECORDS, SettingError
 
 # The environment variables a run reads, all of them here and only in ``setup`` (``get_profile`` for
 # the profile): every setting a run depends on then lives in its RunContext and its provenance.
@@ -205,7 +205,7 @@ PAPER = Profile(
     test_subset=None,
     pca_points=None,
     logreg_train_size=10_000,
-    epochs=_frozen({"simple": 5, "resnet": 10, "improved": 10}),
+    epochs=_frozen({r.name: r.paper_epochs for r in MODEL_RECORDS if r.paper_epochs}),
     batch_size=64,
     learning_rate=1e-3,
     dropout=0.4,
@@ -227,7 +227,7 @@ SMOKE = replace(
     test_subset=1_000,
     pca_points=2_000,
     logreg_train_size=1_000,
-    epochs=_frozen({"simple": 1, "resnet": 1, "improved": 1}),
+    epochs=_frozen({name: 1 for name in PAPER.epochs}),
     grid_epochs=1,
     tuned_epochs=1,
     siamese=replace(SiameseSettings(), pairs_per_image=2.0, epochs=1, patience=None, draws=5, episode=(5, 1, 5),

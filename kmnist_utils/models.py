@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from kmnist_utils.settings import CNNS, MODEL_RECORDS
+
 
 class SimpleCNN(nn.Module):
     """conv 1->32, ReLU, conv 32->64, ReLU, maxpool 2, FC 64*14*14->128, ReLU, FC 128->10."""
@@ -235,23 +237,8 @@ class Features(nn.Module):
         return self.model.features(x)
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "simple": SimpleCNN,
-    "resnet": ResNetLikeCNN,
-    "improved": ImprovedCNN,
-    "siamese": SiameseNet,
-    "preact_resnet": PreActResNet,
-}
-CLASSIFIERS = ("simple", "resnet", "improved")
-DISPLAY_NAMES = {
-    "simple": "Simple CNN",
-    "resnet": "ResNet-like CNN",
-    "improved": "Improved CNN",
-    "tuned": "TunedImprovedCNN",
-    "logreg": "Logistic Regression",
-    "siamese": "Siamese network",
-    "preact_resnet": "PreAct ResNet",
-}
+MODELS: dict[str, Callable[..., nn.Module]] = {r.name: globals()[r.network] for r in MODEL_RECORDS}
+CLASSIFIERS = CNNS
 
 
 def build_model(name: str, **hparams) -> nn.Module:

@@ -28,6 +28,7 @@ from kmnist_utils.checkpoints import (
 )
 from kmnist_utils.config import RunContext
 from kmnist_utils.data import Parts, load_official, split_parts, train_val_split
+from kmnist_utils.settings import RECORDS
 from kmnist_utils.training import TensorSplit, make_tensor_split, predict_logits, to_tensor_images
 
 
@@ -59,7 +60,7 @@ def milestones(ctx: RunContext, spec: TrainSpec) -> tuple[int, ...]:
     The grid search trains the Improved CNN for ``grid_epochs``; a full-length Improved CNN run
     with the same settings passes through exactly that state, so it is stored on the way.
     """
-    return (ctx.profile.grid_epochs,) if spec.model == "improved" else ()
+    return (ctx.profile.grid_epochs,) if spec.model in RECORDS and RECORDS[spec.model].tuned else ()
 
 
 def _on_file(store: CheckpointStore, spec: TrainSpec, data: TensorSplit, choices: Sequence[int]

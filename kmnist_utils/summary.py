@@ -14,10 +14,10 @@ import pandas as pd
 from kmnist_utils import anchors, findings, references, shift
 from kmnist_utils.config import PAPER
 from kmnist_utils.metrics import mean_std_text
-from kmnist_utils.models import DISPLAY_NAMES
 from kmnist_utils.provenance import over_attempts, short_commit
 from kmnist_utils.results import TIMINGS_TABLE, read_table_file  # timings: absent when notebooks run one by one
 from kmnist_utils.selection import ranked
+from kmnist_utils.settings import DISPLAY_NAMES, TUNED
 
 TABLE1_SOURCES = ("logreg_vs_paper", "cnn_vs_paper", "tuned_vs_paper")
 REQUIRED = (*TABLE1_SOURCES, "tuning_grid", "tuning_selected", "oneshot_siamese_vs_paper", "oneshot_draws",
@@ -370,7 +370,7 @@ def grid_sentences(results: Results, accuracy: pd.DataFrame) -> list[str]:
     """Chapter 04: the grid's choice against the paper's, and whether the tuned model is the Improved CNN."""
     chosen = results["tuning_selected"].iloc[0]
     cnn_seeds = results.tables.get("cnn_seeds")  # the spread the choice is judged against (absent: no judgement)
-    improved_seeds = None if cnn_seeds is None else _kept_val_acc(cnn_seeds.query("model == 'improved'"))
+    improved_seeds = None if cnn_seeds is None else _kept_val_acc(cnn_seeds[cnn_seeds.model == TUNED])
     lines = [
         f"The grid search chose lr {chosen.learning_rate:g}, dropout {chosen.dropout:g}, "
         f"batch {int(chosen.batch_size)} "
@@ -456,4 +456,4 @@ def _is_improved_default(chosen: pd.Series) -> bool:
         PAPER.learning_rate,
         PAPER.dropout,
         PAPER.batch_size,
-    ) and PAPER.tuned_epochs == PAPER.epochs["improved"]
+    ) and PAPER.tuned_epochs == PAPER.epochs[TUNED]

@@ -38,3 +38,29 @@ def test_dropout_is_a_parameter():
 def test_unknown_model():
     with pytest.raises(ValueError, match="Unknown model .vgg.; choose one of simple, resnet, improved, siamese"):
         models.build_model("vgg")
+
+
+def test_every_reader_of_the_networks_follows_their_records(smoke_ctx):
+    # Adding a network is one record in settings (and its class in models): everything else is derived.
+    from kmnist_utils import chip, cnns, config, runner, settings
+
+    for record in settings.MODEL_RECORDS:
+        assert type(models.build_model(record.name, **(record.calibration or {}))).__name__ == record.network
+        assert settings.DISPLAY_NAMES[record.name] == record.display
+        assert (record.name in chip.CALIBRATED_MODELS) == (record.calibration is not None)
+        if record.paper_epochs:
+            assert config.PAPER.epochs[record.name] == record.paper_epochs and config.SMOKE.epochs[record.name] == 1
+            spec = cnns.cnn_spec(smoke_ctx, record.name, seed=0)
+            assert ("dropout" in spec.hparams) == record.tuned
+            assert bool(runner.milestones(smoke_ctx, spec)) == record.tuned
+    assert settings.CNNS == tuple(r.name for r in settings.MODEL_RECORDS if r.paper_epochs)
+    # No module names a network by a string of its own to decide what to do with it.
+    import re
+    from pathlib import Path
+
+    names = "|".join(r.name for r in settings.MODEL_RECORDS)
+    compared = re.compile(rf"""(==|!=)\s*["']({names})["']|["']({names})["']\s*(==|!=)""")
+    package = Path(models.__file__).parent
+    found = [f"{p.name}:{i}" for p in package.glob("*.py")
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if compared.search(line)]
+    assert not found, f"compare with the record's fields instead: {found}"
