@@ -22,7 +22,7 @@ ifneq ($(strip $(KMNIST_DATA)),)
   export KMNIST_DATA := $(abspath $(KMNIST_DATA))
 endif
 # The folder the run will read, as config.setup finds it ($KMNIST_DATA first).
-DATA_SOURCE = $(PY) -c "import os; from kmnist_utils.data import find_data_root; \
+DATA_SOURCE = $(PY) -c "import os; from kmnist_utils.core.data import find_data_root; \
   print(find_data_root(os.environ.get('KMNIST_DATA') or None).source)"
 
 .PHONY: help venv report readme notebook test test-unit lint lab kernel clean-notebooks check-notebooks lock clean-runs
@@ -46,14 +46,14 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 report: venv ## run the whole series (PROFILE=paper by default) -> reports/ figures/ results/
 	@echo ">> running the notebook series, profile=$(PROFILE) data=$$($(DATA_SOURCE))"
-	$(PY) -m kmnist_utils.report --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SCHEDULE),--schedule $(SCHEDULE)) \
+	$(PY) -m kmnist_utils.pipeline.report --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SCHEDULE),--schedule $(SCHEDULE)) \
 	  $(if $(PRECISION),--precision $(PRECISION))
 
 readme: venv ## regenerate the README's Results section from results/
-	$(PY) -m kmnist_utils.readme
+	$(PY) -m kmnist_utils.pipeline.readme
 
 notebook: venv ## run one notebook through the pipeline, e.g. make notebook NB=01 PROFILE=smoke
-	$(PY) -m kmnist_utils.report --profile $(PROFILE) --only $(NB) $(if $(SEEDS),--seeds $(SEEDS)) \
+	$(PY) -m kmnist_utils.pipeline.report --profile $(PROFILE) --only $(NB) $(if $(SEEDS),--seeds $(SEEDS)) \
 	  $(if $(SCHEDULE),--schedule $(SCHEDULE)) $(if $(PRECISION),--precision $(PRECISION))
 
 test: venv ## ruff, unit tests and nbval notebook tests (smoke profile): what CI runs
@@ -75,10 +75,10 @@ kernel: venv ## register this environment as the Jupyter kernel "kmnist-report" 
 	$(PY) -m ipykernel install --user --name kmnist-report --display-name "Python (kmnist-report)"
 
 check-notebooks: venv ## fail if a source notebook carries outputs nbval does not check
-	$(PY) -m kmnist_utils.nbtools check notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m kmnist_utils.pipeline.nbtools check notebooks/[0-9][0-9]_*.ipynb
 
 clean-notebooks: venv ## strip those outputs
-	$(PY) -m kmnist_utils.nbtools strip notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m kmnist_utils.pipeline.nbtools strip notebooks/[0-9][0-9]_*.ipynb
 
 lock: venv ## rewrite requirements/constraints.txt from the installed environment
 	@{ sed -n '1,3p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | grep -v '^kmnist'; } > $(CONSTRAINTS).new

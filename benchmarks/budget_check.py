@@ -22,9 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from kmnist_utils import anchors, findings, oneshot, references
-from kmnist_utils.atomic import write_text
-from kmnist_utils.results import TIMINGS_TABLE, read_table_file
+from kmnist_utils import references
+from kmnist_utils.chapters import anchors, oneshot
+from kmnist_utils.core.atomic import write_text
+from kmnist_utils.products.results import TIMINGS_TABLE, read_table_file
+from kmnist_utils.stats import findings
 
 BUDGETS = {"06_siamese_one_shot.ipynb": 0.40, "07_beyond_paper.ipynb": 1.00}  # shares of chapter 03's time
 REFERENCE = "03_cnns.ipynb"

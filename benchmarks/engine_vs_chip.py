@@ -32,11 +32,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from kmnist_utils import chip, siamese
-from kmnist_utils.config import PAPER, SiameseSettings
-from kmnist_utils.device import cpu_model, native_bf16
-from kmnist_utils.provenance import git_commit
-from kmnist_utils.training import TensorSplit, TrainConfig, fit
+from kmnist_utils.chapters import siamese
+from kmnist_utils.core.machine import cpu_model
+from kmnist_utils.engine import chip
+from kmnist_utils.engine.device import native_bf16
+from kmnist_utils.engine.training import TensorSplit, TrainConfig, fit
+from kmnist_utils.products.provenance import git_commit
+from kmnist_utils.settings import PAPER, SiameseSettings
 
 NETWORKS = ("simple", "resnet", "improved", "siamese")
 BATCH = {"simple": 64, "resnet": 64, "improved": 64, "siamese": SiameseSettings().batch_size}  # pairs for siamese

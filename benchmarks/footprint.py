@@ -15,10 +15,10 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kmnist_utils.atomic import write_text
-from kmnist_utils.data import find_data_root
-from kmnist_utils.device import cpu_model
-from kmnist_utils.paths import PROJECT_ROOT
+from kmnist_utils.core.atomic import write_text
+from kmnist_utils.core.data import find_data_root
+from kmnist_utils.core.machine import cpu_model
+from kmnist_utils.core.paths import PROJECT_ROOT
 
 
 def folder_bytes(path: Path) -> int:

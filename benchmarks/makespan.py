@@ -8,7 +8,7 @@ the measured duration of every run it trained.
 start and end. ``--results``: the per-run training seconds of a run's tables (chapters 03, 04, 06 and
 07), for runs recorded before that. Each run's one-thread duration is taken as its cost, the same on
 any number of cores (memory bandwidth shared by more workers is not modelled), and two schedules are
-simulated (``kmnist_utils.schedule``):
+simulated (``kmnist_utils.engine.schedule``):
 
 - chapter by chapter, as the pipeline runs today: each training call planned as ``runner.plan`` plans
   it (with exact costs), the calls one after another;
@@ -28,9 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from kmnist_utils import attempts, schedule
-from kmnist_utils.atomic import write_text
-from kmnist_utils.results import read_table_file
+from kmnist_utils.core.atomic import write_text
+from kmnist_utils.engine import schedule
+from kmnist_utils.pipeline import attempts
+from kmnist_utils.products.results import read_table_file
 
 CORES = (2, 4, 8, 16)
 # (notebook, table, how its rows become runs); the rows of one table are one training call.

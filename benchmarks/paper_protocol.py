@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from kmnist_utils import baselines, cnns, config, runner, tuning
-from kmnist_utils.atomic import write_text
-from kmnist_utils.provenance import provenance
+from kmnist_utils.chapters import baselines, cnns, tuning
+from kmnist_utils.core.atomic import write_text
+from kmnist_utils.engine import context, runner
+from kmnist_utils.products.provenance import provenance
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    ctx = config.setup(
+    ctx = context.setup(
         args.profile, seeds=args.seeds, device=args.device, output_root=args.out.parent / "protocol_outputs"
     )
     parts = runner.load_parts(ctx)

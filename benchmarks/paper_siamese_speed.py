@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kmnist_utils import siamese
-from kmnist_utils.atomic import write_text
-from kmnist_utils.config import PAPER
-from kmnist_utils.device import cpu_model, resolve_precision
-from kmnist_utils.models import SiameseNet
-from kmnist_utils.training import TrainConfig, fit, make_tensor_split
+from kmnist_utils.chapters import siamese
+from kmnist_utils.core.atomic import write_text
+from kmnist_utils.core.machine import cpu_model
+from kmnist_utils.engine.device import resolve_precision
+from kmnist_utils.engine.models import SiameseNet
+from kmnist_utils.engine.training import TrainConfig, fit, make_tensor_split
+from kmnist_utils.settings import PAPER
 
 
 def pairs_per_second(pairs: int, threads: int, precision: str) -> float:

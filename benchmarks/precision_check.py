@@ -6,7 +6,7 @@ in bf16 (autocast + channels_last) and in fp32 from the same initial weights and
 Runs go through the checkpoint cache (an interrupted run resumes). bf16 runs are asked for explicitly,
 so a CPU without native bf16 emulates it (slowly) rather than silently training fp32 twice. Writes
 ``precision_runs`` (one row per run) and ``precision_comparison`` (paired differences, 95% intervals and
-the verdict, see ``kmnist_utils.precision``) with provenance under ``DIR/results``.
+the verdict, see ``kmnist_utils.stats.parity``) with provenance under ``DIR/results``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import time
 
 import pandas as pd
 
-from kmnist_utils import cnns, config, runner
-from kmnist_utils.models import CLASSIFIERS
-from kmnist_utils.parity import compare_precisions, precision_verdict
-from kmnist_utils.results import write_table
+from kmnist_utils.chapters import cnns
+from kmnist_utils.engine import context, runner
+from kmnist_utils.engine.models import CLASSIFIERS
+from kmnist_utils.products.results import write_table
+from kmnist_utils.stats.parity import compare_precisions, precision_verdict
 
 PRECISIONS = ("bf16", "fp32")  # bf16 first: the runs that need this kind of CPU
 
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/precision-check")
     args = parser.parse_args()
     start = time.perf_counter()
-    ctx = config.setup("paper", seeds=args.seeds, device=args.device, output_root=args.out)
+    ctx = context.setup("paper", seeds=args.seeds, device=args.device, output_root=args.out)
     parts = runner.load_parts(ctx)
     specs = [cnns.cnn_spec(ctx, name, seed, precision=precision)
              for precision in PRECISIONS for name in args.models for seed in ctx.seeds]

@@ -16,9 +16,10 @@ import argparse
 import dataclasses
 import time
 
-from kmnist_utils import calibration, cnns, config, runner
-from kmnist_utils.checkpoints import train_cached
-from kmnist_utils.results import write_table
+from kmnist_utils.chapters import calibration, cnns
+from kmnist_utils.engine import context, runner
+from kmnist_utils.engine.checkpoints import train_cached
+from kmnist_utils.products.results import write_table
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/routing-check")
     args = parser.parse_args()
     start = time.perf_counter()
-    ctx = config.setup("paper", seeds=[args.seed], output_root=args.out, precision=args.precision, calibrate=False)
+    ctx = context.setup("paper", seeds=[args.seed], output_root=args.out, precision=args.precision, calibrate=False)
     parts = runner.load_parts(ctx)
     spec = cnns.cnn_spec(ctx, "improved", args.seed)
     threads = None if args.threads == "none" else int(args.threads)

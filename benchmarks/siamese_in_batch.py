@@ -11,7 +11,7 @@ the checkpoint cache (an interrupted run resumes). Writes under ``DIR/results``:
 - ``siamese_objective_histories``: every epoch of every run, with its cumulative training seconds;
 - ``siamese_objective_equal_time``: each run's validation 1-shot after the same training time;
 - ``siamese_objective_schedule``: per run, the epoch after which validation 1-shot stops improving
-  (``oneshot.plateau_epoch``), which sets the fixed schedule of chapter 06.
+  (``curves.plateau_epoch``), which sets the fixed schedule of chapter 06.
 
 and the figure ``siamese_objective_curves`` (validation 1-shot against training minutes).
 """
@@ -24,8 +24,12 @@ from dataclasses import replace
 
 import pandas as pd
 
-from kmnist_utils import config, oneshot, plots, references, runner, siamese
-from kmnist_utils.results import write_table
+from kmnist_utils import references
+from kmnist_utils.chapters import oneshot, siamese
+from kmnist_utils.engine import context, runner
+from kmnist_utils.products import plots
+from kmnist_utils.products.results import write_table
+from kmnist_utils.stats import curves
 
 
 def _parse_epochs(values: list[str]) -> dict[str, int]:
@@ -44,7 +48,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/siamese-in-batch")
     args = parser.parse_args()
     start = time.perf_counter()
-    ctx = config.setup(args.profile, seeds=[args.seed], device=args.device, output_root=args.out)
+    ctx = context.setup(args.profile, seeds=[args.seed], device=args.device, output_root=args.out)
     parts = runner.load_parts(ctx)
     runs: dict[str, object] = {}
     for objective, epochs in _parse_epochs(args.epochs).items():
@@ -60,8 +64,8 @@ def main() -> None:
     history = pd.concat([pd.DataFrame(t.state.history).assign(objective=name) for name, t in trained.items()],
                         ignore_index=True)
     history["minutes"] = history.groupby("objective").seconds.cumsum() / 60
-    equal_time = oneshot.at_equal_time(history)
-    schedule = oneshot.plateau_table(history)
+    equal_time = curves.at_equal_time(history)
+    schedule = curves.plateau_table(history)
     wall = time.perf_counter() - start
     write_table(history, "siamese_objective_histories", ctx, wall)
     write_table(equal_time, "siamese_objective_equal_time", ctx, wall)

@@ -15,9 +15,11 @@ import json
 import time
 from pathlib import Path
 
-from kmnist_utils import config, fewshot, oneshot, references, runner
-from kmnist_utils.atomic import write_text
-from kmnist_utils.provenance import provenance
+from kmnist_utils import references
+from kmnist_utils.chapters import fewshot, oneshot
+from kmnist_utils.core.atomic import write_text
+from kmnist_utils.engine import context, runner
+from kmnist_utils.products.provenance import provenance
 
 
 def main() -> None:
@@ -27,7 +29,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    ctx = config.setup(args.profile, seeds=[args.seed], device=args.device, output_root=args.out / "run")
+    ctx = context.setup(args.profile, seeds=[args.seed], device=args.device, output_root=args.out / "run")
     parts = runner.load_parts(ctx)
     start = time.perf_counter()
     trained = oneshot.siamese_encoders(ctx, parts, unseen=False)[0]

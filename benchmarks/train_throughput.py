@@ -22,9 +22,9 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from kmnist_utils.device import pick_device
-from kmnist_utils.models import CLASSIFIERS, build_model
-from kmnist_utils.training import TensorSplit, TrainConfig, fit, resolve_precision
+from kmnist_utils.engine.device import pick_device
+from kmnist_utils.engine.models import CLASSIFIERS, build_model
+from kmnist_utils.engine.training import TensorSplit, TrainConfig, fit, resolve_precision
 
 
 def sync(device: str) -> None:

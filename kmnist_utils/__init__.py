@@ -1,18 +1,18 @@
 """kmnist_utils: the library behind the kmnist-report notebooks.
 
-Notebooks stay thin; every piece of logic lives in one of these modules (docs/architecture.md has a line
-on each):
+Notebooks stay thin; every piece of logic lives in a module of one of these layers, each importing only
+those listed before it (``tests/test_package.py`` keeps it so; docs/architecture.md has a line on each module):
 
-- chapters: ``eda`` (01), ``baselines`` (02), ``cnns`` (03), ``tuning`` and ``selection`` (04), ``errors``,
-  ``saliency`` and ``calibration`` (05), ``oneshot`` (06), ``shift``, ``beyond`` and ``anchors`` (07),
-  ``summary`` and ``readme`` (08);
-- the engine: ``runner`` (one call to train), ``training``, ``checkpoints``, ``parallel``, ``schedule``,
-  ``models``, ``augment``, ``siamese``, ``fewshot``, ``data``, ``device``, ``chip``, ``seeding``;
-- settings and references: ``config``, ``settings``, ``paths``, ``references`` (every number the report
-  is judged against);
-- statistics and sentences: ``metrics``, ``parity``, ``findings``;
-- the pipeline and its products: ``report``, ``attempts``, ``runlock``, ``nbtools``, ``critic``,
-  ``plots``, ``layout``, ``results``, ``provenance``, ``atomic``.
+- ``settings`` (every setting on one screen: the networks, the profiles, chapter 06's and 07's settings) and
+  ``references`` (every number the report is judged against), torch-free;
+- ``core``: ``paths``, ``atomic``, ``runlock``, ``data``, ``machine``;
+- ``engine``: ``context``, ``device``, ``chip``, ``seeding``, ``models``, ``augment``, ``training``,
+  ``checkpoints``, ``schedule``, ``parallel``, ``runner``;
+- ``stats``: ``metrics``, ``findings``, ``selection``, ``parity``, ``curves``;
+- ``products``: ``results``, ``provenance``, ``plots``, ``layout``;
+- ``chapters``: ``eda``, ``baselines``, ``cnns``, ``tuning``, ``errors``, ``saliency``, ``calibration``,
+  ``siamese``, ``fewshot``, ``oneshot``, ``shift``, ``beyond``, ``anchors``, ``summary``;
+- ``pipeline``: ``report``, ``kernel``, ``attempts``, ``nbtools``, ``critic``, ``readme``.
 """
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kmnist_utils import data
+from kmnist_utils.core import data
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:
@@ -49,7 +49,7 @@ def fake_root(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def real_kmnist() -> data.KMNIST:
-    root = data.resolve_data_root(os.environ.get(data.DATA_ENV_VAR) or None)  # as config.setup reads it
+    root = data.resolve_data_root(os.environ.get(data.DATA_ENV_VAR) or None)  # as context.setup reads it
     if data.missing_files(root):
         pytest.skip(f"real KMNIST files not found under {root} (set KMNIST_DATA)")
     return data.load_official(root)
@@ -57,6 +57,6 @@ def real_kmnist() -> data.KMNIST:
 
 @pytest.fixture
 def smoke_ctx(tmp_path):
-    from kmnist_utils import config
+    from kmnist_utils.engine import context
 
-    return config.setup("smoke", output_root=tmp_path / "out")
+    return context.setup("smoke", output_root=tmp_path / "out")

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from kmnist_utils import attempts
+from kmnist_utils.pipeline import attempts
 
 RUN = {"profile": "paper", "seeds": [0, 1, 2], "precision": "fp32"}
 NOTEBOOKS = ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from kmnist_utils import fewshot, oneshot
+from kmnist_utils.chapters import fewshot, oneshot
 
 
 def test_the_protocol_script_needs_no_font_package(monkeypatch, tmp_path, real_kmnist):
@@ -12,7 +12,7 @@ def test_the_protocol_script_needs_no_font_package(monkeypatch, tmp_path, real_k
     import runpy
     import sys
 
-    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.core.paths import PROJECT_ROOT
 
     monkeypatch.setitem(sys.modules, "matplotlib_fontja", None)  # any import of it now fails
     out = tmp_path / "protocol.json"
@@ -27,7 +27,7 @@ def test_the_one_encoder_benchmark_runs(tmp_path, monkeypatch, real_kmnist):
     import runpy
     import sys
 
-    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.core.paths import PROJECT_ROOT
 
     monkeypatch.setattr(sys, "argv", ["siamese_one_encoder.py", "--profile", "smoke", "--device", "cpu",
                                       "--out", str(tmp_path)])
@@ -37,9 +37,9 @@ def test_the_one_encoder_benchmark_runs(tmp_path, monkeypatch, real_kmnist):
                                                                                         "learned head"}
     # What it reports is the test 1-shot accuracy of the chapter's encoder for that seed: recomputed here
     # from the same cached encoder, on the test set, with the chapter's draws.
-    from kmnist_utils import config, runner
+    from kmnist_utils.engine import context, runner
 
-    ctx = config.setup("smoke", seeds=[0], device="cpu", output_root=tmp_path / "run")
+    ctx = context.setup("smoke", seeds=[0], device="cpu", output_root=tmp_path / "run")
     parts = runner.load_parts(ctx)
     encoder = oneshot.siamese_encoders(ctx, parts, unseen=False)[0]
     z_train, z_test = oneshot.embed_parts(encoder.model.encoder, parts, ctx.device)
@@ -55,7 +55,7 @@ def test_the_objective_benchmark_runs(tmp_path, monkeypatch):
     import runpy
     import sys
 
-    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.core.paths import PROJECT_ROOT
 
     monkeypatch.setattr(sys, "argv", ["siamese_in_batch.py", "--profile", "smoke", "--device", "cpu",
                                       "--epochs", "in_batch_pairs=2", "pairs=1", "--out", str(tmp_path)])
@@ -71,9 +71,9 @@ def test_the_budget_check_reads_a_run_and_says_what_it_met(tmp_path, monkeypatch
     import runpy
     import sys
 
-    from kmnist_utils import anchors
-    from kmnist_utils.paths import PROJECT_ROOT
-    from kmnist_utils.results import TIMINGS_TABLE, write_table
+    from kmnist_utils.chapters import anchors
+    from kmnist_utils.core.paths import PROJECT_ROOT
+    from kmnist_utils.products.results import TIMINGS_TABLE, write_table
 
     write_table(pd.DataFrame({"notebook": ["03_cnns.ipynb", "06_siamese_one_shot.ipynb", "07_beyond_paper.ipynb"],
                               "wall_time_s": [1000.0, 150.0, 1200.0], "attempts": [1, 2, 1]}), TIMINGS_TABLE, smoke_ctx)
@@ -100,9 +100,9 @@ def test_the_budget_check_of_one_chapter_takes_chapter_03_from_a_reference_run(t
     import runpy
     import sys
 
-    from kmnist_utils import anchors
-    from kmnist_utils.paths import PROJECT_ROOT
-    from kmnist_utils.results import TIMINGS_TABLE, write_table
+    from kmnist_utils.chapters import anchors
+    from kmnist_utils.core.paths import PROJECT_ROOT
+    from kmnist_utils.products.results import TIMINGS_TABLE, write_table
 
     write_table(pd.DataFrame({"notebook": ["07_beyond_paper.ipynb"], "wall_time_s": [900.0], "attempts": [1]}),
                 TIMINGS_TABLE, smoke_ctx)

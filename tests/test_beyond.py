@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from kmnist_utils import anchors, beyond, config
-from kmnist_utils.augment import AugmentSettings, augment_batch, cutout
-from kmnist_utils.checkpoints import CheckpointStore, key_of, train_cached
-from kmnist_utils.models import PreActResNet, build_model
-from kmnist_utils.training import Classification, TrainConfig, fit, learning_rate_at, make_tensor_split
+from kmnist_utils import settings
+from kmnist_utils.chapters import anchors, beyond
+from kmnist_utils.engine.augment import AugmentSettings, augment_batch, cutout
+from kmnist_utils.engine.checkpoints import CheckpointStore, key_of, train_cached
+from kmnist_utils.engine.models import PreActResNet, build_model
+from kmnist_utils.engine.training import Classification, TrainConfig, fit, learning_rate_at, make_tensor_split
 
 
 def generator(seed: int = 0) -> torch.Generator:
@@ -125,7 +126,7 @@ def toy_data(n: int = 256):
 
 def test_augmented_one_cycle_training_resumes_exactly(tmp_path):
     data = toy_data()
-    schedule = config.get_schedule("smoke")
+    schedule = settings.get_schedule("smoke")
     full = beyond.Rung("every ingredient", schedule.augment, 0.1, 0.2)
     spec = beyond.spec(schedule, full, seed=0, epochs=2)
     whole = train_cached(spec, data, CheckpointStore(tmp_path / "a"), progress=False, verbose=False)
@@ -152,7 +153,7 @@ def test_augmented_one_cycle_training_resumes_exactly(tmp_path):
 def test_a_shorter_one_cycle_run_is_not_continued(tmp_path):
     # One-cycle depends on the total epochs: a finished 1-epoch run is not the start of a 2-epoch run.
     data, store = toy_data(), CheckpointStore(tmp_path)
-    schedule = config.get_schedule("smoke")
+    schedule = settings.get_schedule("smoke")
     short = beyond.spec(schedule, beyond.ablation_rungs(schedule)[0], seed=0, epochs=1)
     train_cached(short, data, store, progress=False, verbose=False)
     longer = dataclasses.replace(short, config=dataclasses.replace(short.config, epochs=2))
@@ -165,7 +166,7 @@ def test_a_shorter_one_cycle_run_is_not_continued(tmp_path):
 
 def test_ingredients_change_the_checkpoint_key():
     data = toy_data(64)
-    schedule = config.get_schedule("smoke")
+    schedule = settings.get_schedule("smoke")
     full = dataclasses.replace(schedule, mixup=0.2, label_smoothing=0.1)
     rungs = [beyond.recipe(full), *beyond.ablation_rungs(full)]
     keys = {key_of(beyond.spec(full, rung, 0).meta(data)) for rung in rungs}
@@ -176,7 +177,7 @@ def test_ingredients_change_the_checkpoint_key():
 
 
 def test_the_recipe_is_the_schedules_and_the_ablation_removes_one_ingredient_at_a_time():
-    schedule = config.get_schedule("cpu")
+    schedule = settings.get_schedule("cpu")
     recipe = beyond.recipe(schedule)
     assert recipe.augment == schedule.augment and recipe.mixup == schedule.mixup
     assert recipe.name == "PreAct ResNet with rotation, scale and shift"
@@ -195,7 +196,7 @@ def test_the_recipe_is_the_schedules_and_the_ablation_removes_one_ingredient_at_
 
 def test_one_call_trains_the_recipes_seeds_and_each_ablation_run_once_with_the_first_seed(smoke_ctx):
     three = dataclasses.replace(smoke_ctx, profile=dataclasses.replace(smoke_ctx.profile, seeds=(0, 1, 2)))
-    schedule = config.get_schedule("smoke")
+    schedule = settings.get_schedule("smoke")
     specs = beyond.chapter_specs(three, schedule)
     recipe = beyond.recipe(schedule)
     assert [(s.name, s.config.seed) for s in specs] == [(recipe.name, 0), (recipe.name, 1), (recipe.name, 2),
@@ -271,15 +272,15 @@ def test_test_table_and_table1_rows():
     assert list(table.model) == ["single"] * 3 + ["ensemble"]
     assert table.accuracy.iloc[0] < table.accuracy.iloc[2]
     assert table.accuracy.iloc[3] == pytest.approx(float((s.ensemble_pred == s.y_test).mean()))
-    plain = beyond.ablation_rungs(config.get_schedule("cpu"))[0]  # a recipe without ingredients
-    rows = beyond.table1_rows(table, config.get_schedule("cpu"), plain)
+    plain = beyond.ablation_rungs(settings.get_schedule("cpu"))[0]  # a recipe without ingredients
+    rows = beyond.table1_rows(table, settings.get_schedule("cpu"), plain)
     single = rows[(rows.metric == "accuracy") & (rows.seeds == 3)].iloc[0]
     assert single.ours_mean == pytest.approx(table.accuracy.iloc[:3].mean(), abs=1e-4)
     assert single.ours_std == pytest.approx(table.accuracy.iloc[:3].std(ddof=1), abs=1e-4)
     assert rows.paper.isna().all() and "cpu schedule" in single.model
     # The protocol describes the recipe chosen, never the ingredients of a rung it does not have.
     assert single.protocol.endswith("no augmentation, no mixup, no label smoothing")
-    full = beyond.describe(beyond.Rung("all", config.BEYOND_AUGMENT, 0.1, 0.2))
+    full = beyond.describe(beyond.Rung("all", settings.BEYOND_AUGMENT, 0.1, 0.2))
     assert "augmentation (rotation, scale and shift)" in full and "input mixup (Beta 0.2)" in full
     assert "label smoothing 0.1" in full
 
@@ -302,7 +303,7 @@ def test_error_overlap_and_pairs():
     overlap = beyond.error_overlap(np.array([1, 2, 3]), np.array([2, 3, 4, 5]), "old")
     assert dict(zip(overlap.errors, overlap.images)) == {"old only": 2, "both": 2, "new model only": 1}
     assert "fixes 2 (50%)" in beyond.overlap_finding(overlap, "old")
-    from kmnist_utils.data import class_label
+    from kmnist_utils.core.data import class_label
 
     def wrong(pairs: dict[tuple[int, int], int]) -> pd.DataFrame:
         rows = [(t, p) for (t, p), n in pairs.items() for _ in range(n)]
@@ -349,14 +350,14 @@ def test_calibration_check_fits_a_temperature_per_model():
 
 
 def test_schedules_are_named_and_unknown_ones_refused():
-    assert config.PAPER.beyond_schedule == "cpu" and config.SMOKE.beyond_schedule == "smoke"
-    assert set(config.BEYOND_SCHEDULES) == {"cpu", "smoke"}  # nothing that was never run
+    assert settings.PAPER.beyond_schedule == "cpu" and settings.SMOKE.beyond_schedule == "smoke"
+    assert set(settings.BEYOND_SCHEDULES) == {"cpu", "smoke"}  # nothing that was never run
     with pytest.raises(ValueError, match="Unknown schedule 'full'"):
-        config.get_schedule("full")
+        settings.get_schedule("full")
 
 
 def test_channels_last_schedules_refuse_the_widths_that_crash_torch():
-    cpu = config.get_schedule("cpu")
+    cpu = settings.get_schedule("cpu")
     with pytest.raises(ValueError, match="channels_last needs widths of at least 8"):
         dataclasses.replace(cpu, widths=(4, 8, 16))
     assert dataclasses.replace(cpu, widths=(4, 8, 16), channels_last=False).widths == (4, 8, 16)
@@ -366,7 +367,7 @@ def test_channels_last_schedules_refuse_the_widths_that_crash_torch():
 
 
 def test_elastic_distortion_is_smooth_seeded_and_of_simards_size():
-    from kmnist_utils.augment import elastic_field
+    from kmnist_utils.engine.augment import elastic_field
 
     field = elastic_field(64, 28, 28, alpha=34.0, sigma=4.0, generator=generator(0), device="cpu")
     assert field.shape == (64, 28, 28, 2)
@@ -453,7 +454,7 @@ def test_the_tuned_model_is_compared_as_an_ensemble_of_as_many_seeds(monkeypatch
 
     import torch
 
-    from kmnist_utils.data import Parts
+    from kmnist_utils.core.data import Parts
 
     class Fixed(torch.nn.Module):  # a "model" whose logits favour one class for every image
         def __init__(self, favourite: int, strength: float) -> None:
@@ -476,12 +477,12 @@ def test_the_tuned_model_is_compared_as_an_ensemble_of_as_many_seeds(monkeypatch
 
 def test_the_chapters_prose_describes_the_recipe_its_schedule_fixes():
     # The recipe is fixed in the schedule; the notebook's reasoning must not drift from it.
-    from kmnist_utils import nbtools
-    from kmnist_utils.paths import NOTEBOOKS_DIR
+    from kmnist_utils.core.paths import NOTEBOOKS_DIR
+    from kmnist_utils.pipeline import nbtools
 
     cells = nbtools.read(NOTEBOOKS_DIR / "07_beyond_paper.ipynb").cells
     prose = " ".join(" ".join(c.source.split()) for c in cells if c.cell_type == "markdown")
-    schedule = config.get_schedule("cpu")
+    schedule = settings.get_schedule("cpu")
     fixed = beyond.recipe(schedule)
     assert f"buys about {schedule.epochs} epochs" in prose
     assert fixed.augment is not None and "random rotations, scalings and shifts" in prose

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from kmnist_utils import calibration, findings
+from kmnist_utils.chapters import calibration
+from kmnist_utils.stats import findings
 
 
 def test_ece_by_hand():

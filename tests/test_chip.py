@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from kmnist_utils import chip, config
+from kmnist_utils.engine import chip, context
 
 
 def test_step_flops_are_the_networks_own():
@@ -54,16 +54,16 @@ def test_calibration_is_measured_once_per_machine_and_cached(tmp_path, capsys):
 
 
 def test_the_paper_profile_trains_in_the_calibrated_layout(tmp_path, monkeypatch):
-    from kmnist_utils import cnns
+    from kmnist_utils.chapters import cnns
 
-    monkeypatch.setattr(config, "calibration", lambda cache, threads, precision: {"improved": True, "simple": False})
-    ctx = config.setup("paper", output_root=tmp_path, lock=False, device="cpu")
+    monkeypatch.setattr(context, "calibration", lambda cache, threads, precision: {"improved": True, "simple": False})
+    ctx = context.setup("paper", output_root=tmp_path, lock=False, device="cpu")
     assert cnns.cnn_spec(ctx, "improved", 0).config.channels_last
     assert not cnns.cnn_spec(ctx, "simple", 0).config.channels_last
-    from kmnist_utils.provenance import provenance
+    from kmnist_utils.products.provenance import provenance
 
     assert provenance(ctx)["channels_last"] == {"improved": True, "simple": False}
-    smoke = config.setup("smoke", output_root=tmp_path, lock=False, device="cpu")
+    smoke = context.setup("smoke", output_root=tmp_path, lock=False, device="cpu")
     assert dict(smoke.channels_last) == {}  # tests never depend on a timing
-    quiet = config.setup("paper", output_root=tmp_path, lock=False, device="cpu", calibrate=False)
+    quiet = context.setup("paper", output_root=tmp_path, lock=False, device="cpu", calibrate=False)
     assert dict(quiet.channels_last) == {}  # a script that trains nothing measures nothing

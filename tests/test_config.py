@@ -3,23 +3,25 @@ import dataclasses
 import pytest
 import torch
 
-from kmnist_utils import config, paths
-from kmnist_utils.device import pick_device
-from kmnist_utils.seeding import seed_everything
+from kmnist_utils import settings
+from kmnist_utils.core import paths
+from kmnist_utils.engine import context
+from kmnist_utils.engine.device import pick_device
+from kmnist_utils.engine.seeding import seed_everything
 
 
 def test_smoke_profile_shares_the_papers_method():
-    paper, smoke = config.PAPER, config.SMOKE
+    paper, smoke = settings.PAPER, settings.SMOKE
     for name in ("batch_size", "learning_rate", "dropout", "grid", "split_seed"):
         assert getattr(smoke, name) == getattr(paper, name), name
-    assert isinstance(smoke.siamese, config.SiameseSettings)
-    same = {f.name for f in dataclasses.fields(config.SiameseSettings)
+    assert isinstance(smoke.siamese, settings.SiameseSettings)
+    same = {f.name for f in dataclasses.fields(settings.SiameseSettings)
             if getattr(smoke.siamese, f.name) == getattr(paper.siamese, f.name)}
     assert {"embedding_dim", "head", "batch_size", "learning_rate", "shots", "pca_components"} <= same
 
 
 def test_paper_profile_matches_the_paper():
-    p = config.PAPER
+    p = settings.PAPER
     assert dict(p.epochs) == {"simple": 5, "resnet": 10, "improved": 10}
     assert p.batch_size == 64 and p.learning_rate == 1e-3 and p.dropout == 0.4
     assert dict(p.grid) == {"learning_rate": (1e-3, 5e-4), "dropout": (0.3, 0.4, 0.5), "batch_size": (64, 128)}
@@ -32,14 +34,14 @@ def test_paper_profile_matches_the_paper():
 def test_smoke_profile_is_tiny():
     # The smoke profile runs every chapter in the test suite: every size that scales its time is small, and
     # it differs from the paper profile only in those sizes (plus calibration, off: no timing in tests).
-    s, p = config.SMOKE, config.PAPER
+    s, p = settings.SMOKE, settings.PAPER
     assert max(s.epochs.values()) == 1 and s.grid_epochs == 1 and s.tuned_epochs == 1 and len(s.seeds) == 1
     assert s.train_subset <= 2048 and s.val_subset <= 1024 and s.test_subset <= 1000 and s.pca_points <= 2000
     assert s.logreg_train_size <= 1000 and s.routing_splits <= 10 and not s.calibrate
     siamese = s.siamese
     assert siamese.epochs == 1 and siamese.unseen_epochs == 1 and siamese.draws <= 5 and siamese.unseen_draws <= 5
     assert len(siamese.unseen_seen_counts) * siamese.unseen_splits <= 2
-    smoke_07, paper_07 = config.get_schedule(s.beyond_schedule), config.get_schedule(p.beyond_schedule)
+    smoke_07, paper_07 = settings.get_schedule(s.beyond_schedule), settings.get_schedule(p.beyond_schedule)
     assert smoke_07.epochs <= 2 and max(smoke_07.widths) < max(paper_07.widths)
     # What is not a size is the paper's: the two profiles cannot drift apart in method.
     assert (s.batch_size, s.learning_rate, s.dropout, s.split_seed, dict(s.grid)) == (
@@ -49,26 +51,26 @@ def test_smoke_profile_is_tiny():
 
 
 def test_profile_from_env(monkeypatch):
-    monkeypatch.setenv(config.PROFILE_ENV_VAR, "smoke")
-    assert config.get_profile().name == "smoke"
-    assert config.get_profile("paper").name == "paper"  # an explicit parameter wins
-    monkeypatch.delenv(config.PROFILE_ENV_VAR)
-    assert config.get_profile().name == "paper"
+    monkeypatch.setenv(context.PROFILE_ENV_VAR, "smoke")
+    assert context.chosen_profile().name == "smoke"
+    assert context.chosen_profile("paper").name == "paper"  # an explicit parameter wins
+    monkeypatch.delenv(context.PROFILE_ENV_VAR)
+    assert context.chosen_profile().name == "paper"
 
 
 def test_unknown_profile_lists_the_choices():
     with pytest.raises(ValueError, match=r"Unknown profile 'fast'. Choose one of: paper, smoke"):
-        config.get_profile("fast")
+        settings.get_profile("fast")
 
 
 @pytest.mark.parametrize("bad", [[], [-1], [1, 1], ["0"], [True], 1.5])
 def test_bad_seeds_are_rejected(bad):
     with pytest.raises(ValueError, match="seeds must be"):
-        config.setup("smoke", seeds=bad, output_root="/tmp/unused-kmnist")
+        context.setup("smoke", seeds=bad, output_root="/tmp/unused-kmnist")
 
 
 def test_setup_with_seed_override(tmp_path):
-    ctx = config.setup("smoke", seeds=[5, 7], output_root=tmp_path)
+    ctx = context.setup("smoke", seeds=[5, 7], output_root=tmp_path)
     assert ctx.seeds == (5, 7) and ctx.seed == 5 and ctx.profile.seeds == (5, 7)
     assert ctx.dirs.figures == tmp_path.resolve() / "figures" and ctx.dirs.figures.is_dir()
 
@@ -131,48 +133,48 @@ def test_every_writer_takes_the_output_lock(tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    from kmnist_utils import runlock
+    from kmnist_utils.core import runlock
 
     root = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom kmnist_utils import runlock\n"
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom kmnist_utils.core import runlock\n"
          f"runlock.acquire(Path({str(root)!r}), 'kmnist-report pipeline, profile smoke')\n"
          "print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(runlock.OutputInUse, match="Another process is writing to .*kmnist-report pipeline"):
-            config.setup("smoke", output_root=root)
+            context.setup("smoke", output_root=root)
         # A kernel started by that pipeline writes under the pipeline's lock.
         monkeypatch.setenv(runlock.HELD_ENV_VAR, str(root.resolve()))
-        assert config.setup("smoke", output_root=root).dirs.results == root.resolve() / "results"
+        assert context.setup("smoke", output_root=root).dirs.results == root.resolve() / "results"
     finally:
         holder.kill()
         holder.wait()
     monkeypatch.delenv(runlock.HELD_ENV_VAR)
-    config.setup("smoke", output_root=root)  # the holder died: its lock went with it
+    context.setup("smoke", output_root=root)  # the holder died: its lock went with it
     assert root.resolve() in runlock._held
     runlock.release(root)
 
 
 def test_precision_is_fp32_unless_asked(tmp_path, monkeypatch):
-    monkeypatch.delenv(config.PRECISION_ENV_VAR, raising=False)
-    assert config.setup("smoke", output_root=tmp_path, lock=False).precision == "fp32"
-    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="bf16").precision == "bf16"
-    monkeypatch.setenv(config.PRECISION_ENV_VAR, "bf16")
-    ctx = config.setup("smoke", output_root=tmp_path, lock=False)
+    monkeypatch.delenv(context.PRECISION_ENV_VAR, raising=False)
+    assert context.setup("smoke", output_root=tmp_path, lock=False).precision == "fp32"
+    assert context.setup("smoke", output_root=tmp_path, lock=False, precision="bf16").precision == "bf16"
+    monkeypatch.setenv(context.PRECISION_ENV_VAR, "bf16")
+    ctx = context.setup("smoke", output_root=tmp_path, lock=False)
     assert ctx.precision == "bf16" and "precision=bf16" in ctx.describe()
-    from kmnist_utils import cnns
+    from kmnist_utils.chapters import cnns
 
     assert cnns.cnn_spec(ctx, "simple", 0).config.precision == "bf16"  # every spec follows the context
-    monkeypatch.setenv(config.NATIVE_BF16_ENV_VAR, "0")
-    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
+    monkeypatch.setenv(context.NATIVE_BF16_ENV_VAR, "0")
+    assert context.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
     with pytest.raises(ValueError, match="Unknown precision 'fp16'.*fp32, bf16, auto"):
-        config.setup("smoke", output_root=tmp_path, lock=False, precision="fp16")
+        context.setup("smoke", output_root=tmp_path, lock=False, precision="fp16")
 
 
 def test_a_kernel_in_another_checkout_stops_and_says_why(tmp_path, monkeypatch):
-    from kmnist_utils import paths
+    from kmnist_utils.core import paths
 
     other = tmp_path / "second-checkout"
     (other / "kmnist_utils").mkdir(parents=True)
@@ -182,8 +184,8 @@ def test_a_kernel_in_another_checkout_stops_and_says_why(tmp_path, monkeypatch):
     monkeypatch.chdir(other / "notebooks")  # where JupyterLab or papermill starts a kernel of that checkout
     with pytest.raises(ValueError, match=f"runs in the checkout {other} but imports kmnist_utils from "
                                          f"{paths.PACKAGE_CHECKOUT}.*make lab"):
-        config.setup("smoke", output_root=tmp_path / "out", lock=False)
+        context.setup("smoke", output_root=tmp_path / "out", lock=False)
     monkeypatch.chdir(paths.PACKAGE_CHECKOUT / "notebooks")
-    config.setup("smoke", output_root=tmp_path / "out", lock=False)  # its own checkout: fine
+    context.setup("smoke", output_root=tmp_path / "out", lock=False)  # its own checkout: fine
     monkeypatch.chdir(tmp_path)
-    config.setup("smoke", output_root=tmp_path / "out", lock=False)  # no checkout at all (a test folder): fine
+    context.setup("smoke", output_root=tmp_path / "out", lock=False)  # no checkout at all (a test folder): fine

@@ -5,8 +5,8 @@ import json
 import nbformat
 import pandas as pd
 
-from kmnist_utils import critic
-from kmnist_utils.paths import committed_dirs
+from kmnist_utils.core.paths import committed_dirs
+from kmnist_utils.pipeline import critic
 
 
 def _notebook(path, outputs):

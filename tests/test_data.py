@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from conftest import fake_checksums, idx_bytes, make_fake_kmnist, write_gz
 
-from kmnist_utils import data
-from kmnist_utils.data import KMNISTDataError
+from kmnist_utils.core import data
+from kmnist_utils.core.data import KMNISTDataError
 
 
 def load(root):
@@ -19,10 +19,10 @@ def test_decodes_synthetic_files(fake_root):
 
 
 def test_env_var_root_is_read_by_setup_and_used(fake_root, monkeypatch, tmp_path):
-    from kmnist_utils import config
+    from kmnist_utils.engine import context
 
     monkeypatch.setenv(data.DATA_ENV_VAR, str(fake_root))
-    ctx = config.setup("smoke", output_root=tmp_path / "out", lock=False)
+    ctx = context.setup("smoke", output_root=tmp_path / "out", lock=False)
     assert ctx.data_root == str(fake_root)
     assert data.resolve_data_root(ctx.data_root) == fake_root
     assert data.locate_raw_files(ctx.data_root, download=False) == data.raw_dir(fake_root)

@@ -1,7 +1,8 @@
 import numpy as np
 from conftest import fake_checksums
 
-from kmnist_utils import data, eda
+from kmnist_utils.chapters import eda
+from kmnist_utils.core import data
 
 
 def test_counts_summary_and_means(fake_root):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from kmnist_utils import errors, metrics
+from kmnist_utils.chapters import errors
+from kmnist_utils.stats import metrics
 
 
 def test_misclassified_rows_sorted_by_confidence():

@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from kmnist_utils.paths import PROJECT_ROOT
+from kmnist_utils.core.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
 
 def pipeline(out: Path, cache: Path) -> list[str]:
-    return [sys.executable, "-m", "kmnist_utils.report", "--profile", "smoke", "--only", "02", "03",
+    return [sys.executable, "-m", "kmnist_utils.pipeline.report", "--profile", "smoke", "--only", "02", "03",
             "--output-root", str(out)]
 
 

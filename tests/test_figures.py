@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from kmnist_utils import calibration, layout, plots  # noqa: E402
+from kmnist_utils.chapters import calibration  # noqa: E402
+from kmnist_utils.products import layout, plots  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from kmnist_utils import findings, selection
+from kmnist_utils.stats import findings, selection
 
 
 def test_one_seed_says_no_spread_was_measured():
@@ -159,7 +159,7 @@ def test_training_stop_every_branch():
 
 
 def test_transfer_verdicts_read_the_paired_differences():
-    from kmnist_utils import oneshot
+    from kmnist_utils.chapters import oneshot
 
     rows = []
     for split, (enc, pix, pca) in enumerate([(0.60, 0.40, 0.45), (0.62, 0.41, 0.44), (0.61, 0.42, 0.46)]):

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmnist_utils import metrics, references
+from kmnist_utils import references
+from kmnist_utils.stats import metrics
 
 
 def test_perfect_and_known_scores():

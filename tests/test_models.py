@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from kmnist_utils import models
+from kmnist_utils.engine import models
 
 # Counted by hand from the paper's layer list (weights + biases, BatchNorm scale + shift).
 EXPECTED_PARAMETERS = {"simple": 1_625_866, "resnet": 1_674_218, "improved": 1_906_282}
@@ -42,14 +42,16 @@ def test_unknown_model():
 
 def test_every_reader_of_the_networks_follows_their_records(smoke_ctx):
     # Adding a network is one record in settings (and its class in models): everything else is derived.
-    from kmnist_utils import chip, cnns, config, runner, settings
+    from kmnist_utils import settings
+    from kmnist_utils.chapters import cnns
+    from kmnist_utils.engine import chip, runner
 
     for record in settings.MODEL_RECORDS:
         assert type(models.build_model(record.name, **(record.calibration or {}))).__name__ == record.network
         assert settings.DISPLAY_NAMES[record.name] == record.display
         assert (record.name in chip.CALIBRATED_MODELS) == (record.calibration is not None)
         if record.paper_epochs:
-            assert config.PAPER.epochs[record.name] == record.paper_epochs and config.SMOKE.epochs[record.name] == 1
+            assert settings.PAPER.epochs[record.name] == record.paper_epochs and settings.SMOKE.epochs[record.name] == 1
             spec = cnns.cnn_spec(smoke_ctx, record.name, seed=0)
             assert ("dropout" in spec.hparams) == record.tuned
             assert bool(runner.milestones(smoke_ctx, spec)) == record.tuned

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from kmnist_utils import atomic, plots
-from kmnist_utils.results import read_table, shown, write_table
+from kmnist_utils.core import atomic
+from kmnist_utils.products import plots
+from kmnist_utils.products.results import read_table, shown, write_table
 
 PROVENANCE_KEYS = {"profile", "seeds", "device", "device_name", "cpu", "precision", "torch", "git_commit", "date_utc",
                    "wall_time_s"}
@@ -53,7 +54,7 @@ def test_results_table_round_trip_with_provenance(smoke_ctx):
 
 
 def test_the_cpu_is_named_with_its_vector_flags():
-    from kmnist_utils.device import describe_cpu
+    from kmnist_utils.core.machine import describe_cpu
 
     epyc = "processor : 0\nmodel name : AMD EPYC 9R14\nflags : fpu sse avx2 fma avx512f avx512_bf16 avx512vl\n"
     assert describe_cpu(epyc) == "AMD EPYC 9R14 [avx2 fma avx512f avx512_bf16]"
@@ -87,7 +88,7 @@ def test_the_style_covers_every_kana_of_the_class_names():
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
-    from kmnist_utils.data import class_labels
+    from kmnist_utils.core.data import class_labels
 
     plots.apply_style()
     fonts = [FT2Font(font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False))
@@ -101,7 +102,7 @@ def test_the_style_covers_every_kana_of_the_class_names():
 def test_a_runs_own_products_do_not_make_the_commit_dirty(tmp_path, monkeypatch):
     import subprocess
 
-    from kmnist_utils import provenance
+    from kmnist_utils.products import provenance
 
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)

@@ -1,33 +1,77 @@
-"""The package's shape: imports flow one way, and a function-local import says why it is local."""
+"""The package's shape: its layers are folders, imports flow down the layers, and a function-local import says
+why it is local."""
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import kmnist_utils
-from kmnist_utils.seeding import derived_seed
+from kmnist_utils.engine.seeding import derived_seed
 
 PACKAGE = Path(kmnist_utils.__file__).parent
-MODULES = sorted(p for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.stem != "__init__")
+# The layers, each with the layers it may import at run time (docs/architecture.md): the engine knows nothing
+# of chapters, statistics or products; chapters never reach the pipeline; the pipeline may use everything.
+BASE = "settings and references"
+MAY_IMPORT = {
+    BASE: {BASE},
+    "core": {BASE, "core"},
+    "engine": {BASE, "core", "engine"},
+    "stats": {BASE, "core", "stats"},
+    "products": {BASE, "core", "stats", "products"},
+    "chapters": {BASE, "core", "engine", "stats", "products", "chapters"},
+    "pipeline": {BASE, "core", "engine", "stats", "products", "chapters", "pipeline"},
+}
+# What a reader of the settings, the statistics or the report's tables loads: never the training stack.
+TORCH_FREE = ["kmnist_utils.settings", "kmnist_utils.references", "kmnist_utils.core.data", "kmnist_utils.core.paths",
+              "kmnist_utils.core.machine", "kmnist_utils.stats.metrics", "kmnist_utils.stats.findings",
+              "kmnist_utils.stats.selection", "kmnist_utils.stats.parity", "kmnist_utils.stats.curves",
+              "kmnist_utils.products.results", "kmnist_utils.products.provenance", "kmnist_utils.chapters.anchors",
+              "kmnist_utils.chapters.summary", "kmnist_utils.pipeline.readme"]
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+def layer_of(module: str) -> str:
+    return module.split(".")[0] if "." in module else BASE
+
+
+def type_only(tree: ast.AST) -> set[ast.AST]:
+    """Imports under ``if TYPE_CHECKING:``: annotations, never run."""
+    return {node for block in ast.walk(tree) if isinstance(block, ast.If)
+            and getattr(block.test, "id", None) == "TYPE_CHECKING" for node in ast.walk(block)}
 
 
 def imported_modules(tree: ast.AST) -> set[str]:
-    found = set()
+    """The package modules ``tree`` imports at run time, as dotted names below ``kmnist_utils``."""
+    found, skipped = set(), type_only(tree)
     for node in ast.walk(tree):
+        if node in skipped:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kmnist_utils"):
-            if node.module == "kmnist_utils":
-                found |= {alias.name for alias in node.names}
-            else:
-                found.add(node.module.split(".")[1])
+            package = node.module[len("kmnist_utils"):].lstrip(".")
+            for alias in node.names:
+                dotted = f"{package}.{alias.name}" if package else alias.name
+                found.add(dotted if (PACKAGE / (dotted.replace(".", "/") + ".py")).exists() else package)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("kmnist_utils.")}
-    return found
+            found |= {a.name[len("kmnist_utils."):] for a in node.names if a.name.startswith("kmnist_utils.")}
+    return found - {""}
 
 
 def import_graph() -> dict[str, set[str]]:
-    return {p.stem: imported_modules(ast.parse(p.read_text(encoding="utf-8"))) - {p.stem} for p in MODULES}
+    return {module_name(p): imported_modules(ast.parse(p.read_text(encoding="utf-8"))) - {module_name(p)}
+            for p in MODULES}
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{module} -> {dep}" for module, deps in graph.items() for dep in deps
+                  if layer_of(dep) not in MAY_IMPORT[layer_of(module)])
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -58,6 +102,34 @@ def test_imports_flow_one_way():
     assert find_cycle(import_graph()) is None
 
 
+def test_every_module_sits_in_a_layer_folder():
+    assert {layer_of(m) for m in import_graph()} == set(MAY_IMPORT)
+    assert {module_name(p) for p in PACKAGE.glob("*.py")} - {"__init__"} == {"settings", "references"}
+
+
+def test_layers_import_only_the_layers_below():
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"engine.runner": {"chapters.cnns", "core.data"}, "products.plots": {"engine.context"},
+             "chapters.cnns": {"engine.runner", "products.plots"}, "settings": set()}
+    assert upward_imports(graph) == ["engine.runner -> chapters.cnns", "products.plots -> engine.context"]
+
+
+def test_type_only_imports_do_not_count():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from kmnist_utils.engine.context "
+                     "import RunContext\nfrom kmnist_utils.core import paths\n")
+    assert imported_modules(tree) == {"core.paths"}
+
+
+def test_settings_statistics_and_the_report_tables_load_no_torch():
+    code = (f"import sys; import {', '.join(TORCH_FREE)}; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
 def test_local_imports_say_why(path):
     # A function-local import is allowed only to spare an import cost, and its line says so.
@@ -78,20 +150,17 @@ def test_derived_seeds_are_distinct_and_checked():
         derived_seed(-1, 0)
 
 
-def test_only_config_reads_the_environment():
-    # Every setting a run depends on is read once, by config.setup, into the run context (and so into the
+def test_only_the_context_reads_the_environment():
+    # Every setting a run depends on is read once, by context.setup, into the run context (and so into the
     # provenance of every table); a module that read $KMNIST_* itself would be a setting no table records.
-    import re
-
-    from kmnist_utils.paths import PROJECT_ROOT
-
+    # The pipeline's kernel module writes the environment its kernels start with.
     reads = re.compile(r"os\.environ\b|os\.getenv\b|environ\.get\b")
-    offenders = {path.name: [n for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
-                 for path in sorted((PROJECT_ROOT / "kmnist_utils").glob("*.py")) if path.name != "config.py"}
-    assert not {name: lines for name, lines in offenders.items() if lines}, "read the environment in config.setup"
+    offenders = {module_name(path): [n for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+                 for path in MODULES if module_name(path) not in {"engine.context", "pipeline.kernel"}}
+    assert not {name: lines for name, lines in offenders.items() if lines}, "read the environment in context.setup"
 
 
 def test_the_package_docstring_names_every_module_and_no_other():
-    named = set(re.findall(r"``(\w+)``", kmnist_utils.__doc__))
-    modules = {p.stem for p in Path(kmnist_utils.__file__).parent.glob("*.py")} - {"__init__"}
+    named = set(re.findall(r"``(\w+)``", kmnist_utils.__doc__)) - set(MAY_IMPORT)
+    modules = {p.stem for p in MODULES}
     assert named == modules, f"unnamed: {sorted(modules - named)}; gone: {sorted(named - modules)}"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from kmnist_utils import parallel
-from kmnist_utils.checkpoints import CheckpointStore, TrainSpec, train_cached
-from kmnist_utils.training import TrainConfig, make_tensor_split
+from kmnist_utils.engine import parallel
+from kmnist_utils.engine.checkpoints import CheckpointStore, TrainSpec, train_cached
+from kmnist_utils.engine.training import TrainConfig, make_tensor_split
 
 
 def arrays(seed=0, n_train=96, n_val=32):
@@ -88,15 +88,15 @@ def test_worker_count(monkeypatch):
 
 
 def test_the_workers_setting_is_read_by_setup(tmp_path, monkeypatch):
-    from kmnist_utils import config
+    from kmnist_utils.engine import context
 
-    monkeypatch.delenv(config.WORKERS_ENV_VAR, raising=False)
-    assert config.setup("smoke", output_root=tmp_path, lock=False).workers is None
-    monkeypatch.setenv(config.WORKERS_ENV_VAR, "3")
-    assert config.setup("smoke", output_root=tmp_path, lock=False).workers == 3
-    monkeypatch.setenv(config.WORKERS_ENV_VAR, "two")
+    monkeypatch.delenv(context.WORKERS_ENV_VAR, raising=False)
+    assert context.setup("smoke", output_root=tmp_path, lock=False).workers is None
+    monkeypatch.setenv(context.WORKERS_ENV_VAR, "3")
+    assert context.setup("smoke", output_root=tmp_path, lock=False).workers == 3
+    monkeypatch.setenv(context.WORKERS_ENV_VAR, "two")
     with pytest.raises(ValueError, match="KMNIST_WORKERS must be a positive integer"):
-        config.setup("smoke", output_root=tmp_path, lock=False)
+        context.setup("smoke", output_root=tmp_path, lock=False)
 
 
 def _weights_and_predictions(trained, x):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from kmnist_utils.parity import compare_precisions, paired_interval, precision_verdict
+from kmnist_utils.stats.parity import compare_precisions, paired_interval, precision_verdict
 
 
 def test_paired_interval_is_the_student_t_interval():

@@ -1,7 +1,11 @@
-"""The README's Results section must be exactly what the committed results generate."""
+"""The README's generated sections must be exactly what the committed results give, the README stays short,
+and the docs state the committed run as it does."""
 
-from kmnist_utils import readme, summary
-from kmnist_utils.paths import PROJECT_ROOT, committed_dirs
+import re
+
+from kmnist_utils.chapters import summary
+from kmnist_utils.core.paths import PROJECT_ROOT, committed_dirs
+from kmnist_utils.pipeline import readme
 
 
 def test_readme_results_section_matches_the_committed_results():
@@ -52,3 +56,34 @@ def test_figure_sources_reads_the_heading_above_the_saving_cell(tmp_path):
                                                "more_things": ("09_things.ipynb", "Figure 9 · Things")}
     assert readme.section_link("09_things.ipynb", "Figure 9 · Things") == (
         '[reports/09_things.ipynb, section "Figure 9 · Things"](reports/09_things.ipynb#Figure-9-·-Things)')
+
+
+def committed_minutes() -> dict[str, float]:
+    """The committed run's minutes per chapter, as the README's opening table states them."""
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith("Minutes per chapter of that run"))
+    return {chapter: float(minutes) for chapter, minutes in re.findall(r"\b(\d\d) (\d+\.\d)\b", line)}
+
+
+def test_the_readme_stays_a_five_minute_read():
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 120, "README.md has grown past 120 lines: move the detail into docs/"
+    assert text.count("## Two commands") == 1
+    block = text.split("## Two commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    assert [line.split()[:2] for line in block.strip().splitlines()] == [["make", "report"], ["make", "test"]]
+
+
+def test_the_docs_state_the_committed_run_as_the_readme_does():
+    # history.md's table of the committed run and performance.md's machine table repeat numbers of the
+    # README's opening table; a rerun that updates one and not the others fails here.
+    minutes = committed_minutes()
+    assert minutes, "the README states no minutes per chapter"
+    history = (PROJECT_ROOT / "docs" / "history.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| (\d\d) [^|]+\| (\d+\.\d) \|", history, re.MULTILINE))
+    assert {chapter: float(m) for chapter, m in table.items()} == minutes
+    hours = f"{sum(minutes.values()) / 60:.1f} h"
+    opening = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split("<!-- start:end -->")[0]
+    assert f"| {hours} " in opening
+    performance = (PROJECT_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    stated = re.findall(r"the committed run \(commit `\w+`\): (\d+\.\d h)", performance)
+    assert stated == [hours], f"docs/performance.md states the committed run as {stated}, the README as {hours}"

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from kmnist_utils import baselines, beyond, config, eda, references, runner
-from kmnist_utils.checkpoints import CheckpointStore, train_cached
-from kmnist_utils.paths import committed_dirs
+from kmnist_utils import references, settings
+from kmnist_utils.chapters import baselines, beyond, eda
+from kmnist_utils.core.paths import committed_dirs
+from kmnist_utils.engine import context, runner
+from kmnist_utils.engine.checkpoints import CheckpointStore, train_cached
 
 # Smoke profile (1,024 training images, split seed 0), measured with this code on the project's CPU.
 # PCA is deterministic up to floating-point order: 0.002 covers BLAS differences.
@@ -23,7 +25,7 @@ TABLE1_MARGIN_PTS = 1.5
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, real_kmnist):
-    ctx = config.setup("smoke", output_root=tmp_path_factory.mktemp("regressions"))
+    ctx = context.setup("smoke", output_root=tmp_path_factory.mktemp("regressions"))
     return ctx, runner.load_parts(ctx)
 
 
@@ -43,7 +45,7 @@ def test_smoke_logistic_regression_accuracy(smoke):
 
 def test_smoke_beyond_recipe_validation_accuracy(smoke, tmp_path):
     ctx, parts = smoke
-    schedule = config.get_schedule(ctx.profile.beyond_schedule)
+    schedule = settings.get_schedule(ctx.profile.beyond_schedule)
     spec = beyond.spec(schedule, beyond.recipe(schedule), ctx.seed)
     trained = train_cached(spec, runner.tensor_split(ctx, parts), CheckpointStore(tmp_path), progress=False)
     val_acc = trained.state.history[-1]["val_acc"]

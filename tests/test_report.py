@@ -1,11 +1,14 @@
 """The papermill pipeline on small synthetic notebooks (the real ones run under nbval)."""
 
+import dataclasses
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from kmnist_utils import report, runlock
-from kmnist_utils.config import setup
+from kmnist_utils.core import runlock
+from kmnist_utils.engine.context import setup
+from kmnist_utils.pipeline import report
 
 PARAMS = "profile = None\nseeds = None\ndevice = 'auto'\noutput_root = None"
 
@@ -60,12 +63,12 @@ def test_kernel_output_reaches_the_terminal_and_a_relative_root_is_one_folder(tm
     import shutil
     import uuid
 
-    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.core.paths import PROJECT_ROOT
 
     nbs = tmp_path / "nbs"
     nbs.mkdir()
-    body = ("import os, sys\nfrom kmnist_utils import config\n"
-            "ctx = config.setup(profile, output_root=output_root)\n"
+    body = ("import os, sys\nfrom kmnist_utils.engine import context\n"
+            "ctx = context.setup(profile, output_root=output_root)\n"
             "(ctx.dirs.results / 'from_kernel.txt').write_text(str(ctx.dirs.results))\n"
             "(ctx.dirs.results / 'pythonpath.txt').write_text(os.environ.get('PYTHONPATH', ''))\n"
             "print('epoch 1/3 done')\nprint('WARNING: planted', file=sys.stderr)")
@@ -105,8 +108,8 @@ def test_a_bad_parameter_through_plain_papermill_is_one_line(tmp_path):
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    make_notebook(tmp_path / "01_a.ipynb", "from kmnist_utils import config\n"
-                  "ctx = config.setup(profile, seeds=seeds, output_root=output_root)")
+    make_notebook(tmp_path / "01_a.ipynb", "from kmnist_utils.engine import context\n"
+                  "ctx = context.setup(profile, seeds=seeds, output_root=output_root)")
     for parameters, message in (({"profile": "papr"}, "Unknown profile 'papr'"),
                                 ({"profile": "smoke", "seeds": [1, 1]}, "seeds must be distinct")):
         with pytest.raises(PapermillExecutionError) as info:
@@ -133,10 +136,10 @@ def test_eta_from_the_last_comparable_run(tmp_path):
 
     import pandas as pd
 
-    from kmnist_utils import config
-    from kmnist_utils.results import TIMINGS_TABLE, write_table
+    from kmnist_utils.engine import context
+    from kmnist_utils.products.results import TIMINGS_TABLE, write_table
 
-    ctx = config.setup("smoke", output_root=tmp_path)
+    ctx = context.setup("smoke", output_root=tmp_path)
     assert report.last_timings(ctx) == {}
     timings = pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb"], "wall_time_s": [60.0, 240.0]})
     write_table(timings, TIMINGS_TABLE, ctx, complete=False)  # a run stopped part-way: no estimate
@@ -147,7 +150,7 @@ def test_eta_from_the_last_comparable_run(tmp_path):
     eta = report.eta_text(expected, [Path("01_a.ipynb"), Path("02_b.ipynb")])
     assert eta == " (last run: 1.0 min; about 5 min left in all)"
     assert report.eta_text(expected, [Path("03_new.ipynb")]) == ""
-    other_seeds = config.setup("smoke", seeds=[1, 2], output_root=tmp_path)
+    other_seeds = context.setup("smoke", seeds=[1, 2], output_root=tmp_path)
     assert report.last_timings(other_seeds) == {}  # another run shape: no estimate rather than a wrong one
 
 
@@ -156,10 +159,10 @@ def test_the_run_states_its_estimate_and_what_it_rests_on(tmp_path):
 
     import pandas as pd
 
-    from kmnist_utils import config
-    from kmnist_utils.results import write_table
+    from kmnist_utils.engine import context
+    from kmnist_utils.products.results import write_table
 
-    ctx = config.setup("smoke", seeds=[0, 1, 2], output_root=tmp_path, lock=False)
+    ctx = context.setup("smoke", seeds=[0, 1, 2], output_root=tmp_path, lock=False)
     notebooks = [Path("01_a.ipynb"), Path("02_b.ipynb")]
     recorded = ({"01_a.ipynb": 60.0, "02_b.ipynb": 540.0},
                 {"profile": "smoke", "seeds": [0], "device_name": "AMD EPYC [avx2]", "precision": "fp32",
@@ -203,9 +206,9 @@ def test_ctrl_c_and_a_full_disk_end_in_one_line(monkeypatch, capsys):
 
 
 def test_a_kernel_failure_from_a_full_disk_says_so(tmp_path):
-    from kmnist_utils import config
+    from kmnist_utils.engine import context
 
-    ctx = config.setup("smoke", output_root=tmp_path)
+    ctx = context.setup("smoke", output_root=tmp_path)
 
     class KernelError(Exception):
         evalue = "[enforce fail at inline_container.cc:664] . unexpected pos 8896 vs 8790"
@@ -221,11 +224,11 @@ def test_a_full_output_disk_names_the_file_that_failed_and_leaves_no_truncated_n
 
     from papermill.exceptions import PapermillExecutionError
 
-    from kmnist_utils import config
+    from kmnist_utils.engine import context
 
     out = tmp_path / "out"
-    ctx = config.setup("smoke", output_root=out, lock=False)
-    ctx = config.replace(ctx, cache_dir=tmp_path / "cache")
+    ctx = context.setup("smoke", output_root=out, lock=False)
+    ctx = dataclasses.replace(ctx, cache_dir=tmp_path / "cache")
     figure = out / "figures" / "fig02_pca_train.png"
     notebook = tmp_path / "02_eda.ipynb"
     make_notebook(notebook, "pass")
@@ -262,7 +265,7 @@ def test_make_help_lists_every_target_and_lab_honours_profile():
     import re
     import subprocess
 
-    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.core.paths import PROJECT_ROOT
 
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M))
@@ -276,7 +279,7 @@ def test_make_help_lists_every_target_and_lab_honours_profile():
 def test_papermill_sees_a_type_for_every_parameter():
     import papermill as pm
 
-    from kmnist_utils.paths import NOTEBOOKS_DIR
+    from kmnist_utils.core.paths import NOTEBOOKS_DIR
 
     for path in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
         params = pm.inspect_notebook(str(path))
@@ -381,7 +384,7 @@ def test_ctrl_c_stops_with_one_line_and_keeps_the_partial_notebook(tmp_path):
                   "futures = [pool.submit(time.sleep, 100) for _ in range(2)]\n"
                   "for i in range(600):\n    print('epoch', i, flush=True)\n"
                   "    if i == 3:\n        print('sleeping', flush=True)\n    time.sleep(0.2)")
-    script = ("import sys\nfrom pathlib import Path\nfrom kmnist_utils import report\n"
+    script = ("import sys\nfrom pathlib import Path\nfrom kmnist_utils.pipeline import report\n"
               "run = report.run_pipeline\n"
               f"report.run_pipeline = lambda *a, **k: run(*a, notebooks_dir=Path({str(nbs)!r}), **k)\n"
               f"sys.exit(report.main(['--profile', 'smoke', '--output-root', {str(out)!r}]))")

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from kmnist_utils import saliency
-from kmnist_utils.models import SimpleCNN
+from kmnist_utils.chapters import saliency
+from kmnist_utils.engine.models import SimpleCNN
 
 
 class Constant(nn.Module):

@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmnist_utils import attempts, cnns, runner, schedule
-from kmnist_utils.checkpoints import TrainSpec
-from kmnist_utils.data import Parts
-from kmnist_utils.siamese import PaperPairObjective
-from kmnist_utils.training import TrainConfig
+from kmnist_utils.chapters import cnns
+from kmnist_utils.chapters.siamese import PaperPairObjective
+from kmnist_utils.core.data import Parts
+from kmnist_utils.engine import runner, schedule
+from kmnist_utils.engine.checkpoints import TrainSpec
+from kmnist_utils.engine.training import TrainConfig
+from kmnist_utils.pipeline import attempts
 
 
 def idle_share(costs, threads, cores):
@@ -130,7 +132,7 @@ def test_the_makespan_script_reads_the_ledgers_runs(tmp_path, monkeypatch):
     import runpy
     import sys
 
-    from kmnist_utils.paths import PROJECT_ROOT
+    from kmnist_utils.core.paths import PROJECT_ROOT
 
     ledger = attempts.open_ledger(tmp_path, {"profile": "paper"}, ["03_a.ipynb", "04_b.ipynb"], "abc",
                                   cpu="X", cache="c")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kmnist_utils import shift
+from kmnist_utils.chapters import shift
 
 
 def faint_and_bright(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,10 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from kmnist_utils import fewshot, oneshot, siamese
-from kmnist_utils.data import Parts
-from kmnist_utils.models import SiameseNet
-from kmnist_utils.seeding import derived_seed
+from kmnist_utils.chapters import fewshot, oneshot, siamese
+from kmnist_utils.core.data import Parts
+from kmnist_utils.engine.models import SiameseNet
+from kmnist_utils.engine.seeding import derived_seed
+from kmnist_utils.stats import curves
 
 
 def test_pairs_are_balanced_and_correctly_labelled():
@@ -188,7 +189,7 @@ def test_episodes_are_seeded_and_shaped():
 
 
 def test_prototypical_objective_trains_the_encoder():
-    from kmnist_utils.training import TrainConfig, fit, make_tensor_split
+    from kmnist_utils.engine.training import TrainConfig, fit, make_tensor_split
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(4), 40)
@@ -288,7 +289,7 @@ def test_oneshot_findings_compare_every_metric_with_the_protocol():
 
 
 def _quarter_data(n_per_class: int = 40, classes: int = 4):
-    from kmnist_utils.training import make_tensor_split
+    from kmnist_utils.engine.training import make_tensor_split
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(classes), n_per_class)
@@ -317,7 +318,7 @@ def test_in_batch_loss_weighs_same_and_different_pairs_half_and_half():
 
 
 def test_in_batch_objective_trains_the_encoder_and_validates_one_shot():
-    from kmnist_utils.training import TrainConfig, fit
+    from kmnist_utils.engine.training import TrainConfig, fit
 
     data = _quarter_data()
     objective = siamese.InBatchPairObjective(val_pairs=64, batch_size=32)
@@ -347,13 +348,13 @@ def test_validation_one_shot_is_one_for_separable_embeddings_and_chance_for_nois
 
 
 def test_plateau_epoch_and_table():
-    assert oneshot.plateau_epoch([0.80, 0.88, 0.91, 0.913, 0.912], tolerance=0.005) == 3
-    assert oneshot.plateau_epoch([0.80, 0.88, 0.91, 0.93], tolerance=0.005) == 4
+    assert curves.plateau_epoch([0.80, 0.88, 0.91, 0.913, 0.912], tolerance=0.005) == 3
+    assert curves.plateau_epoch([0.80, 0.88, 0.91, 0.93], tolerance=0.005) == 4
     with pytest.raises(ValueError, match="at least one epoch"):
-        oneshot.plateau_epoch([])
+        curves.plateau_epoch([])
     history = pd.DataFrame({"objective": ["a"] * 3 + ["b"] * 2, "epoch": [1, 2, 3, 1, 2],
                             "val_acc": [0.8, 0.9, 0.902, 0.6, 0.7], "seconds": [60.0] * 3 + [120.0] * 2})
-    table = oneshot.plateau_table(history).set_index("objective")
+    table = curves.plateau_table(history).set_index("objective")
     assert table.loc["a", "plateau_epoch"] == 2 and table.loc["a", "minutes_to_plateau"] == pytest.approx(2.0)
     assert table.loc["b", "best_epoch"] == 2 and table.loc["b", "epochs"] == 2
 
@@ -362,7 +363,7 @@ def test_objectives_compared_at_equal_time():
     history = pd.DataFrame({"objective": ["fast"] * 4 + ["slow"] * 2, "epoch": [1, 2, 3, 4, 1, 2],
                             "val_acc": [0.5, 0.6, 0.7, 0.8, 0.55, 0.65], "seconds": [30.0] * 4 + [60.0] * 2})
     history["minutes"] = history.groupby("objective").seconds.cumsum() / 60
-    table = oneshot.at_equal_time(history)
+    table = curves.at_equal_time(history)
     at_one = table[table.minutes == 1.0].set_index("objective")
     assert at_one.loc["fast", "epoch"] == 2 and at_one.loc["fast", "val_1shot"] == 0.6
     assert at_one.loc["slow", "epoch"] == 1 and at_one.loc["slow", "val_1shot"] == 0.55
@@ -405,7 +406,7 @@ def test_the_papers_encoder_and_head():
 
 
 def test_paper_pair_objective_trains_the_papers_network():
-    from kmnist_utils.training import TrainConfig, fit
+    from kmnist_utils.engine.training import TrainConfig, fit
 
     data = _quarter_data()
     objective = siamese.PaperPairObjective(pairs_per_epoch=256, val_pairs=64)
@@ -474,6 +475,6 @@ def test_ladder_specs_follow_the_papers_schedule_on_all_training_images(smoke_ct
     assert f"{p.pairs_per_epoch:,} random pairs an epoch from the 120 training images, {p.epochs} epochs" in (
         changes[oneshot.PAPER_RUNG])
     assert "the 100-image split" in changes[oneshot.OURS_RUNG]
-    from kmnist_utils.config import PAPER
+    from kmnist_utils.settings import PAPER
     assert (PAPER.siamese.paper.pairs_per_epoch, PAPER.siamese.paper.epochs, PAPER.siamese.paper.embedding_dim) == (
         60_000, 10, 256)

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmnist_utils import readme, references, summary
-from kmnist_utils.results import write_table
+from kmnist_utils import references
+from kmnist_utils.chapters import summary
+from kmnist_utils.pipeline import readme
+from kmnist_utils.products.results import write_table
 
 
 def vs_paper(models: list[str], ours: float, std: float | None = 0.002, seeds: int = 3,
@@ -294,19 +296,22 @@ def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
 
 
 def test_the_cost_of_the_recorded_run_names_machine_precision_and_seeds(results_ctx):
-    from kmnist_utils.results import TIMINGS_TABLE
+    from kmnist_utils.products.results import TIMINGS_TABLE
 
     write_table(pd.DataFrame({"notebook": ["01_eda_pca.ipynb", "03_cnns.ipynb"], "wall_time_s": [12.0, 1800.0]}),
                 TIMINGS_TABLE, results_ctx)
-    text = readme.cost_paragraph(summary.load_results(results_ctx.dirs.results))
-    assert "took 30 min" in text and "01 0.2, 03 30.0" in text and results_ctx.precision in text
-    assert "[" in text  # the CPU model with its vector flags, from the provenance
-    assert "### What a run costs" in readme.readme_section(summary.load_results(results_ctx.dirs.results))
+    results = summary.load_results(results_ctx.dirs.results)
+    opening = readme.start_section(results, None)
+    assert "30 min" in opening and results_ctx.precision in opening
+    assert "[" in opening  # the CPU model with its vector flags, from the provenance
+    text = readme.chapter_minutes(results)
+    assert "01 0.2, 03 30.0" in text and text in opening
     assert "idle" not in text  # recorded before the ledger kept the runs: nothing to say about idle cores
+    assert "min" not in summary.provenance_sentence(results, timed=False)  # the run's time is said once, above
     write_table(pd.DataFrame({"notebook": ["01_eda_pca.ipynb", "03_cnns.ipynb"], "wall_time_s": [12.0, 1800.0],
                               "training_core_s": [0.0, 3600.0], "idle_core_s": [0.0, 90.0]}),
                 TIMINGS_TABLE, results_ctx)
-    text = readme.cost_paragraph(summary.load_results(results_ctx.dirs.results))
+    text = readme.chapter_minutes(summary.load_results(results_ctx.dirs.results))
     assert "While it trained (1.0 core-hours), the cores sat idle 2.5% of the time." in text
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from kmnist_utils import checkpoints, siamese, training
-from kmnist_utils.checkpoints import CheckpointStore, TrainSpec, key_of, train_cached
-from kmnist_utils.training import FitState, TrainConfig, fit
+from kmnist_utils.chapters import siamese
+from kmnist_utils.engine import checkpoints, training
+from kmnist_utils.engine.checkpoints import CheckpointStore, TrainSpec, key_of, train_cached
+from kmnist_utils.engine.training import FitState, TrainConfig, fit
 
 
 def toy_split(n_train=256, n_val=128, seed=0) -> training.TensorSplit:
@@ -29,7 +30,7 @@ def toy_split(n_train=256, n_val=128, seed=0) -> training.TensorSplit:
 
 
 def simple_model(seed=0):
-    from kmnist_utils.models import SimpleCNN
+    from kmnist_utils.engine.models import SimpleCNN
 
     torch.manual_seed(seed)
     return SimpleCNN()
@@ -134,7 +135,7 @@ def test_bad_config_and_precision():
 
 
 def test_auto_precision_follows_the_native_bf16_switch(monkeypatch):
-    from kmnist_utils import device
+    from kmnist_utils.engine import device
 
     assert not device.native_bf16("cpu", allowed=False)
     assert training.resolve_precision("auto", "cpu", native=False) == "fp32"
@@ -146,16 +147,16 @@ def test_auto_precision_follows_the_native_bf16_switch(monkeypatch):
 
 
 def test_the_native_bf16_switch_is_read_by_setup(tmp_path, monkeypatch):
-    from kmnist_utils import config, device
+    from kmnist_utils.engine import context, device
 
     monkeypatch.setattr(device.torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
-    monkeypatch.delenv(config.NATIVE_BF16_ENV_VAR, raising=False)
-    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "bf16"
-    monkeypatch.setenv(config.NATIVE_BF16_ENV_VAR, "0")
-    assert config.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
-    monkeypatch.setenv(config.NATIVE_BF16_ENV_VAR, "off")
+    monkeypatch.delenv(context.NATIVE_BF16_ENV_VAR, raising=False)
+    assert context.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "bf16"
+    monkeypatch.setenv(context.NATIVE_BF16_ENV_VAR, "0")
+    assert context.setup("smoke", output_root=tmp_path, lock=False, precision="auto").precision == "fp32"
+    monkeypatch.setenv(context.NATIVE_BF16_ENV_VAR, "off")
     with pytest.raises(ValueError, match="KMNIST_NATIVE_BF16 must be 1 or 0"):
-        config.setup("smoke", output_root=tmp_path, lock=False)
+        context.setup("smoke", output_root=tmp_path, lock=False)
 
 
 def test_bf16_runs_the_convolutions_in_bf16_and_the_loss_in_fp32():
@@ -311,7 +312,7 @@ def test_milestones_store_the_shorter_run_on_the_way(tmp_path):
 
 
 def test_validation_score_is_computed_once_and_kept(tmp_path, monkeypatch):
-    from kmnist_utils import checkpoints
+    from kmnist_utils.engine import checkpoints
 
     data, store = toy_split(), CheckpointStore(tmp_path)
     trained = train_cached(spec(epochs=1), data, store, progress=False)

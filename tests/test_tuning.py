@@ -1,11 +1,14 @@
 import pandas as pd
 import pytest
 
-from kmnist_utils import config, selection, tuning
+from kmnist_utils import settings
+from kmnist_utils.chapters import tuning
+from kmnist_utils.engine import context
+from kmnist_utils.stats import selection
 
 
 def test_paper_grid_has_twelve_points_in_a_fixed_order():
-    points = tuning.grid_points(dict(config.PAPER.grid))
+    points = tuning.grid_points(dict(settings.PAPER.grid))
     assert len(points) == 12
     assert {p["learning_rate"] for p in points} == {1e-3, 5e-4}
     assert {p["dropout"] for p in points} == {0.3, 0.4, 0.5}
@@ -24,7 +27,7 @@ def test_grid_needs_every_key():
 
 
 def test_grid_spec_maps_the_point(tmp_path):
-    ctx = config.setup("paper", output_root=tmp_path)
+    ctx = context.setup("paper", output_root=tmp_path)
     spec = tuning.grid_spec(ctx, {"learning_rate": 5e-4, "dropout": 0.3, "batch_size": 128}, seed=2, epochs=3)
     assert spec.model == "improved" and spec.hparams == {"dropout": 0.3}
     assert (spec.config.learning_rate, spec.config.batch_size, spec.config.epochs, spec.config.seed) == (

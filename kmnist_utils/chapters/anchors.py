@@ -1,0 +1,50 @@
+"""Chapter 07's table names and the sentences that judge its test scores by the published KMNIST results
+and its targets (``references``; pandas and ``findings`` only: the report reads them without the training
+stack, as ``tests/test_package.py`` checks)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from kmnist_utils.references import (
+    AIM_ENSEMBLE,
+    AIM_SINGLE,
+    BEST_ENSEMBLE,
+    BEST_SINGLE,
+    DATASET_PAPER_BEST_SINGLE,
+    DATASET_PAPER_ROWS,
+    TARGET_ENSEMBLE,
+    TARGET_SINGLE,
+)
+from kmnist_utils.stats import findings
+
+BEYOND_PROTOCOL = "ours: chapter 07's recipe"  # Table I's protocol column for chapter 07's rows
+BEYOND_TABLE1 = "beyond_vs_paper"  # chapter 07's Table I rows; absent from runs before it existed
+BEYOND_TEST = "beyond_test"
+
+
+def test_findings(test: pd.DataFrame, tuned_seeds: pd.DataFrame) -> list[str]:
+    """Targets, published anchors and the TunedImprovedCNN, each judged from the numbers of this run.
+
+    ``test``: chapter 07's test table (rows ``single`` per seed and one ``ensemble``); ``tuned_seeds``:
+    chapter 04's per-seed table of the TunedImprovedCNN.
+    """
+    single = test[test.model == "single"].accuracy
+    ensemble = float(test[test.model == "ensemble"].accuracy.iloc[0])
+    n = len(single)
+    return [
+        findings.target_verdict(f"Single model, mean test accuracy over {n} seed(s)", float(single.mean()),
+                                TARGET_SINGLE),
+        findings.target_verdict(f"Single model, mean test accuracy over {n} seed(s), against the aim",
+                                float(single.mean()), AIM_SINGLE),
+        findings.versus_reference("Single model, test accuracy", single, DATASET_PAPER_ROWS["PreActResNet-18"],
+                                  "the dataset paper's PreActResNet-18's"),
+        findings.versus_reference("Single model, test accuracy", single, DATASET_PAPER_BEST_SINGLE,
+                                  "the dataset paper's best single model's (PreActResNet-18 + manifold mixup)"),
+        findings.target_verdict(f"Ensemble of {n} seed(s), test accuracy", ensemble, TARGET_ENSEMBLE),
+        findings.target_verdict(f"Ensemble of {n} seed(s), test accuracy, against the aim", ensemble, AIM_ENSEMBLE),
+        f"Ensemble of {n} seed(s): {ensemble:.4f}, {findings.points(ensemble - BEST_ENSEMBLE)} against the best "
+        f"published ensemble's {BEST_ENSEMBLE:.4g} (and {findings.points(ensemble - BEST_SINGLE)} against the best "
+        f"published single model's {BEST_SINGLE:.4g}, 200 epochs on a GPU).",
+        findings.compare_groups("PreAct ResNet", single, "TunedImprovedCNN", tuned_seeds.accuracy),
+    ]

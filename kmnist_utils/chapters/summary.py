@@ -1,0 +1,475 @@
+"""The assembled report: tables and findings built from the results folder alone (nothing is trained
+here). Notebook 08 shows them and writes them as CSV; ``readme`` renders the same tables as Markdown
+for the README's Results section and REPORT.md, so README and results cannot drift apart unnoticed
+(``tests/test_readme.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from kmnist_utils import references
+from kmnist_utils.chapters import anchors, shift
+from kmnist_utils.products.provenance import over_attempts, short_commit
+from kmnist_utils.products.results import (  # timings: absent when notebooks run one by one
+    TIMINGS_TABLE,
+    read_table_file,
+)
+from kmnist_utils.settings import DISPLAY_NAMES, PAPER, TUNED
+from kmnist_utils.stats import findings
+from kmnist_utils.stats.metrics import mean_std_text
+from kmnist_utils.stats.selection import ranked
+
+TABLE1_SOURCES = ("logreg_vs_paper", "cnn_vs_paper", "tuned_vs_paper")
+REQUIRED = (*TABLE1_SOURCES, "tuning_grid", "tuning_selected", "oneshot_siamese_vs_paper", "oneshot_draws",
+            "oneshot_kshot_summary", "oneshot_unseen_classes", "routing_thresholds")
+CERTIFIED_ROUTING = "routing_certified"  # written by notebook 05 since certified routing; older runs lack it
+UNSEEN_DIFFERENCES = "oneshot_unseen_differences"  # paired differences to the baselines; older runs lack it
+# The notebook that assembles the others' results: REPORT.md is written before its own time is recorded.
+ASSEMBLY_NOTEBOOK = "08_report.ipynb"
+
+
+@dataclass(frozen=True)
+class Results:
+    """Every table of one results folder, with the provenance each was written with."""
+
+    folder: Path
+    tables: dict[str, pd.DataFrame]
+    provenance: dict[str, dict]
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+
+def load_results(folder: str | Path, required: tuple[str, ...] = REQUIRED) -> Results:
+    """Read every ``*.json`` table under ``folder``; name the missing ones and how to produce them."""
+    folder = Path(folder)
+    tables, provenance = {}, {}
+    for path in sorted(folder.glob("*.json")):
+        table = read_table_file(path)
+        if table is not None:
+            tables[path.stem], provenance[path.stem] = table
+    missing = [name for name in required if name not in tables]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} lacks the results table(s) {', '.join(missing)}. Run notebooks 01-06 first "
+            "(`make report`, or `make report PROFILE=smoke` for a quick run)."
+        )
+    return Results(folder, tables, provenance)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+# Every table a number of the README or REPORT.md comes from (those a run lacks are skipped).
+REPORTED = (*REQUIRED, TIMINGS_TABLE, CERTIFIED_ROUTING, UNSEEN_DIFFERENCES, anchors.BEYOND_TABLE1, anchors.BEYOND_TEST,
+            shift.AUC_TABLE, shift.GAP_TABLE)
+
+
+def run_identity(results: Results, names: tuple[str, ...] = REPORTED) -> pd.DataFrame:
+    """One row per distinct (commit, profile, seeds, device) among the tables: one row = one run."""
+    rows = [
+        {
+            "commit": p.get("git_commit"),
+            "profile": p.get("profile"),
+            "seeds": ",".join(map(str, p.get("seeds", []))),
+            "device": p.get("device_name"),
+            "table": name,
+        }
+        for name, p in results.provenance.items()
+        if name in names
+    ]
+    frame = pd.DataFrame(rows)
+    keys = ["commit", "profile", "seeds", "device"]
+    return frame.groupby(keys, sort=False).agg(tables=("table", lambda t: ", ".join(sorted(t)))).reset_index()
+
+
+def run_dates(results: Results, names: tuple[str, ...] = REPORTED) -> tuple[str, str]:
+    dates = sorted(results.provenance[n]["date_utc"] for n in names if n in results.provenance)
+    return dates[0], dates[-1]
+
+
+def provenance_sentence(results: Results, timed: bool = True) -> str:
+    """Which run every number comes from (``timed``: and how long its chapters took), or a warning naming the
+    runs when they are mixed."""
+    runs = run_identity(results)
+    first, last = run_dates(results)
+    if len(runs) != 1:
+        listed = "; ".join(
+            f"{short_commit(r.commit)} {r.profile} seeds {r.seeds} on {r.device}" for r in runs.itertuples()
+        )
+        return (
+            f"**Warning: these results mix {len(runs)} runs** ({listed}); rerun `make report` for one consistent set."
+        )
+    run = runs.iloc[0]
+    timings = results.tables.get(TIMINGS_TABLE)
+    took = ""
+    if timings is not None and timed:
+        attempts = int(results.provenance[TIMINGS_TABLE].get("run_attempts") or 1)
+        over = over_attempts(attempts, " (a resumed run rewrites its tables)")
+        # The assembling notebook writes REPORT.md before its own time is recorded: leaving it out of
+        # the count gives REPORT.md and the README the same sentence.
+        chapters = timings[timings.notebook != ASSEMBLY_NOTEBOOK]
+        took = (f"; its {len(chapters)} chapter notebooks (the one that assembles this report not counted) took "
+                f"{chapters.wall_time_s.sum() / 60:.1f} min{over}")
+    return (
+        f"All numbers come from one run: profile `{run.profile}`, seed(s) {run.seeds}, "
+        f"commit `{short_commit(run.commit)}`, {run.device}, tables written {first[:16].replace('T', ' ')} to "
+        f"{last[:16].replace('T', ' ')} UTC{took}."
+    )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _protocol_column(long: pd.DataFrame, name: str, provenance: dict) -> pd.Series:
+    """A Table I source's protocol column; tables written before it existed get what their run did:
+    logistic regression the paper's, the CNNs the lowest-validation-loss weights, chapter 07 its recipe."""
+    if "protocol" in long:
+        return long.protocol
+    if name == "logreg_vs_paper":
+        label = references.PROTOCOL
+    elif name == anchors.BEYOND_TABLE1:
+        recipe = provenance.get("recipe")
+        label = anchors.BEYOND_PROTOCOL + (f", '{recipe}'" if recipe else "")
+    else:
+        label = references.UNLABELLED_CNN_PROTOCOL
+    return pd.Series(label, index=long.index)
+
+
+def table1(results: Results) -> pd.DataFrame:
+    """Table I: per model, protocol and metric, the paper's value, ours (mean ± std over seeds) and the
+    difference; then chapter 07's rows (beyond the paper: no paper value), where the run has them."""
+    sources = [*TABLE1_SOURCES, *([anchors.BEYOND_TABLE1] if anchors.BEYOND_TABLE1 in results.tables else [])]
+    long = pd.concat([results[name].assign(protocol=_protocol_column(results[name], name, results.provenance[name]))
+                      for name in sources], ignore_index=True)
+    return pd.DataFrame(
+        {
+            "model": long.model.map(lambda name: DISPLAY_NAMES.get(name, name)),
+            "protocol": long.protocol,
+            "metric": long.metric,
+            "paper": long.paper,
+            "ours_mean": long.ours_mean,
+            "ours_std": long.ours_std,
+            "seeds": long.seeds,
+            "difference_pts": (long.difference * 100).round(2),
+        }
+    )
+
+
+def table1_display(
+    table: pd.DataFrame, metrics: tuple[str, ...] = references.METRICS
+) -> pd.DataFrame:
+    """One row per model and protocol: 'ours (paper, difference)' per metric, for reading."""
+    shown = {}
+    for metric in metrics:
+        part = table[table.metric == metric].set_index(["model", "protocol"])
+        shown[metric] = [
+            f"{mean_std_text(r.ours_mean, r.ours_std)} "
+            + (f"(paper {r.paper:.3f}, {r.difference_pts:+.2f} pt)" if pd.notna(r.paper) else "(not in the paper)")
+            for r in part.itertuples()
+        ]
+        index = part.index
+    frame = pd.DataFrame(shown, index=index)
+    frame["seeds"] = table[table.metric == metrics[0]].seeds.to_numpy()
+    return frame
+
+
+def grid_table(results: Results) -> pd.DataFrame:
+    """The grid search, best first, with the selected point and the paper's choice marked."""
+    grid = ranked(results["tuning_grid"])
+    chosen = results["tuning_selected"].iloc[0]
+    is_chosen = (
+        (grid.learning_rate == chosen.learning_rate)
+        & (grid.dropout == chosen.dropout)
+        & (grid.batch_size == chosen.batch_size)
+    )
+    is_paper = (
+        (grid.learning_rate == references.TUNED_CONFIG["learning_rate"])
+        & (grid.dropout == references.TUNED_CONFIG["dropout"])
+        & (grid.batch_size == references.TUNED_CONFIG["batch_size"])
+    )
+    return pd.DataFrame(
+        {
+            "learning_rate": grid.learning_rate,
+            "dropout": grid.dropout,
+            "batch_size": grid.batch_size,
+            "val_acc": grid.val_acc.round(4),
+            "val_loss": grid.val_loss.round(4),
+            "gap_to_best_pts": grid.gap_to_best_pts.round(2),
+            "selected": is_chosen.to_numpy(),
+            "paper_choice": is_paper.to_numpy(),
+        }
+    ).reset_index(drop=True)
+
+
+LADDER_TABLE = "oneshot_ladder"  # the paper's Siamese method and our changes; absent from older runs
+OURS_ONESHOT_PROTOCOL = "ours: our encoder and schedule, supports from the 48,000-image split"
+BASELINE_PROTOCOL = "ours: a baseline under the same draws"
+
+
+def oneshot_table(results: Results) -> pd.DataFrame:
+    """10-way one-shot: the paper's single draw; the paper's method and our changes, each with its
+    difference from the paper's method and 95% interval (where the run has them); then our encoder's
+    first draw and mean, and the baselines under the same draws. A ``protocol`` column says "paper"
+    or what changed."""
+    ours = results["oneshot_siamese_vs_paper"].set_index("metric")
+    draws = results["oneshot_draws"]
+    siamese_1shot = draws[(draws.embedding == "Siamese encoder") & (draws.shots == 1)].accuracy
+    kshot = results["oneshot_kshot_summary"]
+    rows = [{"method": "Siamese network (paper, one draw)", "protocol": references.PROTOCOL,
+             "accuracy": references.ONE_SHOT["accuracy"], "macro_f1": references.ONE_SHOT["f1_macro"], "draws": 1}]
+    percentile_of = siamese_1shot
+    if LADDER_TABLE in results.tables:
+        for row in results[LADDER_TABLE].itertuples():
+            first = row.rung == references.SIAMESE_METHOD
+            rows.append({
+                "method": f"Siamese network, {row.rung} ({int(row.seeds)} encoder{'s' if row.seeds > 1 else ''}, "
+                          "± std over draws)",
+                "protocol": references.PROTOCOL if first else f"ours: {row.change}",
+                "accuracy": row.accuracy, "macro_f1": row.f1_macro, "std": row.draw_std,
+                "seed_std": row.seed_std, "draws": int(row.seeds * row.draws_per_seed),
+                "difference": None if first else row.difference,
+                "diff_low": None if first else row.ci95_low, "diff_high": None if first else row.ci95_high,
+            })
+        ladder_draws = results.tables.get("oneshot_ladder_draws")
+        if ladder_draws is not None:
+            percentile_of = ladder_draws[ladder_draws.rung == references.SIAMESE_METHOD].accuracy
+    rows.append({"method": "Siamese network (ours, first draw)", "protocol": OURS_ONESHOT_PROTOCOL,
+                 "accuracy": ours.loc["accuracy", "ours, first draw"],
+                 "macro_f1": ours.loc["f1_macro", "ours, first draw"], "draws": 1})
+    if "encoder seeds" in ours and int(ours.loc["accuracy", "encoder seeds"]) > 1:  # one encoder: no such spread
+        rows.append(
+            {
+                "method": f"Siamese network (ours, mean ± std over {int(ours.loc['accuracy', 'encoder seeds'])} "
+                "encoder seeds)",
+                "protocol": OURS_ONESHOT_PROTOCOL,
+                "accuracy": ours.loc["accuracy", "ours, mean of draws"],
+                "macro_f1": ours.loc["f1_macro", "ours, mean of draws"],
+                "std": ours.loc["accuracy", "ours, std over encoder seeds"],
+                "draws": int(siamese_1shot.size),
+            }
+        )
+    for row in kshot[kshot.shots == 1].itertuples():
+        rows.append(
+            {
+                "method": f"{row.embedding} (ours, mean ± std over draws)",
+                "protocol": OURS_ONESHOT_PROTOCOL if row.embedding.startswith("Siamese") else BASELINE_PROTOCOL,
+                "accuracy": row.mean,
+                "std": row.std,
+                "ci95_low": row.ci95_low,
+                "ci95_high": row.ci95_high,
+                "draws": row.draws,
+            }
+        )
+    table = pd.DataFrame(rows)
+    for column in ("std", "seed_std", "ci95_low", "ci95_high", "difference", "diff_low", "diff_high", "macro_f1"):
+        if column not in table:
+            table[column] = None
+    table.attrs["paper_percentile"] = float((percentile_of < references.ONE_SHOT["accuracy"]).mean() * 100)
+    return table
+
+
+def kshot_table(results: Results) -> pd.DataFrame:
+    """Mean accuracy per embedding and number of shots."""
+    kshot = results["oneshot_kshot_summary"]
+    return kshot.pivot(index="embedding", columns="shots", values="mean").loc[kshot.embedding.unique()].round(4)
+
+
+def certified_routing_table(results: Results) -> pd.DataFrame | None:
+    """Per target: thresholds certified on a calibration part of the test set, checked on the rest
+    (``None`` for a results folder written before certified routing existed)."""
+    if CERTIFIED_ROUTING not in results.tables:
+        return None
+    r = results[CERTIFIED_ROUTING].astype(float)  # JSON null (no accepted item in any split) -> NaN
+    return pd.DataFrame(
+        {
+            "target_accuracy": r.target_accuracy,
+            "splits": r.splits.astype(int),
+            "share_certified": r.share_certified.round(3),
+            "share_meeting_target": r.share_meeting_target.round(3),
+            **({"share_meeting_when_certified": r.share_meeting_when_certified.round(3)}
+               if "share_meeting_when_certified" in r else {}),
+            "coverage_mean": r.coverage_mean.round(4),
+            "accuracy_mean": r.accuracy_mean.round(4),
+            "routed_to_human_mean": r.routed_to_human_mean.round(4),
+        }
+    )
+
+
+def certification_level(results: Results) -> str:
+    """The sentence that goes beside the certified-routing table: test set, delta and number of splits."""
+    where = results.provenance[CERTIFIED_ROUTING]
+    return findings.certification_level(float(where.get("delta", 0.05)), int(results[CERTIFIED_ROUTING].splits.iloc[0]))
+
+
+def unseen_table(results: Results) -> pd.DataFrame:
+    """One-shot on unseen classes: per number of seen classes and embedding, mean and interval over class splits."""
+    table = results["oneshot_unseen_classes"]
+    columns = [
+        c for c in ("seen_classes", "way", "embedding", "splits", "accuracy", "ci95_low", "ci95_high") if c in table
+    ]
+    return table[columns].round(4) if "seen_classes" in table else table.round(4)
+
+
+def unseen_verdicts(results: Results) -> list[str]:
+    """The transfer verdict per encoder and number of seen classes (``findings.transfer_verdicts``)."""
+    if UNSEEN_DIFFERENCES not in results.tables:
+        return []
+    return findings.transfer_verdicts(results["oneshot_unseen_classes"], results[UNSEEN_DIFFERENCES])
+
+
+def routing_table(results: Results) -> pd.DataFrame:
+    """Confidence thresholds chosen on validation, and what they give on the test set."""
+    r = results["routing_thresholds"]
+    return pd.DataFrame(
+        {
+            "target_accuracy": r.target_accuracy,
+            "threshold": r.threshold.round(4),
+            "val_coverage": r.val_coverage.round(4),
+            "test_coverage": r.test_coverage.round(4),
+            "test_accuracy": r.test_accuracy.round(4),
+            "test_routed_to_human": r.test_routed_to_human.round(4),
+            "test_meets_target": r.test_meets_target,
+        }
+    )
+
+
+def timings_table(results: Results) -> pd.DataFrame:
+    """Wall time per notebook and the machine it ran on (empty when the notebooks ran one by one)."""
+    if TIMINGS_TABLE not in results.tables:
+        return pd.DataFrame(columns=["notebook", "wall_time_s", "minutes", "device"])
+    timings = results[TIMINGS_TABLE]
+    where = results.provenance[TIMINGS_TABLE]
+    return timings.assign(minutes=(timings.wall_time_s / 60).round(2), device=where.get("device_name"))
+
+
+def differences(results: Results) -> list[str]:
+    """Sentences on how far each headline number is from the paper's, chapter by chapter, each computed by
+    ``findings`` and stamped with the run's profile."""
+    accuracy = paper_accuracy_rows(results)
+    lines = [*table1_sentences(accuracy), *grid_sentences(results, accuracy), *oneshot_sentences(results),
+             *routing_sentences(results), *beyond_sentences(results)]
+    return [findings.no_nan(findings.for_profile(_profile(results), line)) for line in lines]
+
+
+def headline_findings(results: Results) -> list[str]:
+    """What the README states in sentences beside Table I: the grid's choice, the one-shot results and chapter
+    07's (Table I's own comparisons are its columns; routing is in REPORT.md)."""
+    lines = [*grid_sentences(results, paper_accuracy_rows(results)), *oneshot_sentences(results),
+             *beyond_sentences(results)]
+    return [findings.no_nan(findings.for_profile(_profile(results), line)) for line in lines]
+
+
+def _profile(results: Results) -> str:
+    profiles = sorted({str(p) for p in run_identity(results).profile})
+    return profiles[0] if profiles == [findings.RESULTS_PROFILE] else "/".join(profiles) or "unknown"
+
+
+def paper_accuracy_rows(results: Results) -> pd.DataFrame:
+    """Table I's accuracy rows that have a paper value."""
+    table = table1(results)
+    return table[(table.metric == "accuracy") & table.paper.notna()]
+
+
+def table1_sentences(accuracy: pd.DataFrame) -> list[str]:
+    """Chapters 02-04: every Table I accuracy against the paper's, judged by the seed spread."""
+    return [findings.versus_reference_summary(f"{row.model}, test accuracy ({row.protocol})", row.ours_mean,
+                                              row.ours_std, int(row.seeds), row.paper, rounding=references.ROUNDING)
+            for row in accuracy.itertuples()]
+
+
+def grid_sentences(results: Results, accuracy: pd.DataFrame) -> list[str]:
+    """Chapter 04: the grid's choice against the paper's, and whether the tuned model is the Improved CNN."""
+    chosen = results["tuning_selected"].iloc[0]
+    cnn_seeds = results.tables.get("cnn_seeds")  # the spread the choice is judged against (absent: no judgement)
+    improved_seeds = None if cnn_seeds is None else _kept_val_acc(cnn_seeds[cnn_seeds.model == TUNED])
+    lines = [
+        f"The grid search chose lr {chosen.learning_rate:g}, dropout {chosen.dropout:g}, "
+        f"batch {int(chosen.batch_size)} "
+        f"(validation accuracy {chosen.val_acc:.4f}); the paper chose lr {references.TUNED_CONFIG['learning_rate']:g}, "
+        f"dropout {references.TUNED_CONFIG['dropout']:g}, batch {references.TUNED_CONFIG['batch_size']}. "
+        + findings.choice_versus_paper(ranked(results["tuning_grid"]), references.TUNED_CONFIG, improved_seeds)
+    ]
+    headline = accuracy[accuracy.protocol != references.BEST_EPOCH_PROTOCOL]  # one row per model: the paper's protocol
+    tuned, improved = (headline[headline.model == DISPLAY_NAMES[m]].iloc[0] for m in ("tuned", "improved"))
+    if tuned.ours_mean == improved.ours_mean and _is_improved_default(chosen):
+        lines.append(
+            "The chosen point is the Improved CNN's own configuration, so the TunedImprovedCNN (the same "
+            "settings and epochs) is the very same trained model, taken from the checkpoint cache."
+        )
+    return lines
+
+
+def oneshot_sentences(results: Results) -> list[str]:
+    """Chapter 06: the ladder from the paper's Siamese method, and our encoder's draws against the paper's."""
+    lines = []
+    if "oneshot_ladder_draws" in results.tables and LADDER_TABLE in results.tables:
+        lines += oneshot_ladder_lines(results["oneshot_ladder_draws"], results[LADDER_TABLE])
+    draws = results["oneshot_draws"]
+    headline = draws[(draws.embedding == "Siamese encoder") & (draws.shots == 1)]
+    lines.append(findings.draws_versus_reference(
+        "One-shot, our Siamese encoder (the paper's one-shot rule, not its method)", headline.accuracy,
+        references.ONE_SHOT["accuracy"]))
+    if "seed" in headline:
+        per_seed = headline.groupby("seed").accuracy.mean()
+        lines.append(findings.versus_reference("One-shot, mean over draws per encoder seed", per_seed,
+                                               references.ONE_SHOT["accuracy"], what="the paper's single draw"))
+    return lines
+
+
+def routing_sentences(results: Results) -> list[str]:
+    """Chapter 05: each certified routing target, or each validation threshold's target on test."""
+    if CERTIFIED_ROUTING not in results.tables:
+        return [findings.target_verdict(
+            f"Routing target {r.target_accuracy:.1%} (threshold from validation), accuracy on test",
+            r.test_accuracy, r.target_accuracy) for r in results["routing_thresholds"].itertuples()]
+    delta = float(results.provenance[CERTIFIED_ROUTING].get("delta", 0.05))
+    rows = results[CERTIFIED_ROUTING]
+    if "share_certified_and_missed" not in rows:  # tables written before this column existed
+        rows = rows.assign(share_certified_and_missed=rows.share_certified - rows.share_meeting_target)
+    return [findings.routing_verdict(r.target_accuracy, r.share_certified_and_missed, delta, r.coverage_mean,
+                                     r.share_certified) for r in rows.itertuples()]
+
+
+def beyond_sentences(results: Results) -> list[str]:
+    """Chapter 07: the targets and anchors, then the train/test shift and the validation-to-test gaps."""
+    lines = []
+    if anchors.BEYOND_TEST in results.tables and "tuned_seeds" in results.tables:
+        schedule = results.provenance[anchors.BEYOND_TEST].get("schedule", "unknown")
+        lines += [f"Beyond the paper (chapter 07, {schedule} schedule): {line}"
+                  for line in anchors.test_findings(results[anchors.BEYOND_TEST], results["tuned_seeds"])]
+    if shift.AUC_TABLE in results.tables:
+        aucs = results[shift.AUC_TABLE]
+        lines += [f"Train/test shift (chapter 07): {line}" for line in shift.shift_findings(aucs)]
+        if shift.GAP_TABLE in results.tables:
+            lines += [f"Validation against test (chapter 07): {line}"
+                      for line in shift.gap_findings(results[shift.GAP_TABLE], shift.shifted(aucs))]
+    return lines
+
+
+def oneshot_ladder_lines(draws: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """The one-shot ladder's sentences (``findings``, as chapter 06 states them)."""
+    method = draws[draws.rung == references.SIAMESE_METHOD]
+    lines = [findings.draws_versus_reference("One-shot, the paper's Siamese method", method.accuracy,
+                                             references.ONE_SHOT["accuracy"])]
+    for row in table[table.rung != references.SIAMESE_METHOD].itertuples():
+        lines.append(findings.interval_verdict(f"One-shot, {row.rung}", row.difference, row.ci95_low, row.ci95_high,
+                                               "the paper's method", row.interval_over))
+    return lines
+
+
+def _kept_val_acc(rows: pd.DataFrame) -> pd.Series:
+    """Validation accuracy of the weights each run was scored with (older tables: of its best epoch)."""
+    return rows.val_acc_kept if "val_acc_kept" in rows else rows.val_acc_at_best
+
+
+def _is_improved_default(chosen: pd.Series) -> bool:
+    return (float(chosen.learning_rate), float(chosen.dropout), int(chosen.batch_size)) == (
+        PAPER.learning_rate,
+        PAPER.dropout,
+        PAPER.batch_size,
+    ) and PAPER.tuned_epochs == PAPER.epochs[TUNED]
