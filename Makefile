@@ -25,6 +25,11 @@ endif
 DATA_SOURCE = $(PY) -c "import os; from kmnist_utils.core.data import find_data_root; \
   print(find_data_root(os.environ.get('KMNIST_DATA') or None).source)"
 
+# The checkout an environment's kmnist_utils is installed from (nothing when it has none); -I keeps the
+# current folder off the import path, so the answer is the environment's, not this checkout's.
+export OWNER_CHECK = import importlib.util, pathlib; s = importlib.util.find_spec("kmnist_utils"); \
+  print(pathlib.Path(s.origin).resolve().parents[1] if s and s.origin else "")
+
 .PHONY: help venv report readme notebook test test-unit lint lab kernel clean-notebooks check-notebooks lock clean-runs
 
 help: ## list the targets
@@ -40,6 +45,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@echo ">> setting up $(VENV) with $(PYTHON) (pinned versions from $(CONSTRAINTS))"
 	@$(PY) -m pip --version >/dev/null 2>&1 || { [ "$(VENV)" = .venv ] || { echo "no working pip in $(VENV)"; exit 1; }; \
 	  rm -rf .venv; $(PYTHON) -m venv .venv; }
+	@owner=$$($(PY) -I -c "$$OWNER_CHECK" 2>/dev/null); if [ -n "$$owner" ] && [ "$$owner" != "$(realpath $(CURDIR))" ]; then \
+	  echo "$(VENV) has kmnist_utils installed from $$owner, not from this checkout ($(realpath $(CURDIR)))."; \
+	  echo "It is not re-pointed here: run make in $$owner, or give this checkout its own environment (no VENV=)."; \
+	  exit 1; fi
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	@touch $(STAMP)
 	@echo ">> environment ready"
@@ -69,7 +78,8 @@ test-unit: venv ## the fast unit tests only
 
 lab: venv ## JupyterLab at the project root; notebooks use PROFILE (make lab PROFILE=smoke)
 	@echo ">> JupyterLab, profile=$(PROFILE) for every notebook whose parameters cell says profile = None"
-	KMNIST_PROFILE=$(PROFILE) PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(VENV)/bin/jupyter lab --notebook-dir=.
+	KMNIST_PROFILE=$(PROFILE) PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(VENV)/bin/jupyter lab --notebook-dir=. \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 kernel: venv ## register this environment as the Jupyter kernel "kmnist-report" (existing Lab, VS Code)
 	$(PY) -m ipykernel install --user --name kmnist-report --display-name "Python (kmnist-report)"

@@ -89,7 +89,7 @@ def main() -> None:
 
     # The one-seed protocol first (what the speed target is about), then the extra seeds.
     table_models(ctx.seed)
-    grid = stage("grid (12 points)", lambda: tuning.run_grid(ctx, parts, progress=False))
+    grid = stage("grid (12 points)", lambda: tuning.run_grid(ctx, parts))
     chosen = None
     if grid is not None:
         record["grid"] = json.loads(grid.to_json(orient="records"))

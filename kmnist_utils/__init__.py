@@ -5,9 +5,9 @@ those listed before it (``tests/test_package.py`` keeps it so; docs/architecture
 
 - ``settings`` (every setting on one screen: the networks, the profiles, chapter 06's and 07's settings) and
   ``references`` (every number the report is judged against), torch-free;
-- ``core``: ``paths``, ``atomic``, ``runlock``, ``data``, ``machine``;
+- ``core``: ``paths``, ``atomic``, ``runlock``, ``data``, ``machine``, ``records``;
 - ``engine``: ``context``, ``device``, ``chip``, ``seeding``, ``models``, ``augment``, ``training``,
-  ``checkpoints``, ``schedule``, ``parallel``, ``runner``;
+  ``checkpoints``, ``schedule``, ``parallel``, ``progress``, ``runner``;
 - ``stats``: ``metrics``, ``findings``, ``selection``, ``parity``, ``curves``;
 - ``products``: ``results``, ``provenance``, ``plots``, ``layout``;
 - ``chapters``: ``eda``, ``baselines``, ``cnns``, ``tuning``, ``errors``, ``saliency``, ``calibration``,

@@ -189,3 +189,28 @@ def test_a_kernel_in_another_checkout_stops_and_says_why(tmp_path, monkeypatch):
     context.setup("smoke", output_root=tmp_path / "out", lock=False)  # its own checkout: fine
     monkeypatch.chdir(tmp_path)
     context.setup("smoke", output_root=tmp_path / "out", lock=False)  # no checkout at all (a test folder): fine
+
+
+def test_a_parameter_no_notebook_declares_is_caught():
+    # papermill -p seed 3 (for seeds) only warns and runs on with the default seeds.
+    injected = "# Parameters\nseed = 3\nprofile = \"smoke\"\n"
+    own = "# Parameters (papermill injects overrides after this cell)\nprofile = None\nfoo = 1\n"
+    assert context.undeclared_parameters([own, injected]) == ["seed"]
+    assert context.undeclared_parameters(["# Parameters\nseeds = [3]\n"]) == []
+
+
+def test_a_notebook_run_by_hand_never_replaces_the_committed_products(monkeypatch, capsys):
+    # Run All in JupyterLab on a fresh clone (paper profile, no output_root): runs/paper/, said first.
+    from kmnist_utils.core import runlock
+
+    monkeypatch.delenv(runlock.HELD_ENV_VAR, raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebooks/03_cnns.ipynb")
+    ctx = context.setup("paper", calibrate=False)
+    out = capsys.readouterr().out
+    assert ctx.dirs.results == paths.PROJECT_ROOT / "runs" / "paper" / "results" != paths.committed_dirs().results
+    first, second = out.splitlines()[:2]
+    assert "writes into" in first and "runs/paper" in first and 'output_root = "."' in first
+    assert "In the recorded paper run" in second and "03_cnns.ipynb took" in second and "min" in second
+    # The pipeline's own kernels (the lock already held) write the committed folders.
+    monkeypatch.setenv(runlock.HELD_ENV_VAR, str(paths.PROJECT_ROOT))
+    assert context.setup("paper", calibrate=False).dirs == paths.committed_dirs()

@@ -28,10 +28,10 @@ MAY_IMPORT = {
 }
 # What a reader of the settings, the statistics or the report's tables loads: never the training stack.
 TORCH_FREE = ["kmnist_utils.settings", "kmnist_utils.references", "kmnist_utils.core.data", "kmnist_utils.core.paths",
-              "kmnist_utils.core.machine", "kmnist_utils.stats.metrics", "kmnist_utils.stats.findings",
-              "kmnist_utils.stats.selection", "kmnist_utils.stats.parity", "kmnist_utils.stats.curves",
-              "kmnist_utils.products.results", "kmnist_utils.products.provenance", "kmnist_utils.chapters.anchors",
-              "kmnist_utils.chapters.summary", "kmnist_utils.pipeline.readme"]
+              "kmnist_utils.core.machine", "kmnist_utils.core.records", "kmnist_utils.stats.metrics",
+              "kmnist_utils.stats.findings", "kmnist_utils.stats.selection", "kmnist_utils.stats.parity",
+              "kmnist_utils.stats.curves", "kmnist_utils.products.results", "kmnist_utils.products.provenance",
+              "kmnist_utils.chapters.anchors", "kmnist_utils.chapters.summary", "kmnist_utils.pipeline.readme"]
 
 
 def module_name(path: Path) -> str:

@@ -148,7 +148,7 @@ def test_eta_from_the_last_comparable_run(tmp_path):
     expected = report.last_timings(ctx)
     assert expected == {"01_a.ipynb": 60.0, "02_b.ipynb": 240.0}
     eta = report.eta_text(expected, [Path("01_a.ipynb"), Path("02_b.ipynb")])
-    assert eta == " (last run: 1.0 min; about 5 min left in all)"
+    assert eta == " (expected: 1.0 min; about 5 min left in all)"
     assert report.eta_text(expected, [Path("03_new.ipynb")]) == ""
     other_seeds = context.setup("smoke", seeds=[1, 2], output_root=tmp_path)
     assert report.last_timings(other_seeds) == {}  # another run shape: no estimate rather than a wrong one
@@ -403,3 +403,92 @@ def test_ctrl_c_stops_with_one_line_and_keeps_the_partial_notebook(tmp_path):
     assert run.returncode == 130
     assert err.strip().count("\n") == 0 and "stopped by Ctrl-C" in err and "resumes" in err, err
     assert (out / ".failed" / "01_slow.ipynb").is_file() and not (out / "reports" / "01_slow.ipynb").exists()
+
+
+def test_after_a_stopped_run_the_estimate_rests_on_the_profiles_recorded_run(tmp_path):
+    """A stopped run's own times are no estimate, but the notebooks still to run have one: the smoke
+    profile's recorded run (never 'none', never 'about 0 min left' with notebooks to go)."""
+    import pandas as pd
+
+    from kmnist_utils.engine import context
+    from kmnist_utils.products.results import TIMINGS_TABLE, write_table
+
+    ctx = context.setup("smoke", output_root=tmp_path, lock=False)
+    notebooks = report.discover_notebooks()
+    write_table(pd.DataFrame({"notebook": [notebooks[0].name], "wall_time_s": [12.0]}), TIMINGS_TABLE, ctx,
+                complete=False)
+    text = report.estimate_text(ctx, notebooks[1:])
+    assert "none" not in text and "from the recorded smoke run" in text, text
+    expected = report.expected_seconds(ctx)
+    eta = report.eta_text(expected, notebooks[1:])
+    assert eta and "about 0 min left" not in eta
+    assert report.eta_text({notebooks[1].name: 60.0}, notebooks[1:]) == ""  # a partial sum would understate
+
+
+def test_a_write_that_fills_the_disk_names_its_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kmnist_utils.core import atomic
+    from kmnist_utils.engine import context
+
+    def full(self, data):  # a write that fails half-way names no file
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    target = tmp_path / "figures" / "fig07_saliency_tuned.png"
+    with pytest.raises(OSError) as info:
+        atomic.write_bytes(target, b"png")
+    assert info.value.errno == 28 and info.value.filename == str(target)
+    assert not target.exists() and not list(target.parent.glob(".*"))
+
+    class KernelError(Exception):
+        evalue = f"[Errno 28] No space left on device: '{target}'"
+
+    ctx = context.setup("smoke", output_root=tmp_path / "out", lock=False)
+    assert f"Writing {target} failed." in report.disk_hint(KernelError(), ctx)
+
+
+def test_a_failure_message_ends_its_sentences_once(tmp_path):
+    from papermill.exceptions import PapermillExecutionError
+
+    from kmnist_utils.engine import context
+
+    ctx = dataclasses.replace(context.setup("smoke", output_root=tmp_path / "out", lock=False),
+                              cache_dir=tmp_path / "cache")
+    notebook = tmp_path / "05_x.ipynb"
+    make_notebook(notebook, "pass")
+
+    def fails(source, output, **kwargs):
+        raise PapermillExecutionError(2, 2, "routing(table)", "ValueError", "the model has no points there.", [])
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(report.pm, "execute_notebook", fails), pytest.raises(report.PipelineError) as info:
+        report.run_notebook(notebook, ctx, {})
+    assert "no points there. The executed" in str(info.value) and ".." not in str(info.value)
+
+
+def test_a_read_only_output_folder_is_named_in_the_free_space_line(monkeypatch, capsys):
+    from kmnist_utils.core.paths import PROJECT_ROOT
+
+    smoke = PROJECT_ROOT / "runs" / "smoke"
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system", str(smoke / "figures"))
+
+    monkeypatch.setattr(report, "run_pipeline", read_only)
+    assert report.main(["--profile", "smoke"]) == 1
+    assert f"outputs in {smoke}:" in capsys.readouterr().err
+
+
+def test_papermill_with_a_misspelt_parameter_stops_before_anything_runs(tmp_path):
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    make_notebook(tmp_path / "01_a.ipynb", "from kmnist_utils.engine import context\n"
+                  "ctx = context.setup(profile, seeds=seeds, output_root=output_root)\nprint('ran')")
+    with pytest.raises(PapermillExecutionError) as info:
+        pm.execute_notebook(str(tmp_path / "01_a.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"profile": "smoke", "seed": 3, "output_root": str(tmp_path / "o")},
+                            kernel_name="python3", progress_bar=False)
+    assert "Unknown parameter(s) seed" in str(info.value)

@@ -58,10 +58,10 @@ class CNNRun:
 
 
 
-def train_and_test(ctx: RunContext, parts: Parts, specs: Sequence[TrainSpec], progress: bool = False) -> list[CNNRun]:
+def train_and_test(ctx: RunContext, parts: Parts, specs: Sequence[TrainSpec]) -> list[CNNRun]:
     """Train (or load) every spec in one call and score each model on the test part."""
     runs = []
-    for spec, trained in zip(specs, train(ctx, specs, parts, progress=progress)):
+    for spec, trained in zip(specs, train(ctx, specs, parts)):
         y_pred, _ = test_predictions(trained.model, parts.x_test, ctx.device)
         runs.append(CNNRun(spec.config.seed, trained, y_pred, classification_metrics(parts.y_test, y_pred)))
     return runs

@@ -257,7 +257,7 @@ def ladder_findings(draws: pd.DataFrame, table: pd.DataFrame, reference: float =
     return lines
 
 
-def ladder_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
+def ladder_encoders(ctx: RunContext, parts: Parts, unseen: bool = True
                     ) -> dict[tuple[str, int], TrainedModel]:
     """Every network of the one-shot ladder, (rung, seed) -> trained run: the paper's method and our changes
     on the 60,000 training images, and our chapter's encoders (``OURS_RUNG``) on the training split.
@@ -269,11 +269,11 @@ def ladder_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen
     settings = unseen_settings(ctx, parts, ctx.seed) if unseen else []
     later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, settings, ctx.seed)]
     trained = train(ctx, [spec for _, _, spec, _ in runs] + [spec for spec, _ in later],
-                    [p for *_, p in runs] + [p for _, p in later], progress=progress, verbose=False)
+                    [p for *_, p in runs] + [p for _, p in later], verbose=False)
     return {(rung, seed): t for (rung, seed, _, _), t in zip(runs, trained)}
 
 
-def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unseen: bool = True
+def siamese_encoders(ctx: RunContext, parts: Parts, unseen: bool = True
                      ) -> list[TrainedModel]:
     """Our chapter's Siamese network alone (no other ladder rung), one per seed of the run; ``unseen``: with
     the encoders of the unseen-class study in the same call."""
@@ -281,7 +281,7 @@ def siamese_encoders(ctx: RunContext, parts: Parts, progress: bool = True, unsee
     settings = unseen_settings(ctx, parts, ctx.seed) if unseen else []
     later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, settings, ctx.seed)]
     trained = train(ctx, specs + [spec for spec, _ in later], [parts] * len(specs) + [p for _, p in later],
-                    progress=progress, verbose=False)
+                    verbose=False)
     return trained[: len(specs)]
 
 

@@ -38,7 +38,7 @@ def grid_spec(ctx: RunContext, point: dict[str, Any], seed: int, epochs: int) ->
                     learning_rate=point["learning_rate"], dropout=point["dropout"])
 
 
-def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: bool = True) -> pd.DataFrame:
+def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None) -> pd.DataFrame:
     """Train (or load) every grid point for ``grid_epochs`` and score its final weights on the validation
     split, as the paper did (``kept_epoch`` = ``grid_epochs``; ``best_epoch``: its lowest validation loss)."""
     seed = ctx.seed if seed is None else seed
@@ -46,7 +46,7 @@ def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: b
     points = grid_points(dict(ctx.profile.grid))
     specs = [grid_spec(ctx, point, seed, ctx.profile.grid_epochs) for point in points]
     rows = []
-    for index, (point, trained) in enumerate(zip(points, train(ctx, specs, parts, progress=progress, verbose=False))):
+    for index, (point, trained) in enumerate(zip(points, train(ctx, specs, parts, verbose=False))):
         val_loss, val_acc = validation_score(trained, data, store)
         rows.append({
             "grid_index": index, **point, "seed": seed, "epochs": ctx.profile.grid_epochs,
@@ -58,9 +58,9 @@ def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, progress: b
     return pd.DataFrame(rows)
 
 
-def selected_config(ctx: RunContext, parts: Parts, progress: bool = True) -> dict[str, Any]:
+def selected_config(ctx: RunContext, parts: Parts) -> dict[str, Any]:
     """The configuration the grid search selects (re-derived from cached runs when they exist)."""
-    best = select_best(run_grid(ctx, parts, progress=progress))
+    best = select_best(run_grid(ctx, parts))
     return {
         "learning_rate": float(best.learning_rate),
         "dropout": float(best.dropout),
@@ -73,21 +73,21 @@ def tuned_spec(ctx: RunContext, config: dict[str, Any], seed: int) -> TrainSpec:
     return grid_spec(ctx, config, seed, ctx.profile.tuned_epochs)
 
 
-def tuned_run(ctx: RunContext, parts: Parts, seed: int, config: dict[str, Any] | None = None, progress: bool = True):
+def tuned_run(ctx: RunContext, parts: Parts, seed: int, config: dict[str, Any] | None = None) -> CNNRun:
     """Train (or load) the TunedImprovedCNN for ``seed`` and score it on the test part.
 
     ``config`` is the selected configuration when the caller already has it; otherwise it is
     re-derived from the (cached) grid.
     """
-    return tuned_runs(ctx, parts, [seed], config, progress)[0]
+    return tuned_runs(ctx, parts, [seed], config)[0]
 
 
-def tuned_runs(ctx: RunContext, parts: Parts, seeds: Sequence[int], config: dict[str, Any] | None = None,
-               progress: bool = False) -> list[CNNRun]:
+def tuned_runs(ctx: RunContext, parts: Parts, seeds: Sequence[int], config: dict[str, Any] | None = None
+               ) -> list[CNNRun]:
     """The TunedImprovedCNN of every seed in one call (side by side where that is faster), each scored on
     the test part; ``config`` as for ``tuned_run``."""
-    config = config or selected_config(ctx, parts, progress)
-    return train_and_test(ctx, parts, [tuned_spec(ctx, config, seed) for seed in seeds], progress)
+    config = config or selected_config(ctx, parts)
+    return train_and_test(ctx, parts, [tuned_spec(ctx, config, seed) for seed in seeds])
 
 
 @dataclass(frozen=True)

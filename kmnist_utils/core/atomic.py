@@ -25,9 +25,15 @@ def atomic_path(target: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs should read like any other
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs should read like any other
+            os.replace(tmp, target)
+        except OSError as exc:
+            if exc.filename is not None or exc.errno is None:
+                raise
+            # A write that fails half-way (a full disk) names no file; the error then names the one it was.
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

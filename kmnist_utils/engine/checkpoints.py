@@ -248,9 +248,8 @@ def train_cached(
     finished = store.load(meta)
     if finished is not None:
         model.load_state_dict(finished.kept_weights(spec.config.keep))
-        if verbose:
-            print(f"{spec.display()} (seed {spec.config.seed}): loaded from "
-                  + ("this run's worker" if by_worker else "cache") + f" {store.path(meta).name}")
+        if verbose and not by_worker:  # a run a worker just trained has said so on its progress line
+            print(f"{spec.display()} (seed {spec.config.seed}): loaded from cache {store.path(meta).name}")
         return TrainedModel(model, finished, meta, from_cache=not by_worker, keep=spec.config.keep)
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:

@@ -4,6 +4,7 @@ and seeds everything. The only reader of the environment's settings."""
 
 from __future__ import annotations
 
+import ast
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Mapping, Sequence
 from kmnist_utils.core import runlock
 from kmnist_utils.core.data import DATA_ENV_VAR
 from kmnist_utils.core.paths import PROJECT_ROOT, OutputDirs, check_checkout, committed_dirs, output_dirs
+from kmnist_utils.core.records import chapter_cost
 from kmnist_utils.engine.chip import calibration
 from kmnist_utils.engine.device import PRECISIONS, native_bf16, pick_device, resolve_precision
 from kmnist_utils.engine.seeding import seed_everything
@@ -34,6 +36,34 @@ WORKERS_ENV_VAR = "KMNIST_WORKERS"  # worker processes for side-by-side runs (de
 NATIVE_BF16_ENV_VAR = "KMNIST_NATIVE_BF16"  # 0: act like a machine without native bf16
 CACHE_ENV_VAR = "KMNIST_CACHE_DIR"  # the checkpoint cache and work files (default: .cache/ in the project)
 RUN_LOG_ENV_VAR = "KMNIST_RUN_LOG"  # set by the pipeline: where a kernel records the runs it trains
+PROGRESS_LOG_ENV_VAR = "KMNIST_PROGRESS_LOG"  # set by the pipeline: where a kernel appends its progress lines
+
+
+# A notebook's parameters (its parameters cell; chapter 07 adds ``schedule``).
+PARAMETERS = ("profile", "seeds", "device", "output_root", "schedule")
+
+
+def undeclared_parameters(cells: Sequence[str], declared: Sequence[str] = PARAMETERS) -> list[str]:
+    """Names that papermill's injected cell (``-p NAME VALUE``; its source starts '# Parameters') sets but no
+    parameters cell declares: papermill only warns about them, and the run would go on with the defaults."""
+    names = set()
+    for source in cells:
+        if source.startswith("# Parameters\n"):
+            names |= {target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                      for target in node.targets if isinstance(target, ast.Name)}
+    return sorted(names - set(declared))
+
+
+def _check_injected_parameters() -> None:
+    try:
+        from IPython import get_ipython  # lazily: only a notebook kernel has cells to look at
+    except ImportError:
+        return
+    shell = get_ipython()
+    unknown = undeclared_parameters(shell.user_ns.get("In", [])) if shell is not None else []
+    if unknown:
+        raise SettingError(f"Unknown parameter(s) {', '.join(unknown)} passed to this notebook (papermill -p); its "
+                           f"parameters are {', '.join(PARAMETERS[:4])} (and schedule in chapter 07). Nothing ran.")
 
 
 def chosen_profile(name: str | None = None) -> Profile:
@@ -98,6 +128,8 @@ class RunContext:
     data_root: str | None = None  # the data folder asked for ($KMNIST_DATA); None: found as data.find_data_root says
     # Where every trained run is recorded for the pipeline's attempt ledger ($KMNIST_RUN_LOG); None: nowhere.
     run_log: str | None = None
+    # Where every progress line is also appended, for the pipeline's terminal ($KMNIST_PROGRESS_LOG); None: nowhere.
+    progress_log: str | None = None
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -136,6 +168,21 @@ class RunContext:
         }
 
 
+def _by_hand(profile: Profile, output_root: str | os.PathLike | None) -> str | os.PathLike:
+    """Where a notebook run by hand writes, said in its first output with what the chapter costs: the committed
+    products are made by ``make report``, so by hand the paper profile writes under ``runs/paper/`` unless
+    ``output_root`` names another folder (``"."``: the committed ones)."""
+    if output_root is None:
+        output_root = PROJECT_ROOT / "runs" / profile.name
+        print(f"This notebook writes into {output_root}/ (the committed figures/, results/ and reports/ come from "
+              "`make report`; output_root = \".\" in the parameters cell replaces them).")
+    notebook = os.environ.get("JPY_SESSION_NAME")  # set by Jupyter for a notebook's kernel
+    cost = chapter_cost(profile.name, notebook, len(profile.seeds)) if notebook else None
+    if cost:
+        print(cost)
+    return output_root
+
+
 def setup(
     profile: str | None = None,
     seeds: Sequence[int] | int | None = None,
@@ -150,7 +197,9 @@ def setup(
     (chapters that draw call ``plots.apply_style()`` themselves, so the run context needs no plotting stack).
 
     ``seeds=None`` takes the profile's seeds; ``output_root=None`` the profile's folders (a relative
-    one is taken from the project root). ``lock`` takes the output folders' run lock for this
+    one is taken from the project root), except that a notebook run by hand (``lock``, outside the pipeline)
+    writes the paper profile under ``runs/paper/``, and says so with the chapter's recorded cost first.
+    ``lock`` takes the output folders' run lock for this
     process, so that a notebook, a test run and the pipeline never write into the same folders
     at once (a kernel started by the pipeline writes under the pipeline's lock). ``precision=None``
     takes ``$KMNIST_PRECISION``, else the profile's (fp32); "auto" is resolved here, once.
@@ -158,6 +207,7 @@ def setup(
     ``schedule=None``: the profile's chapter 07 schedule.
     """
     check_checkout(Path.cwd())
+    _check_injected_parameters()
     chosen = chosen_profile(profile)
     requested = precision or os.environ.get(PRECISION_ENV_VAR) or chosen.precision
     if requested not in PRECISIONS:
@@ -168,11 +218,14 @@ def setup(
     native = native_bf16(picked_device, allowed=_switch(NATIVE_BF16_ENV_VAR) is not False)
     resolved = resolve_precision(requested, picked_device, native)
     threads = CPU_THREADS_PER_RUN if picked_device == "cpu" else None
+    if seeds is not None:
+        chosen = replace(chosen, seeds=_check_seeds(seeds))
+    under_pipeline = os.environ.get(runlock.HELD_ENV_VAR)
+    if lock and not under_pipeline:  # a notebook or script run by hand
+        output_root = _by_hand(chosen, output_root)
     cache = cache_dir()
     wanted = chosen.calibrate if calibrate is None else calibrate
     layout = calibration(cache, threads, resolved) if wanted and picked_device == "cpu" else {}
-    if seeds is not None:
-        chosen = replace(chosen, seeds=_check_seeds(seeds))
     data_root = os.environ.get(DATA_ENV_VAR) or None
     ctx = RunContext(
         profile=chosen,
@@ -186,12 +239,12 @@ def setup(
         schedule=plan.name,
         data_root=None if data_root is None else str(Path(data_root).expanduser().resolve()),
         run_log=os.environ.get(RUN_LOG_ENV_VAR) or None,
+        progress_log=os.environ.get(PROGRESS_LOG_ENV_VAR) or None,
     )
     if lock:
-        under_pipeline = os.environ.get(runlock.HELD_ENV_VAR)
         runlock.acquire(ctx.dirs.reports.parent, f"a notebook or script with profile {chosen.name}", under_pipeline)
         if ctx.dirs == committed_dirs() and not under_pipeline:
-            print(f"PAPER PROFILE: this run writes into the committed folders {ctx.dirs.figures}, {ctx.dirs.results} "
-                  "and reports/. Set profile = \"smoke\" (or output_root) in the parameters cell for a try-out.")
+            print(f"PAPER PROFILE: this run replaces the committed products in {ctx.dirs.figures}, {ctx.dirs.results} "
+                  "and reports/, as output_root asks.")
     seed_everything(ctx.seed)
     return ctx

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from kmnist_utils.engine.progress import epoch_text
 from kmnist_utils.engine.schedule import run_cost
 
 if TYPE_CHECKING:  # imported lazily at run time: workers start with as little as possible
@@ -39,10 +41,16 @@ class Job:
     milestones: tuple[int, ...] = ()
 
     def label(self) -> str:
-        config = self.spec.config
-        extra = "".join(f" {k}={v}" for k, v in sorted(self.spec.hparams.items()) if k != "embedding_dim")
-        return (f"{self.spec.display()} seed {config.seed}: {config.epochs} epochs, batch {config.batch_size}, "
-                f"lr {config.learning_rate:g}{extra}, {config.precision}")
+        return run_label(self.spec)
+
+
+def run_label(spec: "TrainSpec") -> str:
+    """'improved seed 0: 10 epochs, batch 64, lr 0.001 dropout=0.3, fp32': a run as logs and progress lines
+    name it."""
+    config = spec.config
+    extra = "".join(f" {k}={v}" for k, v in sorted(spec.hparams.items()) if k != "embedding_dim")
+    return (f"{spec.display()} seed {config.seed}: {config.epochs} epochs, batch {config.batch_size}, "
+            f"lr {config.learning_rate:g}{extra}, {config.precision}")
 
 
 def worker_count(device: str, jobs: int, configured: int | None = None) -> int:
@@ -63,11 +71,24 @@ def _exit_with_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _init_worker(threads: int, parent_pid: int) -> None:
+# This worker process's way to the parent's progress lines (set once per worker by its initializer).
+_LINES: "mp.Queue | None" = None
+
+
+def _init_worker(threads: int, parent_pid: int, lines: "mp.Queue | None" = None) -> None:
     import torch  # lazily, like the imports of run_job: a spawned worker starts with as little as possible
 
+    global _LINES
+    _LINES = lines
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _send(name: str, text: str) -> None:
+    if _LINES is None:
+        print(text, flush=True)
+    else:
+        _LINES.put((name, text))
 
 
 def run_record(spec: "TrainSpec", start: float, end: float) -> dict:
@@ -84,9 +105,10 @@ def run_job(job: Job) -> tuple[float, float]:
 
     start = time.time()
     data = make_tensor_split(*job.arrays, device=job.device)
+    epochs = job.spec.config.epochs
     train_cached(job.spec, data, CheckpointStore(job.store_root), progress=False, verbose=False,
                  milestones=job.milestones,
-                 epoch_log=lambda state: print(state.line(job.label(), job.spec.config.epochs), flush=True))
+                 epoch_log=lambda state: _send(job.label(), epoch_text(job.label(), state.history, epochs)))
     return start, time.time()
 
 
@@ -101,13 +123,20 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_jobs(jobs: Sequence[Job], workers: int) -> list[dict]:
+def run_jobs(jobs: Sequence[Job], workers: int, show: Callable[[str, str], None] | None = None) -> list[dict]:
     """Run ``jobs`` on ``workers`` spawned processes, longest first; the first failure stops them all.
-    Returns each run's ``run_record``, in the order they finished.
+    Returns each run's ``run_record``, in the order they finished. ``show(name, text)`` receives each run's
+    progress line after every epoch and when it ends (default: printed).
 
     A worker that dies (a crash in native code, the OOM killer) raises ``WorkerDied`` naming the runs
     in flight, instead of leaving the caller waiting for an answer that never comes.
     """
+    shown_by, ended_runs = show or (lambda name, text: print(text, flush=True)), set()
+
+    def show(name: str, text: str) -> None:  # an epoch line that arrives after its run's last line is stale
+        if name not in ended_runs:
+            shown_by(name, text)
+
     # A run whose config names its threads trains with them (training.fit sets them); this is for the rest.
     threads = max(1, (os.cpu_count() or 1) // workers)
     named = {job.spec.config.threads for job in jobs}
@@ -115,30 +144,47 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> list[dict]:
     # Longest first keeps the workers evenly loaded (the planner's FLOP estimate of each run's cost).
     order = sorted(range(len(jobs)), key=lambda i: -run_cost(jobs[i].spec, len(jobs[i].arrays[1])))
     print(f"training {len(jobs)} run(s) on {workers} worker processes x {shown} thread(s)", flush=True)
-    start, records = time.perf_counter(), []
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                               initargs=(threads, os.getpid()))
+    context = mp.get_context("spawn")
+    lines, start, records = context.Queue(), time.perf_counter(), []
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(threads, os.getpid(), lines))
     try:
         futures = {pool.submit(run_job, jobs[i]): i for i in order}
-        for done, future in enumerate(as_completed(futures), 1):
-            index = futures[future]
-            try:
-                began, ended = future.result()
-            except BrokenProcessPool:
-                running = [jobs[i].label() for f, i in futures.items() if not f.done() or f is future]
-                raise WorkerDied(
-                    "a worker process died without finishing its run (a crash in native code or the system "
-                    f"killing it, e.g. out of memory). Runs in flight: {'; '.join(running)}. Finished runs are "
-                    f"cached; rerun to continue, or set $KMNIST_WORKERS=1 to train in this process."
-                ) from None
-            records.append(run_record(jobs[index].spec, began, ended))
-            print(
-                f"  [{done}/{len(jobs)}] {jobs[index].label()} - {ended - began:.0f} s "
-                f"(elapsed {time.perf_counter() - start:.0f} s)",
-                flush=True,
-            )
+        for i in order:
+            show(jobs[i].label(), f"{jobs[i].label()}: waiting for a worker")
+        pending, done = set(futures), 0
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(lines, show)
+            for future in finished:
+                index, done = futures[future], done + 1
+                try:
+                    began, ended = future.result()
+                except BrokenProcessPool:
+                    running = [jobs[i].label() for f, i in futures.items() if not f.done() or f is future]
+                    raise WorkerDied(
+                        "a worker process died without finishing its run (a crash in native code or the system "
+                        f"killing it, e.g. out of memory). Runs in flight: {'; '.join(running)}. Finished runs "
+                        "are cached; rerun to continue, or set $KMNIST_WORKERS=1 to train in this process."
+                    ) from None
+                records.append(run_record(jobs[index].spec, began, ended))
+                _drain(lines, show)
+                show(jobs[index].label(), f"{jobs[index].label()}: trained in {ended - began:.0f} s "
+                     f"({done}/{len(jobs)} done, elapsed {time.perf_counter() - start:.0f} s)")
+                ended_runs.add(jobs[index].label())
     except BaseException:
         _stop(pool)
         raise
     pool.shutdown(wait=True)
+    _drain(lines, show)
     return records
+
+
+def _drain(lines: "mp.Queue", show: Callable[[str, str], None]) -> None:
+    """Show every progress line the workers have sent so far."""
+    while True:
+        try:
+            name, text = lines.get_nowait()
+        except queue.Empty:
+            return
+        show(name, text)

@@ -13,14 +13,14 @@ import os
 import time
 from dataclasses import replace
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from kmnist_utils.core.data import Parts, load_official, split_parts, train_val_split
-from kmnist_utils.engine import parallel, schedule
+from kmnist_utils.engine import parallel, progress, schedule
 from kmnist_utils.engine.checkpoints import (
     CheckpointStore,
     TrainedModel,
@@ -108,10 +108,10 @@ def plan(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> list[tuple
     return [(with_threads(spec, threads[i]) if i in threads else spec, parts) for i, (spec, parts) in enumerate(jobs)]
 
 
-def _train_in_workers(ctx: RunContext, todo: Sequence[tuple[TrainSpec, Parts]]) -> list[dict]:
+def _train_in_workers(ctx: RunContext, todo: Sequence[tuple[TrainSpec, Parts]], lines: progress.Lines) -> list[dict]:
     """Train the runs of ``todo`` (none of them finished in the cache) side by side in worker processes,
     fewest threads first, where there are several runs for several workers; a run left alone is left to
-    ``train_cached`` in this process, with its progress bar. Returns what the workers trained
+    ``train_cached`` in this process. Returns what the workers trained
     (``parallel.run_record``)."""
     records, root = [], checkpoint_store(ctx).root
     for threads in sorted({spec.config.threads or 1 for spec, _ in todo}):
@@ -120,17 +120,17 @@ def _train_in_workers(ctx: RunContext, todo: Sequence[tuple[TrainSpec, Parts]]) 
         configured = max(1, cores(ctx) // threads) if ctx.device == "cpu" else ctx.workers
         workers = parallel.worker_count(ctx.device, len(runs), configured)
         if len(runs) > 1 and workers > 1:
-            records += parallel.run_jobs(runs, workers)
+            records += parallel.run_jobs(runs, workers, show=lines.show)
     return records
 
 
-def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[Parts], progress: bool = False,
-          verbose: bool = True) -> list[TrainedModel]:
+def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[Parts], verbose: bool = True
+          ) -> list[TrainedModel]:
     """Every spec trained on ``parts`` (one set for all, or one per spec), in the order given: loaded from
     the checkpoint cache when finished there, else trained (resumed where a run was cut short) the
-    fastest way the context allows (``plan``), and cached. ``progress``: a progress bar for runs trained
-    in this process; ``verbose``: a line per run loaded from the cache. Every run trained is recorded in
-    the context's run log (``record_runs``)."""
+    fastest way the context allows (``plan``), and cached. Every run trained shows one progress line,
+    updated after each epoch (``progress.Lines``), in a worker or in this process alike; ``verbose``: a line
+    per run loaded from the cache. Every run trained is recorded in the context's run log (``record_runs``)."""
     each = [parts] * len(specs) if isinstance(parts, Parts) else list(parts)
     if len(each) != len(specs):
         raise ValueError(f"train needs one Parts for all specs or one per spec, got {len(each)} for {len(specs)}")
@@ -139,18 +139,25 @@ def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[P
     keyed = [(spec, p, tensor_split(ctx, p)) for spec, p in jobs]
     keyed = [(spec, p, data, spec.meta(data)) for spec, p, data in keyed]
     missing = {store.path(meta): (spec, p) for spec, p, _, meta in keyed if not store.is_finished(meta)}
-    records = _train_in_workers(ctx, list(missing.values()))
+    lines = progress.Lines(ctx.progress_log)
+    records = _train_in_workers(ctx, list(missing.values()), lines)
     trained = []
     for spec, p, data, meta in keyed:
         path = store.path(meta)
         here, start = path in missing and not path.is_file(), time.time()
-        trained.append(train_cached(spec, data, store, progress=progress, verbose=verbose, meta=meta,
-                                    milestones=milestones(ctx, spec), by_worker=path in missing and not here))
+        trained.append(train_cached(spec, data, store, progress=False, verbose=verbose, meta=meta,
+                                    milestones=milestones(ctx, spec), by_worker=path in missing and not here,
+                                    epoch_log=_epoch_line(lines, spec)))
         if here:
             records.append(parallel.run_record(spec, start, time.time()))
             missing.pop(path)
     record_runs(ctx, records)
     return trained
+
+
+def _epoch_line(lines: progress.Lines, spec: TrainSpec) -> Callable[[Any], None]:
+    label, epochs = parallel.run_label(spec), spec.config.epochs
+    return lambda state: lines.show(label, progress.epoch_text(label, state.history, epochs))
 
 
 def record_runs(ctx: RunContext, records: Sequence[dict]) -> None:

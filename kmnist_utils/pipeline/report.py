@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -34,8 +35,16 @@ from kmnist_utils.core import runlock
 from kmnist_utils.core.atomic import atomic_path, remove_stale_temporaries
 from kmnist_utils.core.data import KMNISTDataError, find_data_root, locate_raw_files
 from kmnist_utils.core.machine import cpu_model
-from kmnist_utils.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, project_path
-from kmnist_utils.engine.context import RUN_LOG_ENV_VAR, RunContext, cache_dir, setup
+from kmnist_utils.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, output_dirs, project_path
+from kmnist_utils.core.records import recorded_run
+from kmnist_utils.engine.context import (
+    PROGRESS_LOG_ENV_VAR,
+    RUN_LOG_ENV_VAR,
+    RunContext,
+    cache_dir,
+    chosen_profile,
+    setup,
+)
 from kmnist_utils.engine.device import PRECISIONS
 from kmnist_utils.pipeline import attempts, readme
 from kmnist_utils.pipeline.kernel import environment, kernel_environment
@@ -112,7 +121,7 @@ def _describe_failure(notebook: Path, exc: Exception) -> str:
     source = (getattr(exc, "source", "") or "").strip().splitlines()
     if source:
         where += f", the cell starting `{source[0][:80]}`"
-    return f"Notebook {notebook.name} failed in {where}: {ename}: {evalue}"
+    return f"Notebook {notebook.name} failed in {where}: {ename}: {str(evalue).rstrip('. ')}"
 
 
 def failed_dir(ctx: RunContext) -> Path:
@@ -135,14 +144,16 @@ class PrefixedStream(io.TextIOBase):
 
     def __init__(self, target: TextIO, prefix: str) -> None:
         self.target, self.prefix, self.pending = target, prefix, ""
+        self.lock = threading.Lock()  # papermill and the progress follower write from two threads
 
     def write(self, text: str) -> int:
-        lines = (self.pending + text.replace("\r", "\n")).split("\n")
-        self.pending = lines.pop()
-        for line in lines:
-            if line.strip():
-                self.target.write(f"{self.prefix}{line}\n")
-        self.target.flush()
+        with self.lock:
+            lines = (self.pending + text.replace("\r", "\n")).split("\n")
+            self.pending = lines.pop()
+            for line in lines:
+                if line.strip():
+                    self.target.write(f"{self.prefix}{line}\n")
+            self.target.flush()
         return len(text)
 
     def flush(self) -> None:
@@ -150,6 +161,35 @@ class PrefixedStream(io.TextIOBase):
             self.target.write(f"{self.prefix}{self.pending}\n")
             self.target.flush()
         self.pending = ""
+
+
+@contextmanager
+def following(path: Path, stream: TextIO, every: float = 0.5) -> Iterator[None]:
+    """For the block, copy every complete line appended to ``path`` into ``stream``: a kernel's progress
+    lines, which its notebook shows as one updating line per run, reach the terminal as they come."""
+    path.unlink(missing_ok=True)
+    stop = threading.Event()
+
+    def follow() -> None:
+        offset, last = 0, False
+        while not last:
+            last = stop.wait(every)
+            if path.is_file():
+                with open(path, encoding="utf-8") as log:
+                    log.seek(offset)
+                    text = log.read()
+                complete = text[: text.rfind("\n") + 1]  # a line still being written waits for the next look
+                offset += len(complete.encode("utf-8"))
+                stream.write(complete)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -204,7 +244,9 @@ def disk_hint(exc: BaseException, ctx: RunContext) -> str:
     if not any(marker in text for marker in DISK_ERRORS):
         return ""
     where = free_space_note(ctx.cache_dir, ctx.dirs.reports.parent)
-    return f" This looks like a full or read-only disk (or a folder this user may not write): {where}."
+    named = re.search(r"\[Errno \d+\][^:]*: '([^']+)'", text)
+    file = f" Writing {named.group(1)} failed." if named else ""
+    return f"{file} This looks like a full or read-only disk (or a folder this user may not write): {where}."
 
 
 def free_space_note(cache_dir: Path, output_root: Path) -> str:
@@ -217,18 +259,23 @@ def free_space_note(cache_dir: Path, output_root: Path) -> str:
     return "; ".join(notes) + f" (a paper-profile run needs about {NEEDED_GIB:g} GiB)"
 
 
-def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name: str | None = None) -> NotebookRun:
-    """Execute one notebook into the reports folder; on failure keep the partial copy for debugging."""
+def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name: str | None = None,
+                 terminal: TextIO | None = None) -> NotebookRun:
+    """Execute one notebook into the reports folder; on failure keep the partial copy for debugging. Its
+    cells' output and its progress lines go to ``terminal`` (default: this process's standard output)."""
     target = ctx.dirs.reports / notebook.name
     running = work_copy(notebook, ctx)
     running.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     kernel_log = running.with_suffix(".kernel.log")
     sys.stdout.flush()
-    terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", closefd=True)
+    own = terminal is None  # a copy of standard output, which the kernel's own descriptors must not reach
+    terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", closefd=True) if own else terminal
     stream = PrefixedStream(terminal, f"  {notebook.name[:2]} | ")
+    progress_log = running.with_suffix(".progress.log")
     try:
-        with _descriptors_to(kernel_log):  # the kernel process's own log and echo, not its cells' output
+        with _descriptors_to(kernel_log), following(progress_log, stream), \
+                environment({PROGRESS_LOG_ENV_VAR: str(progress_log)}):
             pm.execute_notebook(
                 str(notebook),
                 str(running),
@@ -252,7 +299,8 @@ def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name:
         ) from exc
     finally:
         stream.flush()
-        terminal.close()
+        if own:
+            terminal.close()
     with atomic_path(target, suffix=".tmp.ipynb") as tmp:
         shutil.copyfile(running, tmp)
     running.unlink()
@@ -317,7 +365,7 @@ def check_data(ctx: RunContext) -> None:
 def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: str | None, full: bool) -> pd.DataFrame:
     print(f"kmnist-report: {len(notebooks)} notebook(s), {ctx.describe()}", flush=True)
     print(f"kmnist-report: {estimate_text(ctx, notebooks)}", flush=True)
-    expected = last_timings(ctx)
+    expected = expected_seconds(ctx)
     runs: list[NotebookRun] = []
     total_start = time.perf_counter()
     # A full run resumed after a stop: each notebook's time is that of every attempt until it finished.
@@ -390,27 +438,30 @@ def complete_record(rows: pd.DataFrame, provenance: dict) -> bool:
     return {p.name for p in discover_notebooks()} <= set(rows.notebook)
 
 
-def recorded_timings(path: Path = PROJECT_ROOT / "results" / f"{TIMINGS_TABLE}.json") -> tuple[dict[str, float], dict]:
-    """Seconds per notebook of the project's recorded (committed) paper run, and its provenance."""
-    table = read_table_file(path) if path.is_file() else None
-    if table is None:
-        return {}, {}
-    rows, provenance = table
-    if not complete_record(rows, provenance):
-        return {}, {}
-    return dict(zip(rows.notebook, rows.wall_time_s)), provenance
+def expected_seconds(ctx: RunContext, recorded: tuple[dict[str, float], dict] | None = None) -> dict[str, float]:
+    """Seconds per notebook to expect: the last comparable run into these folders if it finished, else the
+    profile's recorded run scaled by the number of seeds (a stopped run's times are no estimate)."""
+    last = last_timings(ctx)
+    if last:
+        return last
+    times, provenance = recorded if recorded is not None else recorded_run(ctx.profile.name)
+    if provenance.get("profile") != ctx.profile.name:
+        return {}
+    scale = len(ctx.seeds) / max(len(provenance.get("seeds", [])), 1)
+    return {name: seconds * scale for name, seconds in times.items()}
 
 
 def estimate_text(ctx: RunContext, notebooks: Sequence[Path], recorded: tuple[dict[str, float], dict] | None = None
                   ) -> str:
     """What the whole run will take, said before it starts, with what the estimate rests on: the last
-    comparable run into these folders; else the recorded paper run, scaled by the number of seeds
-    (training dominates and grows with the seeds); else that nothing was measured."""
+    comparable run into these folders; else the profile's recorded run (the committed paper run, the smoke
+    record), scaled by the number of seeds (training dominates and grows with the seeds); else that nothing
+    was measured."""
     last = last_timings(ctx)
     if last and all(p.name in last for p in notebooks):
         total = sum(last[p.name] for p in notebooks)
         return f"estimate: about {total / 60:.0f} min (the last run of this profile and these seeds into these folders)"
-    times, provenance = recorded if recorded is not None else recorded_timings()
+    times, provenance = recorded if recorded is not None else recorded_run(ctx.profile.name)
     known = [p for p in notebooks if p.name in times]
     if not times or provenance.get("profile") != ctx.profile.name or not known:
         return ("estimate: none (no run of this profile on record for these notebooks; the first run writes "
@@ -420,18 +471,19 @@ def estimate_text(ctx: RunContext, notebooks: Sequence[Path], recorded: tuple[di
     missing = [p.name for p in notebooks if p.name not in times]
     where = provenance.get("device_name", "an unrecorded machine")
     precision = provenance.get("precision", "precision not recorded")
-    return (f"estimate: about {total / 60:.0f} min, from the recorded run (seeds {provenance.get('seeds')}, {where}, "
-            f"{precision}, commit {str(provenance.get('git_commit', '?'))[:10]}) scaled to {len(ctx.seeds)} seed(s); "
-            "another CPU, precision or code version takes another time"
+    return (f"estimate: about {max(total / 60, 1):.0f} min, from the recorded {ctx.profile.name} run (seeds "
+            f"{provenance.get('seeds')}, {where}, {precision}, commit {str(provenance.get('git_commit', '?'))[:10]}) "
+            f"scaled to {len(ctx.seeds)} seed(s); another CPU, precision or code version takes another time"
             + (f"; not in that run: {', '.join(missing)}" if missing else ""))
 
 
 def eta_text(expected: dict[str, float], remaining: Sequence[Path]) -> str:
-    """' (last run: 2.1 min; about 40 min left in all)', or nothing without a comparable last run."""
-    if not remaining or remaining[0].name not in expected:
+    """' (expected: 2.1 min; about 40 min left in all)', or nothing unless every remaining notebook has an
+    expected time (a sum over some of them would understate what is left)."""
+    if not remaining or any(p.name not in expected for p in remaining):
         return ""
-    left = sum(expected.get(p.name, 0.0) for p in remaining)
-    return f" (last run: {expected[remaining[0].name] / 60:.1f} min; about {left / 60:.0f} min left in all)"
+    left = sum(expected[p.name] for p in remaining)
+    return f" (expected: {expected[remaining[0].name] / 60:.1f} min; about {left / 60:.0f} min left in all)"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -471,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as exc:
         what = f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)
-        out = Path(args.output_root).expanduser().resolve() if args.output_root else PROJECT_ROOT
+        out = output_dirs(chosen_profile(args.profile).name, args.output_root).reports.parent
         cache = cache_dir()
         print(f"kmnist-report: could not write: {what}. {free_space_note(cache, out)}. Partial notebooks, if any, "
               f"are under {cache / 'running'}.", file=sys.stderr)
