@@ -1,5 +1,5 @@
-"""The ledger of a pipeline run that took several attempts: each notebook's time is that of every attempt
-until it finished, a killed attempt loses at most one beat, and a finished run starts a fresh ledger."""
+"""The ledger of a pipeline run that took several attempts: each notebook's time is that of every attempt on
+the run's cache, re-runs from the cache included, and a killed attempt loses at most one beat."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Clock:
         return self.now
 
 
-def test_a_resumed_run_counts_every_attempt_until_each_notebook_finished(tmp_path):
+def test_a_resumed_run_counts_every_attempt(tmp_path):
     clock = Clock()
     first = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc")
     with first.timing("01_a.ipynb", clock):
@@ -37,13 +37,16 @@ def test_a_resumed_run_counts_every_attempt_until_each_notebook_finished(tmp_pat
     for name, seconds in (("01_a.ipynb", 2), ("02_b.ipynb", 300), ("03_c.ipynb", 50)):
         with second.timing(name, clock):
             clock.now += seconds
-    assert second.cost("01_a.ipynb") == (100, 1)  # its re-run from the cache is not its cost
+    assert second.cost("01_a.ipynb") == (102, 2)  # its re-run from the cache is part of the cost
     assert second.cost("02_b.ipynb") == (800, 2)
     assert second.cost("03_c.ipynb") == (50, 1)
     saved = json.loads((tmp_path / attempts.LEDGER_FILE).read_text())
     assert saved["run"]["notebooks"] == NOTEBOOKS and len(saved["attempts"]) == 2
-    # That run is complete: the next invocation is a new run with one attempt.
-    assert len(attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc").attempts) == 1
+    # A run that re-executes the finished notebooks (after a fix, from the cache) is a third attempt of it.
+    third = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "def")
+    with third.timing("03_c.ipynb", clock):
+        clock.now += 5
+    assert len(third.attempts) == 3 and third.cost("03_c.ipynb") == (55, 2) and third.cost("02_b.ipynb") == (800, 2)
 
 
 def test_another_run_or_a_damaged_ledger_starts_afresh(tmp_path):
@@ -89,7 +92,8 @@ def test_attempts_on_another_cpu_or_a_lost_cache_are_not_this_runs_time(tmp_path
             clock.now += seconds
     assert len(third.attempts) == 3 and len(third.counted()) == 1
     assert [third.cost(n) for n in NOTEBOOKS] == [(90, 1), (30, 1), (10, 1)]
-    assert attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c2").attempts[0]["cache"] == "c2"
+    fourth = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c2")  # a re-run, same cache
+    assert len(fourth.attempts) == 4 and [a["cache"] for a in fourth.counted()] == ["c2", "c2"]
 
 
 def test_the_cache_identity_survives_reads_and_changes_with_a_new_cache(tmp_path):

@@ -118,7 +118,7 @@ def wait_until_idle(page, lab: Lab, kernel_id: str) -> float:
     while quiet < 2:
         if time.monotonic() - start > RUN_TIMEOUT_S:
             pytest.fail(f"the notebook was still running after {RUN_TIMEOUT_S} s")
-        time.sleep(1)
+        time.sleep(0.5)
         busy = page.locator(".jp-CodeCell .jp-InputPrompt", has_text="*").count()
         idle = lab.api(f"kernels/{kernel_id}")["execution_state"] == "idle"
         started = page.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[\d+\]")).count() > 0
@@ -176,7 +176,7 @@ def screenshots(page, notebook: Path) -> None:
         found = page.locator(target)
         if found.count():
             found.first.scroll_into_view_if_needed()
-            page.wait_for_timeout(1500)  # Lab renders the cells scrolled into view after the scroll
+            page.wait_for_timeout(500)  # Lab renders the cells scrolled into view after the scroll
             page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 

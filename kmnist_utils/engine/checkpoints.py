@@ -26,6 +26,7 @@ from torch import nn
 
 from kmnist_utils.core.atomic import atomic_path
 from kmnist_utils.engine.models import build_model
+from kmnist_utils.engine.progress import history_text
 from kmnist_utils.engine.training import FitState, Objective, TensorSplit, TrainConfig, evaluate, fit, resolve_precision
 
 # Bump when a change to the engine makes old checkpoints wrong. 2: a run's best_* are always those of its
@@ -249,7 +250,8 @@ def train_cached(
     if finished is not None:
         model.load_state_dict(finished.kept_weights(spec.config.keep))
         if verbose and not by_worker:  # a run a worker just trained has said so on its progress line
-            print(f"{spec.display()} (seed {spec.config.seed}): loaded from cache {store.path(meta).name}")
+            print(f"{spec.display()} (seed {spec.config.seed}): loaded from the checkpoint cache "
+                  f"({store.path(meta).name}), trained {history_text(finished.history)}")
         return TrainedModel(model, finished, meta, from_cache=not by_worker, keep=spec.config.keep)
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)
     if resume is not None and verbose:

@@ -21,6 +21,14 @@ def epoch_text(label: str, history: Sequence[dict[str, Any]], epochs: int) -> st
             f"val_acc {last['val_acc']:.4f}, {per_epoch:.0f} s an epoch, {remaining}")
 
 
+def history_text(history: Sequence[dict[str, Any]]) -> str:
+    """'5 epochs in 312 s, val_acc by epoch 0.9122 0.9301 0.9402 0.9411 0.9455': a cached run's training, as
+    its checkpoint keeps it."""
+    seconds = sum(h["seconds"] for h in history)
+    return (f"{len(history)} epoch{'s' * (len(history) != 1)} in {seconds:.0f} s, val_acc by epoch "
+            + " ".join(f"{h['val_acc']:.4f}" for h in history))
+
+
 def in_notebook() -> bool:
     """True inside a Jupyter kernel, where an output can be updated in place."""
     try:

@@ -3,9 +3,9 @@
 A paper-profile run takes hours; a run stopped part-way (a closed laptop, a killed session) is resumed
 by running the same command again, and the checkpoint cache makes the notebooks that finished before
 run again in seconds. The wall time of that last attempt alone would say that chapter 03 costs
-seconds. The ledger keeps, per notebook, the seconds of every attempt until the one in which it
-finished (a beat every ``BEAT_S`` seconds while it runs, so a killed attempt loses at most one beat),
-and says how many attempts the run took.
+seconds. The ledger keeps, per notebook, the seconds of every attempt of the run (a beat every
+``BEAT_S`` seconds while it runs, so a killed attempt loses at most one beat), the attempts that only
+re-executed a finished notebook from the cache included, and says how many attempts the run took.
 
 Only real work counts: an attempt that ran on another CPU model, or whose checkpoint cache was lost
 afterwards (the cache's identity, ``cache_identity``, changed), is kept in the ledger but not added to
@@ -77,7 +77,7 @@ def idle_core_seconds(calls: Sequence[dict]) -> tuple[float, float]:
 
 @dataclass
 class Ledger:
-    """Attempts of one run (same profile, seeds, precision and notebooks) until all its notebooks finished."""
+    """Every attempt of one run: the same profile, seeds, precision and notebooks, on one checkpoint cache."""
 
     path: Path
     run: dict
@@ -97,19 +97,12 @@ class Ledger:
         return [a for a in self.attempts if a.get("cpu") == last.get("cpu") and a.get("cache") == last.get("cache")]
 
     def _entries(self, notebook: str) -> list[dict]:
-        """``notebook``'s entries in the counted attempts, up to the first in which it finished (re-runs from
-        the cache after it finished are not its cost)."""
-        found = []
-        for attempt in self.counted():
-            entry = attempt["notebooks"].get(notebook)
-            if entry is not None:
-                found.append(entry)
-                if entry["finished"]:
-                    break
-        return found
+        """``notebook``'s entries in the counted attempts: a re-run from the cache after it finished is part of
+        what the products cost, since they come from that last run."""
+        return [a["notebooks"][notebook] for a in self.counted() if notebook in a["notebooks"]]
 
     def cost(self, notebook: str) -> tuple[float, int]:
-        """Seconds the notebook ran in every counted attempt until it finished, and how many attempts those were."""
+        """Seconds the notebook ran in every counted attempt, and how many attempts those were."""
         entries = self._entries(notebook)
         return sum(e["seconds"] for e in entries), len(entries)
 
@@ -156,9 +149,9 @@ class Ledger:
 
 def open_ledger(results_dir: Path, run: dict, notebooks: Sequence[str], commit: str | None,
                 cpu: str | None = None, cache: str | None = None) -> Ledger:
-    """The ledger of the unfinished run ``run`` (profile, seeds, ...) in ``results_dir`` with a new attempt
-    added (on CPU model ``cpu``, with the checkpoint cache ``cache``: ``cache_identity``); a fresh ledger
-    when there is none, when it belongs to another run, or when that run finished."""
+    """The ledger of the run ``run`` (profile, seeds, ...) in ``results_dir`` with a new attempt added (on CPU
+    model ``cpu``, with the checkpoint cache ``cache``: ``cache_identity``), finished or not; a fresh ledger
+    when there is none or it belongs to another run."""
     path = results_dir / LEDGER_FILE
     run = {**run, "notebooks": list(notebooks)}
     ledger = Ledger(path, run)
@@ -168,8 +161,6 @@ def open_ledger(results_dir: Path, run: dict, notebooks: Sequence[str], commit: 
         previous = None
     if previous and previous.get("run") == run:
         ledger.attempts = list(previous.get("attempts", []))
-        if all(ledger.finished(name) for name in notebooks):
-            ledger.attempts = []  # that run is complete: this is a new one
     ledger.attempts.append({"started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                             "git_commit": commit, "cpu": cpu, "cache": cache, "notebooks": {}})
     ledger.save()
