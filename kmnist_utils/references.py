@@ -29,8 +29,6 @@ ROUNDING = 0.0005
 # comes from the last epoch's weights.
 PROTOCOL = "paper"
 BEST_EPOCH_PROTOCOL = "ours: weights of the lowest validation loss instead of the last epoch"
-# Committed results written before the protocol column existed kept the lowest-validation-loss weights.
-UNLABELLED_CNN_PROTOCOL = BEST_EPOCH_PROTOCOL + " (run before the protocol column)"
 
 # The one-shot ladder's first row, the paper's Siamese method (chapter 06 trains it; the report reads it).
 SIAMESE_METHOD = "paper's method"

@@ -176,16 +176,18 @@ def test_the_run_states_its_estimate_and_what_it_rests_on(tmp_path):
     assert "about 2 min (the last run" in report.estimate_text(ctx, notebooks, recorded)
 
 
-def test_an_estimate_never_rests_on_a_stopped_run():
+def test_an_estimate_never_rests_on_a_stopped_run(tmp_path):
     import pandas as pd
 
+    from kmnist_utils.engine import context
+    from kmnist_utils.products.results import TIMINGS_TABLE, write_table
+
+    ctx = context.setup("smoke", output_root=tmp_path, lock=False)
     every = [p.name for p in report.discover_notebooks()]
     rows = pd.DataFrame({"notebook": every, "wall_time_s": [1.0] * len(every)})
-    assert report.complete_record(rows, {"complete": True})
-    assert not report.complete_record(rows, {"complete": False})
-    assert report.complete_record(rows, {})  # written before tables said: complete when it has every notebook
-    assert not report.complete_record(rows.iloc[:3], {})
-
+    for complete, estimate in ((True, True), (False, False), (None, False)):  # a table that does not say: no estimate
+        write_table(rows, TIMINGS_TABLE, ctx, **({} if complete is None else {"complete": complete}))
+        assert bool(report.last_timings(ctx)) is estimate
 
 def test_ctrl_c_and_a_full_disk_end_in_one_line(monkeypatch, capsys):
     def interrupted(*args, **kwargs):

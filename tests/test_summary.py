@@ -141,16 +141,6 @@ def test_table1_puts_the_paper_beside_our_mean_and_std(results_ctx):
     assert f"| TunedImprovedCNN | {references.BEST_EPOCH_PROTOCOL} | 0.970 |" in markdown
 
 
-def test_tables_written_before_the_protocol_column_say_what_their_run_did(results_ctx):
-    """Old CNN tables kept the lowest-validation-loss weights: never shown as the paper's protocol."""
-    write_table(vs_paper(["tuned"], 0.965, protocol=None), "tuned_vs_paper", results_ctx)
-    write_table(vs_paper(["logreg"], 0.6, protocol=None), "logreg_vs_paper", results_ctx)
-    table = summary.table1(summary.load_results(results_ctx.dirs.results))
-    protocols = table.drop_duplicates("model").set_index("model").protocol
-    assert protocols["TunedImprovedCNN"] == references.UNLABELLED_CNN_PROTOCOL
-    assert protocols["Logistic Regression"] == references.PROTOCOL
-
-
 def test_one_seed_shows_no_std(results_ctx):
     write_table(vs_paper(["tuned"], 0.965, std=None, seeds=1), "tuned_vs_paper", results_ctx)
     shown = summary.table1_display(summary.table1(summary.load_results(results_ctx.dirs.results)))
@@ -248,6 +238,7 @@ def test_seeded_draws_and_certified_routing_get_their_own_findings(results_ctx):
                     "splits": 100,
                     "share_meeting_target": 0.99,
                     "share_certified": 1.0,
+                    "share_certified_and_missed": 0.01,
                     "coverage_mean": 0.9,
                     "coverage_p05": 0.88,
                     "coverage_p95": 0.92,

@@ -125,27 +125,11 @@ def provenance_sentence(results: Results, timed: bool = True) -> str:
 # --------------------------------------------------------------------------- tables
 
 
-def _protocol_column(long: pd.DataFrame, name: str, provenance: dict) -> pd.Series:
-    """A Table I source's protocol column; tables written before it existed get what their run did:
-    logistic regression the paper's, the CNNs the lowest-validation-loss weights, chapter 07 its recipe."""
-    if "protocol" in long:
-        return long.protocol
-    if name == "logreg_vs_paper":
-        label = references.PROTOCOL
-    elif name == anchors.BEYOND_TABLE1:
-        recipe = provenance.get("recipe")
-        label = anchors.BEYOND_PROTOCOL + (f", '{recipe}'" if recipe else "")
-    else:
-        label = references.UNLABELLED_CNN_PROTOCOL
-    return pd.Series(label, index=long.index)
-
-
 def table1(results: Results) -> pd.DataFrame:
     """Table I: per model, protocol and metric, the paper's value, ours (mean ± std over seeds) and the
     difference; then chapter 07's rows (beyond the paper: no paper value), where the run has them."""
     sources = [*TABLE1_SOURCES, *([anchors.BEYOND_TABLE1] if anchors.BEYOND_TABLE1 in results.tables else [])]
-    long = pd.concat([results[name].assign(protocol=_protocol_column(results[name], name, results.provenance[name]))
-                      for name in sources], ignore_index=True)
+    long = pd.concat([results[name] for name in sources], ignore_index=True)
     return pd.DataFrame(
         {
             "model": long.model.map(lambda name: DISPLAY_NAMES.get(name, name)),
@@ -386,7 +370,7 @@ def grid_sentences(results: Results, accuracy: pd.DataFrame) -> list[str]:
     """Chapter 04: the grid's choice against the paper's, and whether the tuned model is the Improved CNN."""
     chosen = results["tuning_selected"].iloc[0]
     cnn_seeds = results.tables.get("cnn_seeds")  # the spread the choice is judged against (absent: no judgement)
-    improved_seeds = None if cnn_seeds is None else _kept_val_acc(cnn_seeds[cnn_seeds.model == TUNED])
+    improved_seeds = None if cnn_seeds is None else cnn_seeds[cnn_seeds.model == TUNED].val_acc_kept
     lines = [
         f"The grid search chose lr {chosen.learning_rate:g}, dropout {chosen.dropout:g}, "
         f"batch {int(chosen.batch_size)} "
@@ -429,8 +413,6 @@ def routing_sentences(results: Results) -> list[str]:
             r.test_accuracy, r.target_accuracy) for r in results["routing_thresholds"].itertuples()]
     delta = float(results.provenance[CERTIFIED_ROUTING].get("delta", 0.05))
     rows = results[CERTIFIED_ROUTING]
-    if "share_certified_and_missed" not in rows:  # tables written before this column existed
-        rows = rows.assign(share_certified_and_missed=rows.share_certified - rows.share_meeting_target)
     return [findings.routing_verdict(r.target_accuracy, r.share_certified_and_missed, delta, r.coverage_mean,
                                      r.share_certified) for r in rows.itertuples()]
 
@@ -460,11 +442,6 @@ def oneshot_ladder_lines(draws: pd.DataFrame, table: pd.DataFrame) -> list[str]:
         lines.append(findings.interval_verdict(f"One-shot, {row.rung}", row.difference, row.ci95_low, row.ci95_high,
                                                "the paper's method", row.interval_over))
     return lines
-
-
-def _kept_val_acc(rows: pd.DataFrame) -> pd.Series:
-    """Validation accuracy of the weights each run was scored with (older tables: of its best epoch)."""
-    return rows.val_acc_kept if "val_acc_kept" in rows else rows.val_acc_at_best
 
 
 def _is_improved_default(chosen: pd.Series) -> bool:

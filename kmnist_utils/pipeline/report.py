@@ -426,15 +426,7 @@ def last_timings(ctx: RunContext) -> dict[str, float]:
     rows, provenance = table
     if provenance.get("profile") != ctx.profile.name or list(provenance.get("seeds", [])) != list(ctx.seeds):
         return {}
-    return dict(zip(rows.notebook, rows.wall_time_s)) if complete_record(rows, provenance) else {}
-
-
-def complete_record(rows: pd.DataFrame, provenance: dict) -> bool:
-    """Whether a timings table is that of a run that finished: as its provenance says, or (tables written
-    before it said) when it has every notebook of the series. A stopped run's times are no estimate."""
-    if "complete" in provenance:
-        return provenance["complete"] is True
-    return {p.name for p in discover_notebooks()} <= set(rows.notebook)
+    return dict(zip(rows.notebook, rows.wall_time_s)) if provenance.get("complete") is True else {}
 
 
 def expected_seconds(ctx: RunContext, recorded: tuple[dict[str, float], dict] | None = None) -> dict[str, float]:
