@@ -294,6 +294,10 @@ def test_findings_follow_the_numbers():
     assert "above the dataset paper's best single model's" in lines[3]
     assert "meets the target 0.985" in lines[4] and "meets the target 0.989" in lines[5]
     assert "PreAct ResNet is better" in lines[7]
+    # One ensemble is one number: the sentence says no spread was measured and gives its members' spread.
+    assert "no ensemble-to-ensemble spread was measured" in lines[6] and "2 std = 0.20 pt" in lines[6]
+    one = anchors.test_findings(test.iloc[[0, 3]], tuned)
+    assert "one member, so no seed spread either" in one[6]
     low = test.assign(accuracy=[0.98, 0.981, 0.979, 0.982])
     lines = anchors.test_findings(low, tuned)
     assert "misses the target 0.982 by 0.20 pt" in lines[0] and "misses the target 0.985 by 0.30 pt" in lines[4]

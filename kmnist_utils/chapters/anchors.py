@@ -45,6 +45,16 @@ def test_findings(test: pd.DataFrame, tuned_seeds: pd.DataFrame) -> list[str]:
         findings.target_verdict(f"Ensemble of {n} seed(s), test accuracy, against the aim", ensemble, AIM_ENSEMBLE),
         f"Ensemble of {n} seed(s): {ensemble:.4f}, {findings.points(ensemble - BEST_ENSEMBLE)} against the best "
         f"published ensemble's {BEST_ENSEMBLE:.4g} (and {findings.points(ensemble - BEST_SINGLE)} against the best "
-        f"published single model's {BEST_SINGLE:.4g}, 200 epochs on a GPU).",
+        f"published single model's {BEST_SINGLE:.4g}, 200 epochs on a GPU); {_ensemble_spread(single)}.",
         findings.compare_groups("PreAct ResNet", single, "TunedImprovedCNN", tuned_seeds.accuracy),
     ]
+
+
+def _ensemble_spread(single: pd.Series) -> str:
+    """One ensemble is one number: say that no spread was measured, and give its members' seed spread for scale."""
+    spread = findings.seed_spread(single)
+    head = "one ensemble, so no ensemble-to-ensemble spread was measured"
+    if spread is None:
+        return head + " (and one member, so no seed spread either)"
+    return head + (f"; for scale, its {len(single)} members' seed spread is "
+                   f"{findings.SPREAD_WIDTH:g} std = {findings.SPREAD_WIDTH * spread * 100:.2f} pt")
