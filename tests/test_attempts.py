@@ -130,3 +130,14 @@ def test_a_notebooks_training_calls_are_kept_with_its_attempts(tmp_path):
     assert ledger.calls("01_a.ipynb") == [call]
     saved = json.loads((tmp_path / attempts.LEDGER_FILE).read_text())
     assert saved["attempts"][0]["notebooks"]["01_a.ipynb"] == {"seconds": 7, "finished": True, "calls": [call]}
+
+
+def test_the_pipeline_names_an_attempt_only_when_earlier_ones_count(tmp_path):
+    from kmnist_utils.pipeline import report
+
+    first = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c1")
+    assert report.attempt_note(first) == ""
+    moved = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="EPYC", cache="c2")  # the committed run's ledger
+    assert len(moved.attempts) == 2 and report.attempt_note(moved) == ""  # on another machine and cache: not this run's
+    again = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="EPYC", cache="c2")
+    assert report.attempt_note(again).startswith("attempt 2 of this run")

@@ -373,9 +373,8 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
                                                       "precision": ctx.precision, "parameters": params},
                                    [n.name for n in notebooks], git_commit(), cpu=cpu_model(),
                                    cache=attempts.cache_identity(ctx.cache_dir / "checkpoints")) if full else None)
-    if ledger is not None and len(ledger.attempts) > 1:
-        print(f"kmnist-report: attempt {len(ledger.attempts)} of this run (the earlier ones' times count too)",
-              flush=True)
+    if ledger is not None and attempt_note(ledger):
+        print(f"kmnist-report: {attempt_note(ledger)}", flush=True)
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...{eta_text(expected, notebooks[i - 1 :])}", flush=True)
         run_log = work_copy(notebook, ctx).with_suffix(".runs.jsonl")
@@ -475,6 +474,13 @@ def estimate_text(ctx: RunContext, notebooks: Sequence[Path], recorded: tuple[di
             f"{provenance.get('seeds')}, {where}, {precision}, commit {str(provenance.get('git_commit', '?'))[:10]}) "
             f"scaled to {len(ctx.seeds)} seed(s); another CPU, precision or code version takes another time"
             + (f"; not in that run: {', '.join(missing)}" if missing else ""))
+
+
+def attempt_note(ledger: attempts.Ledger) -> str:
+    """'attempt 3 of this run (...)' when earlier attempts of this run count; nothing for a first attempt, or when
+    the earlier ones ran on another CPU or a lost cache (they are in the ledger, not in this run's time)."""
+    counted = len(ledger.counted())
+    return f"attempt {counted} of this run (the earlier ones' times count too)" if counted > 1 else ""
 
 
 def eta_text(expected: dict[str, float], remaining: Sequence[Path]) -> str:
