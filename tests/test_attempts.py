@@ -94,6 +94,12 @@ def test_attempts_on_another_cpu_or_a_lost_cache_are_not_this_runs_time(tmp_path
     assert [third.cost(n) for n in NOTEBOOKS] == [(90, 1), (30, 1), (10, 1)]
     fourth = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c2")  # a re-run, same cache
     assert len(fourth.attempts) == 4 and [a["cache"] for a in fourth.counted()] == ["c2", "c2"]
+    # A notebook finished only on another machine or cache is not finished for this run: its timings are partial.
+    moved = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="EPYC", cache="c3")
+    assert not any(map(moved.finished, NOTEBOOKS))
+    with moved.timing("01_a.ipynb", clock):
+        clock.now += 5
+    assert [moved.finished(n) for n in NOTEBOOKS] == [True, False, False]
 
 
 def test_the_cache_identity_survives_reads_and_changes_with_a_new_cache(tmp_path):

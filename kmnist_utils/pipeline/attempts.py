@@ -89,7 +89,9 @@ class Ledger:
         return self.attempts[-1]
 
     def finished(self, notebook: str) -> bool:
-        return any(a["notebooks"].get(notebook, {}).get("finished") for a in self.attempts)
+        """Did ``notebook`` run to its end in an attempt this run counts (not in a run on another machine or cache,
+        such as the committed run's ledger a fresh clone carries)?"""
+        return any(entry.get("finished") for entry in self._entries(notebook))
 
     def counted(self) -> list[dict]:
         """The attempts whose work this run kept: those on the latest attempt's CPU model and checkpoint cache."""
