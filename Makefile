@@ -68,7 +68,7 @@ notebook: venv ## run one notebook through the pipeline, e.g. make notebook NB=0
 test: venv ## ruff, unit tests and nbval notebook tests (smoke profile): what CI runs
 	@echo ">> lint, unit tests and nbval notebook tests (smoke profile) data=$$($(DATA_SOURCE))"
 	$(VENV)/bin/ruff check .
-	KMNIST_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
+	KMNIST_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --durations=25
 
 lint: venv ## ruff only
 	$(VENV)/bin/ruff check .
