@@ -78,19 +78,22 @@ def test_the_beat_records_a_running_notebook(tmp_path, monkeypatch):
     assert ledger.attempt["notebooks"]["01_a.ipynb"]["finished"]
 
 
-def test_attempts_on_another_cpu_or_a_lost_cache_are_not_this_runs_time(tmp_path):
+def test_attempts_on_a_lost_cache_are_not_this_runs_time_and_other_cpus_are_named(tmp_path):
     clock = Clock()
     first = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="EPYC", cache="c1")
     with first.timing("01_a.ipynb", clock):
         clock.now += 100
-    second = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c1")  # moved machine
+    # The next sitting has another CPU and the same cache: its models resume, so both attempts count.
+    second = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c1")
     with second.timing("02_b.ipynb", clock):
         clock.now += 40
+    assert len(second.counted()) == 2 and second.cpus() == ["EPYC", "Xeon"]
+    assert [second.cost(n) for n in NOTEBOOKS[:2]] == [(100, 1), (40, 1)]
     third = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c2")  # cache deleted
     for name, seconds in (("01_a.ipynb", 90), ("02_b.ipynb", 30), ("03_c.ipynb", 10)):
         with third.timing(name, clock):
             clock.now += seconds
-    assert len(third.attempts) == 3 and len(third.counted()) == 1
+    assert len(third.attempts) == 3 and len(third.counted()) == 1 and third.cpus() == ["Xeon"]
     assert [third.cost(n) for n in NOTEBOOKS] == [(90, 1), (30, 1), (10, 1)]
     fourth = attempts.open_ledger(tmp_path, RUN, NOTEBOOKS, "abc", cpu="Xeon", cache="c2")  # a re-run, same cache
     assert len(fourth.attempts) == 4 and [a["cache"] for a in fourth.counted()] == ["c2", "c2"]

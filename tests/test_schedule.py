@@ -118,6 +118,30 @@ def test_a_run_cached_under_other_threads_is_loaded_not_retrained(smoke_ctx, tmp
     assert both[0].from_cache and both[0].meta["config"]["threads"] == 2
 
 
+def test_a_run_cached_in_the_other_memory_format_resumes_in_it(smoke_ctx, tmp_path):
+    # The memory format is calibrated per CPU kind: a run begun on one kind and resumed on another, whose
+    # calibration chose the other format, continues as it began instead of starting again.
+    ctx = dataclasses.replace(smoke_ctx, cache_dir=tmp_path / "cache", workers=2)
+    parts = toy_parts()
+    nchw = cnns.cnn_spec(ctx, "simple", 0, epochs=1)
+    assert not nchw.config.channels_last
+    first = runner.train(ctx, [nchw], parts, verbose=False)[0]
+    moved = dataclasses.replace(nchw, config=dataclasses.replace(nchw.config, channels_last=True))
+    again = runner.train(ctx, [moved], parts, verbose=False)[0]
+    assert again.from_cache and not again.meta["config"].get("channels_last", False)
+    assert again.meta == first.meta
+    # A longer run of the same settings continues the cached epoch in its format: one epoch to go, not two.
+    longer = dataclasses.replace(moved, config=dataclasses.replace(moved.config, epochs=2))
+    [(planned, _)] = runner.plan(ctx, [(longer, parts)])
+    assert not planned.config.channels_last
+    resumed = runner.train(ctx, [longer], parts, verbose=False)[0]
+    assert resumed.state.history[0] == first.state.history[0] and not resumed.meta["config"].get("channels_last")
+    # Nothing in the cache in either format: the spec's own format is kept.
+    fresh = cnns.cnn_spec(ctx, "simple", 5)
+    fresh = dataclasses.replace(fresh, config=dataclasses.replace(fresh.config, channels_last=True))
+    assert runner.plan(ctx, [(fresh, parts)])[0][0].config.channels_last
+
+
 def test_one_queue_waits_for_the_call_before_and_fills_the_cores_otherwise():
     assert schedule.queue_makespan([([4.0], None), ([4.0], None)], cores=2) == 4
     assert schedule.queue_makespan([([4.0], None), ([4.0], 0)], cores=2) == 8  # the tuned run after the grid

@@ -304,6 +304,13 @@ def test_the_cost_of_the_recorded_run_names_machine_precision_and_seeds(results_
                 TIMINGS_TABLE, results_ctx)
     text = readme.chapter_minutes(summary.load_results(results_ctx.dirs.results))
     assert "While it trained (1.0 core-hours), the cores sat idle 2.5% of the time." in text
+    assert "mix CPU kinds" not in readme.start_section(summary.load_results(results_ctx.dirs.results), None)
+    # A run resumed on another CPU kind with the same cache: its time counts both, and says so.
+    write_table(pd.DataFrame({"notebook": ["03_cnns.ipynb"], "wall_time_s": [1800.0]}), TIMINGS_TABLE, results_ctx,
+                run_attempts=2, attempt_cpus=["AMD EPYC [avx2 fma]", "Intel Xeon [avx512f]"])
+    results = summary.load_results(results_ctx.dirs.results)
+    said = "its attempts on AMD EPYC [avx2 fma] and Intel Xeon [avx512f]: the minutes mix CPU kinds"
+    assert said in readme.start_section(results, None) and said in summary.provenance_sentence(results)
 
 
 def test_report_and_readme_count_the_same_notebooks_whether_the_assembling_one_is_timed_yet(results_ctx):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from kmnist_utils import references
 from kmnist_utils.chapters import anchors, shift
-from kmnist_utils.products.provenance import over_attempts, short_commit
+from kmnist_utils.products.provenance import mixed_cpus, over_attempts, short_commit
 from kmnist_utils.products.results import (  # timings: absent when notebooks run one by one
     TIMINGS_TABLE,
     read_table_file,
@@ -114,7 +114,7 @@ def provenance_sentence(results: Results, timed: bool = True) -> str:
         # the count gives REPORT.md and the README the same sentence.
         chapters = timings[timings.notebook != ASSEMBLY_NOTEBOOK]
         took = (f"; its {len(chapters)} chapter notebooks (the one that assembles this report not counted) took "
-                f"{chapters.wall_time_s.sum() / 60:.1f} min{over}")
+                f"{chapters.wall_time_s.sum() / 60:.1f} min{over}{mixed_cpus(results.provenance[TIMINGS_TABLE])}")
     return (
         f"All numbers come from one run: profile `{run.profile}`, seed(s) {run.seeds}, "
         f"commit `{short_commit(run.commit)}`, {run.device}, tables written {first[:16].replace('T', ' ')} to "

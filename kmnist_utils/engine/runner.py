@@ -64,13 +64,18 @@ def milestones(ctx: RunContext, spec: TrainSpec) -> tuple[int, ...]:
 
 
 def _on_file(store: CheckpointStore, spec: TrainSpec, data: TensorSplit, choices: Sequence[int]
-             ) -> tuple[int, int] | None:
-    """(threads, epochs to go) of ``spec`` already in the cache under one of the thread counts ``choices``
-    (tried in order), as ``CheckpointStore.epochs_to_go`` counts them; None when it is under none of them."""
-    for threads in choices:
-        to_go = store.epochs_to_go(with_threads(spec, threads).meta(data))
-        if to_go is not None:
-            return threads, to_go
+             ) -> tuple[TrainSpec, int] | None:
+    """``spec`` as it is already in the cache, under one of the thread counts ``choices`` (tried in order)
+    and in its own memory format or else the other, and its epochs to go (``CheckpointStore.epochs_to_go``);
+    None when it is under none of them. The memory format is calibrated per CPU, so a run begun on another
+    CPU kind (a long run crossing sittings) may be in the other one: it resumes as it began."""
+    layouts = (spec.config.channels_last, not spec.config.channels_last)
+    for channels_last in layouts:
+        for threads in choices:
+            candidate = replace(spec, config=replace(spec.config, threads=threads, channels_last=channels_last))
+            to_go = store.epochs_to_go(candidate.meta(data))
+            if to_go is not None:
+                return candidate, to_go
     return None
 
 
@@ -84,28 +89,30 @@ def cores(ctx: RunContext) -> int:
 
 
 def plan(ctx: RunContext, jobs: Sequence[tuple[TrainSpec, Parts]]) -> list[tuple[TrainSpec, Parts]]:
-    """``jobs`` with the threads each run trains with: a run already in the cache keeps the threads it
-    has there; the others follow ``schedule.plan_threads`` on this machine's cores, beside the runs to
-    resume (their epochs to go counted). Only CPU runs at the context's default threads are planned (a
-    spec that names other threads keeps them)."""
+    """``jobs`` with the threads each run trains with: a run already in the cache keeps the threads and the
+    memory format it has there; the others follow ``schedule.plan_threads`` on this machine's cores, beside
+    the runs to resume (their epochs to go counted). Only CPU runs at the context's default threads are
+    planned (a spec that names other threads keeps them)."""
     if ctx.device != "cpu" or ctx.threads_per_run is None:
         return list(jobs)
     n = cores(ctx)
     choices = [ctx.threads_per_run] + [t for t in range(1, n + 1) if t != ctx.threads_per_run]
-    store, threads, todo, costs, fixed = checkpoint_store(ctx), {}, [], [], []
+    store, planned, todo, costs, fixed = checkpoint_store(ctx), list(jobs), [], [], []
     for i, (spec, parts) in enumerate(jobs):
         if spec.config.threads != ctx.threads_per_run:
             continue
         found = _on_file(store, spec, tensor_split(ctx, parts), choices)
-        if found is not None and found[1] == 0:
-            threads[i] = found[0]  # finished: nothing to plan
-            continue
+        if found is not None:
+            planned[i] = (found[0], parts)
+            if found[1] == 0:
+                continue  # finished: nothing to plan
         share = 1.0 if found is None else found[1] / spec.config.epochs
         todo.append(i)
         costs.append(share * schedule.run_cost(spec, len(parts.y_train)))
-        fixed.append(None if found is None else found[0])
-    threads.update(zip(todo, schedule.plan_threads(costs, n, fixed)))
-    return [(with_threads(spec, threads[i]) if i in threads else spec, parts) for i, (spec, parts) in enumerate(jobs)]
+        fixed.append(None if found is None else found[0].config.threads)
+    for i, threads in zip(todo, schedule.plan_threads(costs, n, fixed)):
+        planned[i] = (with_threads(planned[i][0], threads), planned[i][1])
+    return planned
 
 
 def _train_in_workers(ctx: RunContext, todo: Sequence[tuple[TrainSpec, Parts]], lines: progress.Lines) -> list[dict]:

@@ -7,9 +7,12 @@ seconds. The ledger keeps, per notebook, the seconds of every attempt of the run
 ``BEAT_S`` seconds while it runs, so a killed attempt loses at most one beat), the attempts that only
 re-executed a finished notebook from the cache included, and says how many attempts the run took.
 
-Only real work counts: an attempt that ran on another CPU model, or whose checkpoint cache was lost
-afterwards (the cache's identity, ``cache_identity``, changed), is kept in the ledger but not added to
-the run's time, since its work was redone. Each notebook's entry also holds the training calls its
+Only work the products rest on counts: an attempt whose checkpoint cache was lost afterwards (the
+cache's identity, ``cache_identity``, changed), or the ledger of another run that a clone carries, is
+kept but not added to the run's time, since its work was redone. Attempts on the same cache count
+whatever CPU they ran on (a long run crosses sittings, and a sitting's CPU may differ: a resumed run
+continues each model in the threads and memory format it began with, ``runner.plan``); ``cpus`` names
+them, so a time that mixes CPU kinds says so. Each notebook's entry also holds the training calls its
 kernel made (``read_run_log``): every run's threads, start and end, from which ``idle_core_seconds``
 computes how long cores sat idle while training was left.
 """
@@ -94,9 +97,12 @@ class Ledger:
         return any(entry.get("finished") for entry in self._entries(notebook))
 
     def counted(self) -> list[dict]:
-        """The attempts whose work this run kept: those on the latest attempt's CPU model and checkpoint cache."""
-        last = self.attempt
-        return [a for a in self.attempts if a.get("cpu") == last.get("cpu") and a.get("cache") == last.get("cache")]
+        """The attempts whose work this run kept: those on the latest attempt's checkpoint cache."""
+        return [a for a in self.attempts if a.get("cache") == self.attempt.get("cache")]
+
+    def cpus(self) -> list[str]:
+        """The CPU models of the counted attempts, in the order they first ran."""
+        return list(dict.fromkeys(a.get("cpu") or "an unrecorded CPU" for a in self.counted()))
 
     def _entries(self, notebook: str) -> list[dict]:
         """``notebook``'s entries in the counted attempts: a re-run from the cache after it finished is part of

@@ -36,7 +36,7 @@ from kmnist_utils.chapters.summary import (
 )
 from kmnist_utils.core.atomic import write_text
 from kmnist_utils.core.paths import PROJECT_ROOT, committed_dirs
-from kmnist_utils.products.provenance import over_attempts, short_commit
+from kmnist_utils.products.provenance import mixed_cpus, over_attempts, short_commit
 from kmnist_utils.products.results import MISSING, TIMINGS_TABLE, read_table_file
 from kmnist_utils.stats import findings
 from kmnist_utils.stats.metrics import mean_std_text
@@ -235,7 +235,7 @@ def _run_cost(timings: pd.DataFrame, where: dict) -> str:
     return (f"{took}{over_attempts(attempts)} with seed{'s' * (len(seeds) > 1)} "
             f"{', '.join(map(str, seeds))} (commit `{short_commit(where.get('git_commit'))}`, "
             f"{where.get('precision') or 'precision not recorded'}, {str(where.get('date_utc', ''))[:10]}) "
-            f"on {where.get('device_name', 'an unrecorded machine')}")
+            f"on {where.get('device_name', 'an unrecorded machine')}{mixed_cpus(where)}")
 
 
 def start_section(results: Results, smoke: tuple[pd.DataFrame, dict] | None) -> str:

@@ -391,7 +391,8 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
         if ledger is not None:  # updated after every notebook, so the report notebook sees those before it
             timings = ledger_timings(ledger, [r.notebook for r in runs])
             write_table(timings, TIMINGS_TABLE, ctx, wall_time_s=time.perf_counter() - total_start,
-                        run_attempts=len(ledger.counted()), complete=all(map(ledger.finished, ledger.run["notebooks"])))
+                        run_attempts=len(ledger.counted()), attempt_cpus=ledger.cpus(),
+                        complete=all(map(ledger.finished, ledger.run["notebooks"])))
         else:
             timings = pd.DataFrame({"notebook": [r.notebook for r in runs],
                                     "wall_time_s": [round(r.seconds, 2) for r in runs]})

@@ -84,6 +84,13 @@ def over_attempts(attempts: int, why: str = "") -> str:
     return "" if attempts == 1 else f" over {attempts} attempts{why}"
 
 
+def mixed_cpus(where: dict) -> str:
+    """', its attempts on A and B: the minutes mix CPU kinds' for a run whose counted attempts ran on
+    several CPU models (``attempt_cpus`` in the timings' provenance); nothing for one."""
+    cpus = list(where.get("attempt_cpus") or [])
+    return f", its attempts on {' and '.join(cpus)}: the minutes mix CPU kinds" if len(cpus) > 1 else ""
+
+
 def short_commit(commit: str | None) -> str:
     """The first 10 hex digits, keeping a ``-dirty`` mark."""
     commit = commit or "unknown"
