@@ -274,7 +274,11 @@ def test_test_table_and_table1_rows():
     assert table.accuracy.iloc[3] == pytest.approx(float((s.ensemble_pred == s.y_test).mean()))
     plain = beyond.ablation_rungs(settings.get_schedule("cpu"))[0]  # a recipe without ingredients
     rows = beyond.table1_rows(table, settings.get_schedule("cpu"), plain)
-    single = rows[(rows.metric == "accuracy") & (rows.seeds == 3)].iloc[0]
+    accuracy = rows[rows.metric == "accuracy"]
+    single, ensemble = accuracy.iloc[0], accuracy.iloc[1]
+    # The ensemble is one model built from the three seeds: their count, and no spread.
+    assert "ensemble of 3 seeds" in ensemble.model and ensemble.seeds == 3 and np.isnan(ensemble.ours_std)
+    assert single.seeds == 3 and ensemble.ours_mean == pytest.approx(table.accuracy.iloc[3], abs=1e-4)
     assert single.ours_mean == pytest.approx(table.accuracy.iloc[:3].mean(), abs=1e-4)
     assert single.ours_std == pytest.approx(table.accuracy.iloc[:3].std(ddof=1), abs=1e-4)
     assert rows.paper.isna().all() and "cpu schedule" in single.model

@@ -456,8 +456,9 @@ def reliability_panels(scores: TestScores, temperatures: dict[str, float]) -> di
 
 def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule, recipe: Rung) -> pd.DataFrame:
     """Table I rows of this chapter (the paper has none: its column stays empty), in the layout of
-    ``references.compare_with_paper``: the single model's mean ± std over seeds, and the ensemble; the
-    protocol column describes the recipe that was chosen (``describe``)."""
+    ``references.compare_with_paper``: the single model's mean ± std over seeds, and the ensemble of those
+    seeds (one model: no std, and the seeds it was built from as its count); the protocol column describes
+    the recipe that was chosen (``describe``)."""
     single, ensemble = test[test.model == "single"], test[test.model == "ensemble"]
     names = {"single": f"PreAct ResNet ({schedule.name} schedule)",
              "ensemble": f"PreAct ResNet, ensemble of {len(single)} seeds ({schedule.name} schedule)"}
@@ -468,5 +469,5 @@ def table1_rows(test: pd.DataFrame, schedule: BeyondSchedule, recipe: Rung) -> p
             rows.append({"model": names[kind], "protocol": f"ours: chapter 07's recipe, {describe(recipe)}",
                          "metric": metric, "paper": float("nan"),
                          "ours_mean": round(float(frame[metric].mean()), 4), "ours_std": round(float(std), 4),
-                         "seeds": len(frame) if kind == "single" else 1, "difference": float("nan")})
+                         "seeds": len(single), "difference": float("nan")})
     return pd.DataFrame(rows)
