@@ -78,6 +78,9 @@ def test_no_count_is_filled_in_rather_than_counted():
     for model, seeds in counted.items():
         shown = accuracy[(accuracy.model == settings.DISPLAY_NAMES[model]) & (accuracy.protocol == references.PROTOCOL)]
         assert len(shown) == 1 and int(shown.seeds.iloc[0]) == seeds, f"{model}: Table I says {shown.seeds.tolist()}"
+    beyond = accuracy[accuracy.paper.isna()]
+    members = (table("beyond_test").model == "single").sum()
+    assert len(beyond) and (beyond.seeds == members).all(), f"chapter 07's rows say {beyond.seeds.tolist()} seeds"
     ladder = table("oneshot_ladder_draws")
     method = table("report_oneshot")
     paper_method = method[method.method.str.contains(references.SIAMESE_METHOD, regex=False)].iloc[0]
