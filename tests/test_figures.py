@@ -123,11 +123,12 @@ def _costs():
              "ablation: recipe without rotation, scale and shift",
              "recipe: PreAct ResNet with rotation, scale and shift",
              "recipe: PreAct ResNet with rotation, scale and shift, ensemble of 3 seeds"]
-    return pd.DataFrame({"model": names, "seeds": [3, 3, 3, 3, 1, 3, 1],
+    # As beyond.cost_table writes it: one value, no std; the ensemble counts the seeds it was built from.
+    return pd.DataFrame({"model": names, "seeds": [3, 3, 3, 3, 1, 3, 3],
                          "accuracy_mean": np.linspace(0.93, 0.985, len(names)),
-                         "accuracy_std": [0.006, 0.005, 0.004, 0.003, 0, 0.002, 0],
+                         "accuracy_std": [0.006, 0.005, 0.004, 0.003, np.nan, 0.002, np.nan],
                          "minutes_mean": [5.5, 13, 19, 19, 25, 25, 75],
-                         "minutes_std": [0.2, 0.5, 0.4, 0.6, 0, 0.3, 0], "ensemble": [False] * 6 + [True]})
+                         "minutes_std": [0.2, 0.5, 0.4, 0.6, np.nan, 0.3, np.nan], "ensemble": [False] * 6 + [True]})
 
 
 CASES = {
@@ -314,6 +315,8 @@ def test_cost_and_objective_figures_draw_what_they_are_given():
     points = [c for c in ax.containers]  # one error bar container per model
     assert len(points) == len(_costs())
     assert points[3].lines[0].get_xydata()[0].tolist() == pytest.approx([19, _costs().accuracy_mean[3]])
+    assert points[3].has_yerr and not points[4].has_yerr and not points[6].has_yerr  # one seed, the ensemble
+    assert labels[6] == _costs().model[6]  # the ensemble's name says how many seeds it holds
     plt.close(fig)
     # A model 30 pt below the rest sits on the bottom edge, named with its accuracy, and leaves the axis alone.
     low = pd.concat([pd.DataFrame({"model": ["Logistic Regression"], "seeds": [3], "accuracy_mean": [0.60],

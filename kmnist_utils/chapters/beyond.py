@@ -240,7 +240,7 @@ def cost_table(cnn_seeds: pd.DataFrame, tuned_seeds: pd.DataFrame, rungs: pd.Dat
     the report: logistic regression (chapter 02, where given), chapter 03's CNNs, chapter 04's
     TunedImprovedCNN (its final runs; the grid search is not counted), every ablation run of chapter 07
     (``rungs``: ``ablation_runs``), the recipe's seeds, and their ensemble (its cost: the training of all
-    its members)."""
+    its members, and its count the seeds it was built from). A model scored once has no std (empty, not 0)."""
     single = recipe_test[recipe_test.model == "single"].reset_index(drop=True)
     ensemble = recipe_test[recipe_test.model == "ensemble"]
     frames = [
@@ -264,7 +264,8 @@ def cost_table(cnn_seeds: pd.DataFrame, tuned_seeds: pd.DataFrame, rungs: pd.Dat
                           "accuracy_std": grouped.accuracy.std(ddof=1), "minutes_mean": grouped.minutes.mean(),
                           "minutes_std": grouped.minutes.std(ddof=1)}).reset_index()
     table["ensemble"] = table.model.str.contains(", ensemble of ")
-    return table.fillna({"accuracy_std": 0.0, "minutes_std": 0.0})
+    table.loc[table.ensemble, "seeds"] = len(recipe_runs)
+    return table
 
 
 def report_costs(ctx: RunContext, rungs: pd.DataFrame, recipe_runs: pd.DataFrame, recipe_test: pd.DataFrame,

@@ -256,10 +256,11 @@ def plot_accuracy_vs_minutes(costs: pd.DataFrame, targets: dict[str, float] | No
             ax.plot(row.minutes_mean, floor, marker="v", ls="none", color=colour, clip_on=False,
                     label=f"{label}: {row.accuracy_mean:.3f}, below the axis")
             continue
-        ax.errorbar(row.minutes_mean, row.accuracy_mean, xerr=row.minutes_std if row.seeds > 1 else None,
-                    yerr=row.accuracy_std if row.seeds > 1 else None, fmt="o", capsize=3, color=colour, label=label)
+        spread = row.seeds > 1 and not ensemble  # an ensemble is one model: no spread to draw
+        ax.errorbar(row.minutes_mean, row.accuracy_mean, xerr=row.minutes_std if spread else None,
+                    yerr=row.accuracy_std if spread else None, fmt="o", capsize=3, color=colour, label=label)
     # Room above the highest point or target, so that every target line and its label is drawn.
-    top = max([float((accuracy + costs.accuracy_std).max()), *(targets or {}).values()])
+    top = max([float((accuracy + costs.accuracy_std.fillna(0.0)).max()), *(targets or {}).values()])
     ax.set_ylim(floor, top + 0.004)
     for i, (name, value) in enumerate((targets or {}).items()):
         ax.axhline(value, color="grey", linestyle="--", linewidth=1)
