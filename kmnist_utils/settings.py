@@ -251,6 +251,8 @@ class Profile:
     siamese: SiameseSettings = field(default_factory=SiameseSettings)
     # Random calibration/evaluation splits of the test set for certified routing (notebook 05).
     routing_splits: int = 200
+    # Boosting rounds of chapter 07's train/test shift detector (the test profile's data is too small to need 200).
+    shift_rounds: int = 200
     # Chapter 07's schedule when its parameter ``schedule`` is None.
     beyond_schedule: str = "cpu"
     # Committed results train in fp32 on every machine, so one command gives one set of numbers
@@ -300,6 +302,7 @@ SMOKE = replace(
                     unseen_seen_counts=(5,), unseen_splits=2, unseen_epochs=1, unseen_draws=5,
                     paper=replace(PaperSiameseSettings(), pairs_per_epoch=1_024, epochs=1, val_pairs=256)),
     routing_splits=10,
+    shift_rounds=20,
     beyond_schedule="smoke",
     calibrate=False,
 )

@@ -49,6 +49,7 @@ def test_the_detector_finds_a_shift_and_not_one_in_the_control():
     assert [m.name for m in measured] == [shift.TEST_VS_TRAIN, shift.CONTROL]
     assert all(len(m.images) == 400 and (m.domain == 1).sum() == 200 for m in measured)
     table = shift.auc_table(measured, seed=0)
+    assert (table.detector == shift.detector(20)).all() and "(20 rounds)" in shift.detector(20)
     rows = table.set_index("comparison")
     assert rows.loc[shift.TEST_VS_TRAIN].auc > 0.95
     assert rows.loc[shift.CONTROL].ci95_low < 0.5 < rows.loc[shift.CONTROL].ci95_high
@@ -97,7 +98,7 @@ def test_feature_table_names_what_moves_and_the_control_does_not():
 
 def test_extremes_take_the_surest_images_of_each_side():
     domains = shift.Domains("t", np.zeros((6, 28, 28)), np.array([1, 1, 1, 0, 0, 0]),
-                            np.array([0.9, 0.2, 0.6, 0.8, 0.1, 0.3]))
+                            np.array([0.9, 0.2, 0.6, 0.8, 0.1, 0.3]), rounds=5)
     found = shift.extremes(domains, count=2)
     assert found["most test-like test images"].tolist() == [0, 2]
     assert found["most training-like training images"].tolist() == [4, 5]

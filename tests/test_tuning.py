@@ -27,7 +27,7 @@ def test_grid_needs_every_key():
 
 
 def test_grid_spec_maps_the_point(tmp_path):
-    ctx = context.setup("paper", output_root=tmp_path)
+    ctx = context.setup("paper", output_root=tmp_path, lock=False, calibrate=False)  # a mapping: nothing timed
     spec = tuning.grid_spec(ctx, {"learning_rate": 5e-4, "dropout": 0.3, "batch_size": 128}, seed=2, epochs=3)
     assert spec.model == "improved" and spec.hparams == {"dropout": 0.3}
     assert (spec.config.learning_rate, spec.config.batch_size, spec.config.epochs, spec.config.seed) == (

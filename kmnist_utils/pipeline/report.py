@@ -373,8 +373,9 @@ def _run_all(notebooks: list[Path], ctx: RunContext, params: dict, kernel_name: 
                                                       "precision": ctx.precision, "parameters": params},
                                    [n.name for n in notebooks], git_commit(), cpu=cpu_model(),
                                    cache=attempts.cache_identity(ctx.cache_dir / "checkpoints")) if full else None)
-    if ledger is not None and attempt_note(ledger):
-        print(f"kmnist-report: {attempt_note(ledger)}", flush=True)
+    note = attempt_note(ledger) if ledger is not None else ""
+    if note:
+        print(f"kmnist-report: {note}", flush=True)
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...{eta_text(expected, notebooks[i - 1 :])}", flush=True)
         run_log = work_copy(notebook, ctx).with_suffix(".runs.jsonl")
