@@ -296,6 +296,11 @@ def saliency_verdict(
     return head + f": {where}, so {claim} is not reproduced by this measure."
 
 
+def _share(value: float) -> str:
+    """A share as a percentage, with its tenth when it has one (5.5%, not 6%, beside another 5.5%)."""
+    return f"{value:.0%}" if round(value * 100, 1) == round(value * 100) else f"{value:.1%}"
+
+
 def certification_level(delta: float, splits: int, calibration_images: int | None = None) -> str:
     """What a certified threshold promises, stated beside every certified-routing table."""
     part = ("a calibration half" if calibration_images is None
@@ -322,8 +327,8 @@ def routing_verdict(
             f"Target {target:.1%}: no threshold could be certified in any split, so every image goes to a person: "
             "the target is not met, nothing is automated."
         )
-    rest = "" if share_certified == 1 else f" (the other {1 - share_certified:.0%} send every image to a person)"
-    head = (f"Target {target:.1%}: a threshold was certified in {share_certified:.0%} of the splits{rest}; in "
+    rest = "" if share_certified == 1 else f" (the other {_share(1 - share_certified)} send every image to a person)"
+    head = (f"Target {target:.1%}: a threshold was certified in {_share(share_certified)} of the splits{rest}; in "
             f"{share_certified_and_missed:.1%} of all splits a certified threshold missed the target on the "
             f"evaluation part (the guarantee bounds such misses of the true accuracy at delta = {delta:.0%})")
     if share_certified_and_missed <= delta:
