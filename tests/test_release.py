@@ -110,13 +110,36 @@ def executed_text(notebook: str) -> str:
                      for c in executed.cells if c.cell_type == "code" for o in c.outputs)
 
 
+def shows_run(text: str, label: str, epochs: int) -> bool:
+    """Whether an executed notebook's outputs hold a line for the run ``label`` starts: its progress line's
+    end ("trained in N s"), or the line of a cache hit with its history from the checkpoint."""
+    ended = (rf"(trained in \d+ s|loaded from the checkpoint cache \(.+\), trained {epochs} epochs? in \d+ s, "
+             "val_acc by epoch)")
+    return re.search(rf"^{re.escape(label)}.*: {ended}", text, re.MULTILINE) is not None
+
+
+def runs_of_each_chapter() -> dict[str, list[tuple[str, int]]]:
+    """Notebook -> (label start, epochs) of every run its tables list: the CNNs, the grid and the tuned
+    runs, and the one-shot ladder."""
+    grid = [(f"improved seed {r.seed}: {r.epochs} epochs, batch {r.batch_size}, lr {r.learning_rate:g} "
+             f"dropout={r.dropout:g}, ", r.epochs) for r in table("tuning_grid").itertuples()]
+    tuned = [(f"improved seed {r.seed}: {r.epochs_run} epochs, ", r.epochs_run)
+             for r in table("tuned_seeds").itertuples()]
+    ladder = table("oneshot_ladder_history").groupby(["rung", "seed"], sort=False).epoch.max()
+    return {
+        "03_cnns.ipynb": [(f"{r.model} seed {r.seed}: {r.epochs_run} epochs, ", r.epochs_run)
+                          for r in table("cnn_seeds").itertuples()],
+        "04_tuning.ipynb": grid + tuned,
+        "06_siamese_one_shot.ipynb": [(f"{rung} (siamese) seed {seed}: {epochs} epochs, ", epochs)
+                                      for (rung, seed), epochs in ladder.items()],
+    }
+
+
 def test_an_executed_notebook_shows_each_models_training_or_its_history_from_the_cache():
-    text = executed_text("03_cnns.ipynb")
-    for row in table("cnn_seeds").itertuples():
-        trained = re.search(rf"^{row.model} seed {row.seed}: .*trained in \d+ s", text, re.MULTILINE)
-        cached = re.search(rf"^{row.model} \(seed {row.seed}\): loaded from the checkpoint cache \(.+\), trained "
-                           rf"{row.epochs_run} epochs? in \d+ s, val_acc by epoch", text, re.MULTILINE)
-        assert trained or cached, f"03_cnns.ipynb says nothing of how {row.model} seed {row.seed} was trained"
+    for notebook, runs in runs_of_each_chapter().items():
+        text = executed_text(notebook)
+        silent = [label for label, epochs in runs if not shows_run(text, label, epochs)]
+        assert runs and not silent, f"{notebook} says nothing of how these runs were trained: {silent}"
 
 
 def test_the_total_time_counts_every_attempt():
