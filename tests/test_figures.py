@@ -427,7 +427,10 @@ def test_every_figure_draws_the_numbers_it_is_given():
     pooled = pd.concat([draws.assign(seed=0), draws[draws.embedding == "Siamese encoder"].assign(seed=1),
                         draws[draws.embedding == "Siamese encoder"].assign(seed=2)])
     title = plots.plot_draw_distribution(pooled, 0.7387).axes[0].get_title()
-    assert "Siamese encoder: 3 encoders x 100 draws" in title and "raw pixels: 100 draws" in title
+    assert "(Siamese encoder: 3 encoders x 100 draws; the others: 100 draws each)" in title
+    two = pooled[pooled.embedding != "PCA (64 components)"]  # one group of each count: both named
+    title = plots.plot_draw_distribution(two, 0.7387).axes[0].get_title()
+    assert "(Siamese encoder: 3 encoders x 100 draws; raw pixels: 100 draws)" in title
     plt.close("all")
 
     kshot = _kshot()

@@ -63,7 +63,7 @@ def test_draws_versus_reference():
     assert "below" in below and "75th percentile" in below
     above = findings.draws_versus_reference("Siamese", [0.8, 0.82], 0.7387)
     assert "at or above" in above and "0th percentile" in above and "outside the central 95%" in above
-    assert "inside the central 95%" in below and "std 0.0854" in below
+    assert "inside the central 95%" in below and "over 4 draws (std of all 4: 0.0854)" in below
 
 
 def test_interval_verdict_every_branch():

@@ -70,7 +70,7 @@ def test_a_run_trained_in_this_process_shows_its_epochs(tmp_path, capsys):
     spec = TrainSpec("simple", TrainConfig(2, 32, 1e-3, seed=0, precision="fp32", threads=1))
     runner.train(ctx, [spec], tiny_parts())
     out = capsys.readouterr().out
-    label = parallel.run_label(spec)
+    label = spec.label()
     assert f"{label}: epoch 1/2, train_loss" in out and f"{label}: epoch 2/2," in out and "done" in out
 
 
@@ -82,10 +82,25 @@ def test_worker_runs_report_their_epochs_to_the_caller(tmp_path):
     jobs = [parallel.Job(dataclasses.replace(spec, config=dataclasses.replace(spec.config, seed=s)), arrays, "cpu",
                          tmp_path / "store") for s in (0, 1)]
     parallel.run_jobs(jobs, workers=2, show=lambda name, text: shown.append((name, text)))
-    for job in jobs:
-        texts = [text for name, text in shown if name == job.label()]
-        assert texts[0].endswith("waiting for a worker")
+    for key, job in enumerate(jobs):
+        texts = [text for name, text in shown if name == str(key)]
+        assert texts[0] == f"{job.label()}: waiting for a worker"
         assert any(": epoch 2/2," in t for t in texts) and "trained in" in texts[-1]  # the last word is the end
+
+
+def test_runs_that_share_a_label_keep_a_line_each(tmp_path):
+    """One spec on two different training sets (the unseen-class study's class splits) has one label: each
+    run still has its own line, and neither's end is dropped as the other's stale epoch."""
+    shown = []
+    spec = TrainSpec("simple", TrainConfig(1, 32, 1e-3, seed=0, precision="fp32"))
+    parts, other = tiny_parts(), tiny_parts(seed=1)
+    jobs = [parallel.Job(spec, (p.x_train, p.y_train, p.x_val, p.y_val), "cpu", tmp_path / "store")
+            for p in (parts, other)]
+    assert jobs[0].label() == jobs[1].label()
+    parallel.run_jobs(jobs, workers=2, show=lambda name, text: shown.append((name, text)))
+    ends = {name: text for name, text in shown}
+    assert sorted(ends) == ["0", "1"] and all("trained in" in text for text in ends.values())
+    assert any("(2/2 done" in text for text in ends.values())
 
 
 def progress_notebook(path, cache, epochs: int = 2) -> None:

@@ -7,7 +7,7 @@ spec and gets it from the checkpoint cache.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -155,7 +155,7 @@ def rung_spec(ctx: RunContext, pool: Parts, rung: Rung, seed: int) -> TrainSpec:
     config = TrainConfig(epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate, seed=seed,
                          precision=ctx.precision, threads=ctx.threads_per_run, keep="last")
     hparams = {"embedding_dim": p.embedding_dim, "head": rung.head, "encoder": rung.encoder}
-    return TrainSpec(model="siamese", config=config, hparams=hparams, objective=objective)
+    return TrainSpec(model="siamese", config=config, hparams=hparams, objective=objective, name=rung.name)
 
 
 def ladder_runs(ctx: RunContext, parts: Parts) -> list[tuple[str, int, TrainSpec, Parts]]:
@@ -163,7 +163,8 @@ def ladder_runs(ctx: RunContext, parts: Parts) -> list[tuple[str, int, TrainSpec
     chapter's encoders (the last rung) on the training split."""
     pool = training_pool(parts)
     runs = [(rung.name, seed, rung_spec(ctx, pool, rung, seed), pool) for rung in LADDER for seed in ctx.seeds]
-    return runs + [(OURS_RUNG, seed, siamese_spec(ctx, parts, seed), parts) for seed in ctx.seeds]
+    return runs + [(OURS_RUNG, seed, replace(siamese_spec(ctx, parts, seed), name=OURS_RUNG), parts)
+                   for seed in ctx.seeds]
 
 
 def ladder_draws(ctx: RunContext, parts: Parts, trained: Mapping[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
@@ -269,7 +270,7 @@ def ladder_encoders(ctx: RunContext, parts: Parts, unseen: bool = True
     settings = unseen_settings(ctx, parts, ctx.seed) if unseen else []
     later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, settings, ctx.seed)]
     trained = train(ctx, [spec for _, _, spec, _ in runs] + [spec for spec, _ in later],
-                    [p for *_, p in runs] + [p for _, p in later], verbose=False)
+                    [p for *_, p in runs] + [p for _, p in later])
     return {(rung, seed): t for (rung, seed, _, _), t in zip(runs, trained)}
 
 
@@ -280,8 +281,7 @@ def siamese_encoders(ctx: RunContext, parts: Parts, unseen: bool = True
     specs = [siamese_spec(ctx, parts, seed) for seed in ctx.seeds]
     settings = unseen_settings(ctx, parts, ctx.seed) if unseen else []
     later = [(spec, seen_parts) for (*_, seen_parts, _), spec in unseen_runs(ctx, settings, ctx.seed)]
-    trained = train(ctx, specs + [spec for spec, _ in later], [parts] * len(specs) + [p for _, p in later],
-                    verbose=False)
+    trained = train(ctx, specs + [spec for spec, _ in later], [parts] * len(specs) + [p for _, p in later])
     return trained[: len(specs)]
 
 
@@ -423,7 +423,9 @@ def unseen_runs(ctx: RunContext, settings: Sequence[UnseenSetting], seed: int
     """The encoders of the unseen-class study for ``settings`` (``unseen_settings``): ((seen, split,
     encoder name, seen parts, novel parts), spec)."""
     return [
-        ((seen, split, name, seen_parts, novel_parts), siamese_spec(ctx, seen_parts, seed, objective, unseen=True))
+        ((seen, split, name, seen_parts, novel_parts),
+         replace(siamese_spec(ctx, seen_parts, seed, objective, unseen=True),
+                 name=f"{name} on {seen} seen classes, split {split}"))
         for seen, split, _, seen_parts, novel_parts in settings
         for name, objective in zip(UNSEEN_ENCODERS, UNSEEN_OBJECTIVES)
     ]

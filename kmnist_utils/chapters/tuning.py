@@ -38,15 +38,17 @@ def grid_spec(ctx: RunContext, point: dict[str, Any], seed: int, epochs: int) ->
                     learning_rate=point["learning_rate"], dropout=point["dropout"])
 
 
-def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None) -> pd.DataFrame:
+def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None, verbose: bool = True) -> pd.DataFrame:
     """Train (or load) every grid point for ``grid_epochs`` and score its final weights on the validation
-    split, as the paper did (``kept_epoch`` = ``grid_epochs``; ``best_epoch``: its lowest validation loss)."""
+    split, as the paper did (``kept_epoch`` = ``grid_epochs``; ``best_epoch``: its lowest validation loss).
+    ``verbose``: a line per point loaded from the cache, with its history (the chapters that only need the
+    grid's choice say nothing of it)."""
     seed = ctx.seed if seed is None else seed
     data, store = tensor_split(ctx, parts), checkpoint_store(ctx)
     points = grid_points(dict(ctx.profile.grid))
     specs = [grid_spec(ctx, point, seed, ctx.profile.grid_epochs) for point in points]
     rows = []
-    for index, (point, trained) in enumerate(zip(points, train(ctx, specs, parts, verbose=False))):
+    for index, (point, trained) in enumerate(zip(points, train(ctx, specs, parts, verbose=verbose))):
         val_loss, val_acc = validation_score(trained, data, store)
         rows.append({
             "grid_index": index, **point, "seed": seed, "epochs": ctx.profile.grid_epochs,
@@ -60,7 +62,7 @@ def run_grid(ctx: RunContext, parts: Parts, seed: int | None = None) -> pd.DataF
 
 def selected_config(ctx: RunContext, parts: Parts) -> dict[str, Any]:
     """The configuration the grid search selects (re-derived from cached runs when they exist)."""
-    best = select_best(run_grid(ctx, parts))
+    best = select_best(run_grid(ctx, parts, verbose=False))
     return {
         "learning_rate": float(best.learning_rate),
         "dropout": float(best.dropout),

@@ -51,6 +51,14 @@ class TrainSpec:
         """The run's name in logs: its ``name``, else the model's registry name."""
         return f"{self.name} ({self.model})" if self.name else self.model
 
+    def label(self) -> str:
+        """'improved seed 0: 10 epochs, batch 64, lr 0.001 dropout=0.3, fp32': the run as logs, progress lines
+        and cache hits name it."""
+        config = self.config
+        extra = "".join(f" {k}={v}" for k, v in sorted(self.hparams.items()) if k != "embedding_dim")
+        return (f"{self.display()} seed {config.seed}: {config.epochs} epochs, batch {config.batch_size}, "
+                f"lr {config.learning_rate:g}{extra}, {config.precision}")
+
     def meta(self, data: TensorSplit) -> dict[str, Any]:
         """Everything the trained weights depend on (precision resolved for the data's device)."""
         config = asdict(self.config)
@@ -250,7 +258,7 @@ def train_cached(
     if finished is not None:
         model.load_state_dict(finished.kept_weights(spec.config.keep))
         if verbose and not by_worker:  # a run a worker just trained has said so on its progress line
-            print(f"{spec.display()} (seed {spec.config.seed}): loaded from the checkpoint cache "
+            print(f"{spec.label()}: loaded from the checkpoint cache "
                   f"({store.path(meta).name}), trained {history_text(finished.history)}")
         return TrainedModel(model, finished, meta, from_cache=not by_worker, keep=spec.config.keep)
     resume = store.load(meta, partial=True) or store.longest_prefix(meta)

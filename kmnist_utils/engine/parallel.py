@@ -18,7 +18,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -39,18 +39,11 @@ class Job:
     device: str
     store_root: Path
     milestones: tuple[int, ...] = ()
+    # Its progress line (``run_jobs`` numbers the jobs that have none): labels can repeat, as one spec on two splits.
+    key: str = ""
 
     def label(self) -> str:
-        return run_label(self.spec)
-
-
-def run_label(spec: "TrainSpec") -> str:
-    """'improved seed 0: 10 epochs, batch 64, lr 0.001 dropout=0.3, fp32': a run as logs and progress lines
-    name it."""
-    config = spec.config
-    extra = "".join(f" {k}={v}" for k, v in sorted(spec.hparams.items()) if k != "embedding_dim")
-    return (f"{spec.display()} seed {config.seed}: {config.epochs} epochs, batch {config.batch_size}, "
-            f"lr {config.learning_rate:g}{extra}, {config.precision}")
+        return self.spec.label()
 
 
 def worker_count(device: str, jobs: int, configured: int | None = None) -> int:
@@ -108,7 +101,8 @@ def run_job(job: Job) -> tuple[float, float]:
     epochs = job.spec.config.epochs
     train_cached(job.spec, data, CheckpointStore(job.store_root), progress=False, verbose=False,
                  milestones=job.milestones,
-                 epoch_log=lambda state: _send(job.label(), epoch_text(job.label(), state.history, epochs)))
+                 epoch_log=lambda state: _send(job.key or job.label(),
+                                               epoch_text(job.label(), state.history, epochs)))
     return start, time.time()
 
 
@@ -125,13 +119,15 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 def run_jobs(jobs: Sequence[Job], workers: int, show: Callable[[str, str], None] | None = None) -> list[dict]:
     """Run ``jobs`` on ``workers`` spawned processes, longest first; the first failure stops them all.
-    Returns each run's ``run_record``, in the order they finished. ``show(name, text)`` receives each run's
-    progress line after every epoch and when it ends (default: printed).
+    Returns each run's ``run_record``, in the order they finished. ``show(key, text)`` receives each run's
+    progress line after every epoch and when it ends (default: printed); ``key`` is the run's place in
+    ``jobs``, since two runs can share a label.
 
     A worker that dies (a crash in native code, the OOM killer) raises ``WorkerDied`` naming the runs
     in flight, instead of leaving the caller waiting for an answer that never comes.
     """
     shown_by, ended_runs = show or (lambda name, text: print(text, flush=True)), set()
+    jobs = [job if job.key else replace(job, key=str(index)) for index, job in enumerate(jobs)]
 
     def show(name: str, text: str) -> None:  # an epoch line that arrives after its run's last line is stale
         if name not in ended_runs:
@@ -151,7 +147,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, show: Callable[[str, str], None]
     try:
         futures = {pool.submit(run_job, jobs[i]): i for i in order}
         for i in order:
-            show(jobs[i].label(), f"{jobs[i].label()}: waiting for a worker")
+            show(jobs[i].key, f"{jobs[i].label()}: waiting for a worker")
         pending, done = set(futures), 0
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -169,9 +165,9 @@ def run_jobs(jobs: Sequence[Job], workers: int, show: Callable[[str, str], None]
                     ) from None
                 records.append(run_record(jobs[index].spec, began, ended))
                 _drain(lines, show)
-                show(jobs[index].label(), f"{jobs[index].label()}: trained in {ended - began:.0f} s "
+                show(jobs[index].key, f"{jobs[index].label()}: trained in {ended - began:.0f} s "
                      f"({done}/{len(jobs)} done, elapsed {time.perf_counter() - start:.0f} s)")
-                ended_runs.add(jobs[index].label())
+                ended_runs.add(jobs[index].key)
     except BaseException:
         _stop(pool)
         raise

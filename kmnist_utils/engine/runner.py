@@ -123,7 +123,8 @@ def _train_in_workers(ctx: RunContext, todo: Sequence[tuple[TrainSpec, Parts]], 
     records, root = [], checkpoint_store(ctx).root
     for threads in sorted({spec.config.threads or 1 for spec, _ in todo}):
         runs = [parallel.Job(spec, (parts.x_train, parts.y_train, parts.x_val, parts.y_val), ctx.device, root,
-                             milestones(ctx, spec)) for spec, parts in todo if (spec.config.threads or 1) == threads]
+                             milestones(ctx, spec), key=f"run {index}")
+                for index, (spec, parts) in enumerate(todo) if (spec.config.threads or 1) == threads]
         configured = max(1, cores(ctx) // threads) if ctx.device == "cpu" else ctx.workers
         workers = parallel.worker_count(ctx.device, len(runs), configured)
         if len(runs) > 1 and workers > 1:
@@ -163,7 +164,7 @@ def train(ctx: RunContext, specs: Sequence[TrainSpec], parts: Parts | Sequence[P
 
 
 def _epoch_line(lines: progress.Lines, spec: TrainSpec) -> Callable[[Any], None]:
-    label, epochs = parallel.run_label(spec), spec.config.epochs
+    label, epochs = spec.label(), spec.config.epochs
     return lambda state: lines.show(label, progress.epoch_text(label, state.history, epochs))
 
 

@@ -497,15 +497,20 @@ def plot_certified_routing(rows: pd.DataFrame) -> Figure:
 
 def draw_count_text(draws: pd.DataFrame, by: str = "embedding") -> str:
     """How many values each histogram of ``draws`` pools: '100 support draws each', or per group
-    '3 encoders x 100 draws' where a group pools several encoder seeds."""
+    '3 encoders x 100 draws' where a group pools several encoder seeds; the count most groups share is
+    said once ('the others: 100 draws each'), so the title fits above the plot."""
     parts = []
     for name, group in draws.groupby(by, sort=False):
         seeds = group.seed.nunique() if "seed" in group else 1
         per = group.draw.nunique()
         parts.append((name, f"{seeds} encoders x {per} draws" if seeds > 1 else f"{per} draws"))
-    if len({text for _, text in parts}) == 1:
-        return f"{parts[0][1]} each"
-    return "; ".join(f"{name}: {text}" for name, text in parts)
+    texts = [text for _, text in parts]
+    common = max(texts, key=texts.count)
+    if texts.count(common) == len(texts):
+        return f"{common} each"
+    if texts.count(common) == 1:
+        return "; ".join(f"{name}: {text}" for name, text in parts)
+    return "; ".join(f"{name}: {text}" for name, text in parts if text != common) + f"; the others: {common} each"
 
 
 def plot_draw_distribution(draws: pd.DataFrame, reference: float, metric: str = "accuracy",

@@ -209,7 +209,9 @@ def draws_versus_reference(
     verdict = (f"inside the central 95% of our draws [{low:.4f}, {high:.4f}]: one draw like it is within draw-to-draw "
                "noise" if inside else f"outside the central 95% of our draws [{low:.4f}, {high:.4f}]")
     return (
-        f"{name}: mean {mean:.4f} (std {array.std(ddof=1) if array.size > 1 else 0:.4f}) over {array.size} draws, "
+        # The std of every draw pooled, not a table's spread within one encoder seed: say which.
+        f"{name}: mean {mean:.4f} over {array.size} draws (std of all {array.size}: "
+        f"{array.std(ddof=1) if array.size > 1 else 0:.4f}), "
         f"{side} {what} ({reference:.4f}, {points(mean - reference)}); "
         f"{reference:.4f} sits at the {percentile:.0f}th percentile of our draws, {verdict}."
     )
