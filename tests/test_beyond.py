@@ -245,7 +245,7 @@ def test_ablation_findings_say_where_validation_and_test_disagree():
     table = beyond.ablation_table(runs, _recipe_runs([0.990, 0.991, 0.992]), _singles([0.982, 0.980, 0.984]))
     line, = beyond.ablation_findings(table)
     assert line.startswith("Rotation, scale and shift adds -0.30 pt on validation, a loss beyond its noise floor "
-                           "of 0.10 pt and +0.70 pt on test, more than its noise floor of 0.20 pt")
+                           "of 0.10 pt, and +0.70 pt on test, more than its noise floor of 0.20 pt")
     assert line.endswith("validation and test disagree.")
     agreeing = _ablation_runs([0.990, 0.9895], [0.982, 0.9815])
     line, = beyond.ablation_findings(beyond.ablation_table(agreeing, _recipe_runs([0.990, 0.991, 0.992]),

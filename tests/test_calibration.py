@@ -239,6 +239,27 @@ def test_scaling_findings_say_when_the_validation_temperature_hurts_the_test_set
     assert "softens (T > 1)" in better and "(worse)" not in better and "carry over" not in better
 
 
+def test_scaling_findings_say_when_ece_and_nll_disagree():
+    """The release run's ensemble: scaling lowers test ECE but raises test NLL, so neither side is called the
+    better calibrated one; and seed 0's ECE, 0.0046 before and after at four decimals, prints the digits
+    that tell them apart."""
+    import pandas as pd
+
+    rows = pd.DataFrame({
+        "split": ["validation", "validation", "test", "test"] * 2,
+        "scaling": ["before", "after"] * 4,
+        "temperature": [1.0, 0.7241, 1.0, 0.7241, 1.0, 0.7817, 1.0, 0.7817],
+        "ece": [0.0053, 0.0013, 0.0082, 0.0025, 0.0037, 0.0016, 0.004612, 0.004638],
+        "nll": [0.0188, 0.0166, 0.0695, 0.0725, 0.0197, 0.0182, 0.0731, 0.0765],
+        "model": ["ensemble"] * 4 + ["single (seed 0)"] * 4,
+    })
+    mixed, worse = calibration.scaling_findings(rows)
+    assert "test ECE 0.0082 -> 0.0025 (better), test NLL 0.0695 -> 0.0725 (worse)" in mixed
+    assert "the two measures disagree" in mixed and "better calibrated" not in mixed
+    assert "test ECE 0.00461 -> 0.00464 (worse)" in worse and "the unscaled probabilities are the better" in worse
+    assert calibration.distinct_digits(0.5, 0.5) == ("0.5000", "0.5000")
+
+
 def test_the_guarantee_holds_where_the_population_accuracy_is_known():
     """Simulated scores with a known accuracy curve: certified thresholds whose true accuracy misses the
     target stay within delta (with Monte Carlo room), while fresh evaluation samples of the same size miss

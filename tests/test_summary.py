@@ -173,6 +173,32 @@ def test_oneshot_table_gives_the_spread_over_encoder_seeds(results_ctx):
     assert (row.accuracy, row["std"], row.macro_f1, row.draws) == (0.955, 0.004, 0.954, 20)
 
 
+def test_oneshot_table_shows_the_ladder_with_the_std_of_all_its_draws(results_ctx):
+    """The paper's method and each of our changes: the paper's row says "paper", the others what changed and
+    their difference from it; the ± is the std of all the rung's draws (as in the findings), not the ladder's
+    mean spread within an encoder seed."""
+    draws = pd.DataFrame([{"rung": rung, "seed": seed, "draw": d, "accuracy": base + 0.1 * seed + 0.01 * d}
+                          for rung, base in ((references.SIAMESE_METHOD, 0.6), ("+ in-batch pairs", 0.7))
+                          for seed in (0, 1) for d in range(3)])
+    write_table(draws, "oneshot_ladder_draws", results_ctx)
+    write_table(pd.DataFrame([
+        {"rung": references.SIAMESE_METHOD, "change": "paper: its encoder", "accuracy": 0.66, "f1_macro": 0.65,
+         "draw_std": 0.01, "seed_std": 0.07, "seeds": 2, "draws_per_seed": 3, "difference": 0.0,
+         "ci95_low": 0.0, "ci95_high": 0.0},
+        {"rung": "+ in-batch pairs", "change": "pairs in batches", "accuracy": 0.76, "f1_macro": 0.75,
+         "draw_std": 0.01, "seed_std": 0.07, "seeds": 2, "draws_per_seed": 3, "difference": 0.1,
+         "ci95_low": 0.05, "ci95_high": 0.15},
+    ]), "oneshot_ladder", results_ctx)
+    table = summary.oneshot_table(summary.load_results(results_ctx.dirs.results)).set_index("method")
+    paper = table.loc[f"Siamese network, {references.SIAMESE_METHOD} (2 encoders, ± std over draws)"]
+    pooled = draws[draws.rung == references.SIAMESE_METHOD].accuracy.std(ddof=1)
+    assert paper.protocol == references.PROTOCOL and paper["std"] == pytest.approx(pooled) and paper.draws == 6
+    assert pd.isna(paper.difference)
+    ours = table.loc["Siamese network, + in-batch pairs (2 encoders, ± std over draws)"]
+    assert ours.protocol == "ours: pairs in batches" and (ours.difference, ours.diff_low) == (0.1, 0.05)
+    assert table.attrs["paper_percentile"] == pytest.approx(100.0)  # 0.7387 is above every paper-method draw
+
+
 def test_missing_tables_are_named_with_the_remedy(tmp_path):
     with pytest.raises(FileNotFoundError, match="lacks the results table.*tuning_grid.*make report"):
         summary.load_results(tmp_path)

@@ -222,7 +222,7 @@ def ablation_findings(table: pd.DataFrame) -> list[str]:
     for row in table.iloc[1:].itertuples():
         ingredient = row.step.removeprefix("without ")
         head = (f"{ingredient[0].upper() + ingredient[1:]} adds "
-                f"{_side(row.recipe_gain_val, floors.noise_floor_val, 'validation')} and "
+                f"{_side(row.recipe_gain_val, floors.noise_floor_val, 'validation')}, and "
                 f"{_side(row.recipe_gain_test, floors.noise_floor_test, 'test')}")
         if floors.noise_floor_val == 0 or floors.noise_floor_test == 0:
             lines.append(head + ": one seed and no image count, so it cannot be told from noise on either set.")

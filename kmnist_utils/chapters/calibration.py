@@ -165,6 +165,13 @@ def calibration_summary(
     return pd.DataFrame(rows)
 
 
+def distinct_digits(first: float, second: float, digits: int = 4) -> tuple[str, str]:
+    """The two values with enough decimals (``digits`` to 7) that unequal values do not print alike."""
+    while digits < 7 and f"{first:.{digits}f}" == f"{second:.{digits}f}" and first != second:
+        digits += 1
+    return f"{first:.{digits}f}", f"{second:.{digits}f}"
+
+
 def scaling_findings(summary: pd.DataFrame) -> list[str]:
     """Per model of ``summary`` (``calibration_summary`` rows with a ``model`` column): what the temperature
     fitted on validation does to the test set's ECE and NLL, said as it is, worse included. A temperature
@@ -173,15 +180,22 @@ def scaling_findings(summary: pd.DataFrame) -> list[str]:
     for model, rows in summary.groupby("model", sort=False):
         test = rows[rows.split == "test"].set_index("scaling")
         t = float(test.loc["after", "temperature"])
-        changes = []
+        changes, verdicts = [], []
         for metric, label in (("ece", "ECE"), ("nll", "NLL")):
             before, after = float(test.loc["before", metric]), float(test.loc["after", metric])
             verdict = "better" if after < before else "worse" if after > before else "unchanged"
-            changes.append(f"test {label} {before:.4f} -> {after:.4f} ({verdict})")
-        worse = [c for c in changes if c.endswith("(worse)")]
+            first, then = distinct_digits(before, after)
+            changes.append(f"test {label} {first} -> {then} ({verdict})")
+            verdicts.append(verdict)
         kind = "sharpens (T < 1)" if t < 1 else "softens (T > 1)" if t > 1 else "leaves"
-        tail = ("; the temperature fitted on validation does not carry over to the test set, so the unscaled "
-                "probabilities are the better calibrated ones here" if worse else "")
+        if "worse" in verdicts and "better" in verdicts:
+            tail = ("; the two measures disagree, so the temperature fitted on validation is not shown to carry "
+                    "over to the test set")
+        elif "worse" in verdicts:
+            tail = ("; the temperature fitted on validation does not carry over to the test set, so the unscaled "
+                    "probabilities are the better calibrated ones here")
+        else:
+            tail = ""
         lines.append(f"{model}: temperature {t:.2f} {kind} the probabilities: {', '.join(changes)}{tail}.")
     return lines
 

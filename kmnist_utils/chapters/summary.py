@@ -208,18 +208,22 @@ def oneshot_table(results: Results) -> pd.DataFrame:
              "accuracy": references.ONE_SHOT["accuracy"], "macro_f1": references.ONE_SHOT["f1_macro"], "draws": 1}]
     percentile_of = siamese_1shot
     if LADDER_TABLE in results.tables:
+        ladder_draws = results.tables.get("oneshot_ladder_draws")
         for row in results[LADDER_TABLE].itertuples():
             first = row.rung == references.SIAMESE_METHOD
+            # The std of all the rung's draws, as for the embeddings below and in the findings; the ladder
+            # table's draw_std is the mean spread within one encoder seed.
+            pooled = None if ladder_draws is None else ladder_draws[ladder_draws.rung == row.rung].accuracy
             rows.append({
                 "method": f"Siamese network, {row.rung} ({int(row.seeds)} encoder{'s' if row.seeds > 1 else ''}, "
                           "± std over draws)",
                 "protocol": references.PROTOCOL if first else f"ours: {row.change}",
-                "accuracy": row.accuracy, "macro_f1": row.f1_macro, "std": row.draw_std,
+                "accuracy": row.accuracy, "macro_f1": row.f1_macro,
+                "std": row.draw_std if pooled is None or len(pooled) < 2 else float(pooled.std(ddof=1)),
                 "seed_std": row.seed_std, "draws": int(row.seeds * row.draws_per_seed),
                 "difference": None if first else row.difference,
                 "diff_low": None if first else row.ci95_low, "diff_high": None if first else row.ci95_high,
             })
-        ladder_draws = results.tables.get("oneshot_ladder_draws")
         if ladder_draws is not None:
             percentile_of = ladder_draws[ladder_draws.rung == references.SIAMESE_METHOD].accuracy
     rows.append({"method": "Siamese network (ours, first draw)", "protocol": OURS_ONESHOT_PROTOCOL,
