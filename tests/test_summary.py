@@ -173,22 +173,28 @@ def test_oneshot_table_gives_the_spread_over_encoder_seeds(results_ctx):
     assert (row.accuracy, row["std"], row.macro_f1, row.draws) == (0.955, 0.004, 0.954, 20)
 
 
+def write_ladder(ctx) -> pd.DataFrame:
+    """Chapter 06's ladder tables, two rungs of two encoders with three draws each; returns its draws."""
+    draws = pd.DataFrame([{"rung": rung, "seed": seed, "draw": d, "accuracy": base + 0.1 * seed + 0.01 * d}
+                          for rung, base in ((references.SIAMESE_METHOD, 0.6), ("+ in-batch pairs", 0.7))
+                          for seed in (0, 1) for d in range(3)])
+    write_table(draws, "oneshot_ladder_draws", ctx)
+    write_table(pd.DataFrame([
+        {"rung": references.SIAMESE_METHOD, "change": "paper: its encoder", "accuracy": 0.66, "f1_macro": 0.65,
+         "draw_std": 0.01, "seed_std": 0.07, "seeds": 2, "draws_per_seed": 3, "difference": 0.0,
+         "ci95_low": 0.0, "ci95_high": 0.0, "interval_over": "encoder seeds"},
+        {"rung": "+ in-batch pairs", "change": "pairs in batches", "accuracy": 0.76, "f1_macro": 0.75,
+         "draw_std": 0.01, "seed_std": 0.07, "seeds": 2, "draws_per_seed": 3, "difference": 0.1,
+         "ci95_low": 0.05, "ci95_high": 0.15, "interval_over": "encoder seeds"},
+    ]), "oneshot_ladder", ctx)
+    return draws
+
+
 def test_oneshot_table_shows_the_ladder_with_the_std_of_all_its_draws(results_ctx):
     """The paper's method and each of our changes: the paper's row says "paper", the others what changed and
     their difference from it; the ± is the std of all the rung's draws (as in the findings), not the ladder's
     mean spread within an encoder seed."""
-    draws = pd.DataFrame([{"rung": rung, "seed": seed, "draw": d, "accuracy": base + 0.1 * seed + 0.01 * d}
-                          for rung, base in ((references.SIAMESE_METHOD, 0.6), ("+ in-batch pairs", 0.7))
-                          for seed in (0, 1) for d in range(3)])
-    write_table(draws, "oneshot_ladder_draws", results_ctx)
-    write_table(pd.DataFrame([
-        {"rung": references.SIAMESE_METHOD, "change": "paper: its encoder", "accuracy": 0.66, "f1_macro": 0.65,
-         "draw_std": 0.01, "seed_std": 0.07, "seeds": 2, "draws_per_seed": 3, "difference": 0.0,
-         "ci95_low": 0.0, "ci95_high": 0.0},
-        {"rung": "+ in-batch pairs", "change": "pairs in batches", "accuracy": 0.76, "f1_macro": 0.75,
-         "draw_std": 0.01, "seed_std": 0.07, "seeds": 2, "draws_per_seed": 3, "difference": 0.1,
-         "ci95_low": 0.05, "ci95_high": 0.15},
-    ]), "oneshot_ladder", results_ctx)
+    draws = write_ladder(results_ctx)
     table = summary.oneshot_table(summary.load_results(results_ctx.dirs.results)).set_index("method")
     paper = table.loc[f"Siamese network, {references.SIAMESE_METHOD} (2 encoders, ± std over draws)"]
     pooled = draws[draws.rung == references.SIAMESE_METHOD].accuracy.std(ddof=1)
@@ -197,6 +203,36 @@ def test_oneshot_table_shows_the_ladder_with_the_std_of_all_its_draws(results_ct
     ours = table.loc["Siamese network, + in-batch pairs (2 encoders, ± std over draws)"]
     assert ours.protocol == "ours: pairs in batches" and (ours.difference, ours.diff_low) == (0.1, 0.05)
     assert table.attrs["paper_percentile"] == pytest.approx(100.0)  # 0.7387 is above every paper-method draw
+
+
+def test_the_readme_states_a_few_findings_a_chapter_and_the_report_all(results_ctx):
+    """The README's sentences are a subset of REPORT.md's: the paper's one-shot method (not each rung), our
+    encoder over its seeds, chapter 07's two targets and the TunedImprovedCNN (not the aims and anchors), and
+    the verdicts of the shift and the validation-to-test gaps."""
+    write_ladder(results_ctx)
+    draws = summary.load_results(results_ctx.dirs.results)["oneshot_draws"]
+    write_table(pd.concat([draws.assign(seed=0), draws.assign(seed=1, accuracy=draws.accuracy + 0.01)]),
+                "oneshot_draws", results_ctx)
+    write_table(pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "seed": ["0", "1", "2", "0+1+2"],
+                              "accuracy": [0.980, 0.981, 0.979, 0.983]}), "beyond_test", results_ctx, schedule="cpu")
+    write_table(pd.DataFrame({"seed": [0, 1, 2], "accuracy": [0.965, 0.966, 0.964]}), "tuned_seeds", results_ctx)
+    write_table(pd.DataFrame({"comparison": ["official test vs training", "two halves of the training set (control)"],
+                              "images_each": [100, 100], "auc": [0.68, 0.5], "ci95_low": [0.67, 0.49],
+                              "ci95_high": [0.69, 0.51]}), "shift_auc", results_ctx)
+    write_table(pd.DataFrame({"model": ["a", "b"], "seeds": [3, 3], "val_mean": [0.99, 0.98],
+                              "test_mean": [0.97, 0.95], "gap_mean": [0.02, 0.03], "gap_std": [0.001, 0.002],
+                              "test_std": [0.001, 0.001]}), "shift_validation_test_gaps", results_ctx)
+    results = summary.load_results(results_ctx.dirs.results)
+    headline, every = summary.headline_findings(results), summary.differences(results)
+    assert set(headline) < set(every) and len(headline) == 8
+    said = " | ".join(headline)
+    assert "the paper's Siamese method" in said and "+ in-batch pairs" not in said
+    assert "our Siamese encoder, mean over draws per encoder seed" in said and "std of all 40" not in said
+    assert "misses the target 0.982" in said and "misses the target 0.985" in said and "against the aim" not in said
+    assert "vs TunedImprovedCNN" in said and "dataset paper's" not in said
+    assert "measurably different population" in said and "AUC 0.680 (95% interval" not in said
+    assert "What this means" in said and "Validation orders" not in said
+    assert "+ in-batch pairs" in " | ".join(every) and "against the aim" in " | ".join(every)
 
 
 def test_missing_tables_are_named_with_the_remedy(tmp_path):

@@ -142,7 +142,7 @@ def _oneshot_rows(results: Results) -> pd.DataFrame:
 def _beyond_note(results: Results) -> str:
     if anchors.BEYOND_TABLE1 not in results.tables:
         return ""
-    return (f" Rows with {NOT_IN_PAPER} in the paper's columns go beyond the paper (chapter 07,\n"
+    return (f" Rows with {NOT_IN_PAPER} in the paper's columns go beyond the paper (chapter 07, "
             "`notebooks/07_beyond_paper.ipynb`); the schedule that produced them is in their name.")
 
 
