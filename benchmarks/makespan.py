@@ -5,8 +5,11 @@ the measured duration of every run it trained.
     python benchmarks/makespan.py --results DIR [--out DIR]   # a run recorded before the ledger kept runs
 
 ``--ledger``: the pipeline's attempt ledger, which holds every training call with each run's threads,
-start and end. ``--results``: the per-run training seconds of a run's tables (chapters 03, 04, 06 and
-07), for runs recorded before that. Each run's one-thread duration is taken as its cost, the same on
+start and end, for a run whose training finished within one attempt (a training call cut short by the
+end of an attempt is not in it, and a run resumed later records only its last part). ``--results``: the
+per-run training seconds of a run's tables (chapters 03, 04, 06 and 07, every epoch however many attempts
+it took; chapter 06's unseen-class encoders have no such table and are left out), for a run that crossed
+attempts or was recorded before the ledger. Each run's one-thread duration is taken as its cost, the same on
 any number of cores (memory bandwidth shared by more workers is not modelled), and two schedules are
 simulated (``kmnist_utils.engine.schedule``):
 
@@ -34,12 +37,15 @@ from kmnist_utils.pipeline import attempts
 from kmnist_utils.products.results import read_table_file
 
 CORES = (2, 4, 8, 16)
-# (notebook, table, how its rows become runs); the rows of one table are one training call.
+# (notebook, table, how its rows become runs); the rows of one table are one training call, except where
+# JOINED says the tables of a notebook share one (chapter 07 trains its ablation and its seeds together).
+JOINED = {"beyond_seeds"}
 TABLE_CALLS = (
     ("03", "cnn_seeds", "train_seconds"),
     ("04", "tuning_grid", "train_seconds"),
     ("04", "tuned_seeds", "train_seconds"),
-    ("06", "siamese_history", "seconds"),
+    ("06", "siamese_history", "seconds"),  # runs before the one-shot ladder
+    ("06", "oneshot_ladder_history", "seconds"),
     ("07", "beyond_ablation_runs", "train_seconds"),
     ("07", "beyond_seeds", "train_seconds"),
 )
@@ -62,14 +68,21 @@ def calls_from_tables(results: Path) -> tuple[list[tuple[str, list[float]]], dic
     chosen recipe a rung of its ablation) shows the same training seconds twice: it counts once."""
     calls, provenance, seen = [], {}, set()
     for notebook, name, column in TABLE_CALLS:
-        found = read_table_file(results / f"{name}.json")
+        path = results / f"{name}.json"
+        found = read_table_file(path) if path.exists() else None  # a table of other code versions
         if found is None:
             continue
         rows, provenance = found
-        seconds = rows.groupby("seed")[column].sum() if name.endswith("history") else rows[column]
+        if name.endswith("history"):  # one row per epoch: a run is a seed (and a ladder rung)
+            seconds = rows.groupby([c for c in ("rung", "seed") if c in rows])[column].sum()
+        else:
+            seconds = rows[column]
         fresh = [float(s) for s in seconds if round(float(s), 1) not in seen]
         seen.update(round(s, 1) for s in fresh)
-        calls.append((notebook, fresh))
+        if name in JOINED and calls and calls[-1][0] == notebook:
+            calls[-1][1].extend(fresh)
+        else:
+            calls.append((notebook, fresh))
     return calls, {"source": str(results), "git_commit": provenance.get("git_commit"),
                    "cpu": provenance.get("device_name")}
 

@@ -156,6 +156,23 @@ def test_the_total_time_counts_every_attempt():
     assert provenance("pipeline_timings")["attempt_cpus"] == cpus, "the timings do not name every CPU they count"
 
 
+def test_every_table_and_figure_comes_from_the_run_of_the_products():
+    """A table or figure an earlier run wrote and this one does not (a chapter that stopped writing it) would
+    sit beside the new products unnoticed: every one must carry the commit of the run that wrote the others."""
+    from PIL import Image
+
+    commits = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        found = json.loads(path.read_text(encoding="utf-8")).get("provenance", {}).get("git_commit")
+        if found:
+            commits[path.name] = found[:10]
+    run = provenance("report_table1")["git_commit"][:10]
+    for path in sorted((ROOT / "figures").glob("*.png")):
+        commits[path.name] = run if run in str(Image.open(path).info) else "another run"
+    stale = {name: commit for name, commit in commits.items() if commit != run}
+    assert len(commits) > 20 and not stale, f"products of another run than {run}: {stale}; delete them"
+
+
 def test_the_readme_and_report_md_agree_on_every_number_they_share():
     if ROOT != PROJECT_ROOT:
         pytest.skip("the README describes the committed products only")
