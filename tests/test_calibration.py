@@ -221,18 +221,23 @@ def test_routing_study_fits_on_validation_and_reports_both_parts():
     assert level.startswith("Certification level:") and "delta = 0.1" in level and "over 4 random splits" in level
 
 
-def test_scaling_findings_say_when_the_validation_temperature_hurts_the_test_set():
-    """The committed chapter-07 numbers: T = 0.81 fitted on validation makes seed 0's test ECE and NLL worse."""
+def scaling_summary(models: dict[str, tuple[float, list[float], list[float]]]):
+    """``calibration_summary`` rows with a model column: per model its temperature and its ECE and NLL on
+    validation before and after, then test before and after."""
     import pandas as pd
 
-    rows = pd.DataFrame({
-        "split": ["validation", "validation", "test", "test"] * 2,
-        "scaling": ["before", "after"] * 4,
-        "temperature": [1.0, 0.8116, 1.0, 0.8116, 1.0, 1.2, 1.0, 1.2],
-        "ece": [0.0043, 0.0015, 0.0048, 0.0075, 0.02, 0.01, 0.03, 0.01],
-        "nll": [0.0271, 0.0256, 0.1054, 0.1104, 0.2, 0.1, 0.3, 0.2],
-        "model": ["single (seed 0)"] * 4 + ["ensemble"] * 4,
-    })
+    return pd.DataFrame([{"model": model, "split": split, "scaling": scaling, "temperature": 1.0 if scaling == "before"
+                          else t, "ece": e, "nll": n}
+                         for model, (t, ece, nll) in models.items()
+                         for (split, scaling), e, n in zip([("validation", "before"), ("validation", "after"),
+                                                            ("test", "before"), ("test", "after")], ece, nll)])
+
+
+def test_scaling_findings_say_when_the_validation_temperature_hurts_the_test_set():
+    """The committed chapter-07 numbers: T = 0.81 fitted on validation makes seed 0's test ECE and NLL worse."""
+    rows = scaling_summary({"single (seed 0)": (0.8116, [0.0043, 0.0015, 0.0048, 0.0075],
+                                                [0.0271, 0.0256, 0.1054, 0.1104]),
+                            "ensemble": (1.2, [0.02, 0.01, 0.03, 0.01], [0.2, 0.1, 0.3, 0.2])})
     worse, better = calibration.scaling_findings(rows)
     assert worse.startswith("single (seed 0): temperature 0.81 sharpens (T < 1)")
     assert "test ECE 0.0048 -> 0.0075 (worse)" in worse and "does not carry over" in worse
@@ -243,16 +248,9 @@ def test_scaling_findings_say_when_ece_and_nll_disagree():
     """The release run's ensemble: scaling lowers test ECE but raises test NLL, so neither side is called the
     better calibrated one; and seed 0's ECE, 0.0046 before and after at four decimals, prints the digits
     that tell them apart."""
-    import pandas as pd
-
-    rows = pd.DataFrame({
-        "split": ["validation", "validation", "test", "test"] * 2,
-        "scaling": ["before", "after"] * 4,
-        "temperature": [1.0, 0.7241, 1.0, 0.7241, 1.0, 0.7817, 1.0, 0.7817],
-        "ece": [0.0053, 0.0013, 0.0082, 0.0025, 0.0037, 0.0016, 0.004612, 0.004638],
-        "nll": [0.0188, 0.0166, 0.0695, 0.0725, 0.0197, 0.0182, 0.0731, 0.0765],
-        "model": ["ensemble"] * 4 + ["single (seed 0)"] * 4,
-    })
+    rows = scaling_summary({"ensemble": (0.7241, [0.0053, 0.0013, 0.0082, 0.0025], [0.0188, 0.0166, 0.0695, 0.0725]),
+                            "single (seed 0)": (0.7817, [0.0037, 0.0016, 0.004612, 0.004638],
+                                                [0.0197, 0.0182, 0.0731, 0.0765])})
     mixed, worse = calibration.scaling_findings(rows)
     assert "test ECE 0.0082 -> 0.0025 (better), test NLL 0.0695 -> 0.0725 (worse)" in mixed
     assert "the two measures disagree" in mixed and "better calibrated" not in mixed
