@@ -58,7 +58,7 @@ report: venv ## run the whole series (PROFILE=paper by default) -> reports/ figu
 	$(PY) -m kmnist_utils.pipeline.report --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SCHEDULE),--schedule $(SCHEDULE)) \
 	  $(if $(PRECISION),--precision $(PRECISION))
 
-readme: venv ## regenerate the README's Results section from results/
+readme: venv ## regenerate the README's generated sections and results/REPORT.md from results/
 	$(PY) -m kmnist_utils.pipeline.readme
 
 notebook: venv ## run one notebook through the pipeline, e.g. make notebook NB=01 PROFILE=smoke

@@ -8,7 +8,7 @@ those listed before it (``tests/test_package.py`` keeps it so; docs/architecture
 - ``core``: ``paths``, ``atomic``, ``runlock``, ``data``, ``machine``, ``records``;
 - ``engine``: ``context``, ``device``, ``chip``, ``seeding``, ``models``, ``augment``, ``training``,
   ``checkpoints``, ``schedule``, ``parallel``, ``progress``, ``runner``;
-- ``stats``: ``metrics``, ``findings``, ``selection``, ``parity``, ``curves``;
+- ``stats``: ``metrics``, ``findings``, ``yardsticks``, ``selection``, ``parity``, ``curves``;
 - ``products``: ``results``, ``provenance``, ``plots``, ``layout``;
 - ``chapters``: ``eda``, ``baselines``, ``cnns``, ``tuning``, ``errors``, ``saliency``, ``calibration``,
   ``siamese``, ``fewshot``, ``oneshot``, ``shift``, ``beyond``, ``anchors``, ``summary``;

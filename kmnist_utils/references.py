@@ -8,7 +8,9 @@ import pandas as pd
 
 # Table I's metrics: test accuracy and weighted precision, recall and F1.
 METRICS = ("accuracy", "precision", "recall", "f1")
-# Table I: test performance, one run each.
+# The paper's code ran twice on record, and the two runs differ: Table I of the paper's text, and the
+# printed outputs of the notebook committed with its code (ECEN758_KMNIST.ipynb), a second run of the same
+# code. Each is one run a model. Every verdict of the report is taken against both.
 TABLE1 = pd.DataFrame(
     [
         ("logreg", 0.598, 0.609, 0.598, 0.600),
@@ -19,9 +21,33 @@ TABLE1 = pd.DataFrame(
     ],
     columns=["model", *METRICS],
 )
+# The notebook's comparison table (its 16th cell) prints every model's accuracy and weighted precision,
+# recall and F1; the accuracy is also printed where each model is trained (logistic regression: cell 7,
+# "Accuracy: 0.605"; CNNs: cells 10-12; TunedImprovedCNN: cell 14, "Final TunedImprovedCNN test accuracy:
+# 0.9699"). Cells counted from 1.
+NOTEBOOK_RUN = pd.DataFrame(
+    [
+        ("logreg", 0.6050, 0.613722, 0.6050, 0.606925),
+        ("simple", 0.9392, 0.940447, 0.9392, 0.939354),
+        ("resnet", 0.9459, 0.946717, 0.9459, 0.945892),
+        ("improved", 0.9720, 0.972266, 0.9720, 0.972015),
+        ("tuned", 0.9699, 0.970160, 0.9699, 0.969892),
+    ],
+    columns=["model", *METRICS],
+)
+PAPER_RUNS = {"Table I": TABLE1, "the paper's notebook": NOTEBOOK_RUN}
+SOURCES = {
+    "Table I": "the paper's Table I (three decimals)",
+    "the paper's notebook": "the printed outputs of ECEN758_KMNIST.ipynb in the paper's repository: its comparison "
+                            "table (cell 16) and each model's training cell (7, 10-12, 14)",
+}
 
-# Table I gives three decimals: a reported 0.967 stands for anything in [0.9665, 0.9675).
+# Table I gives three decimals: a reported 0.967 stands for anything in [0.9665, 0.9675). The notebook's
+# accuracies are counts over 10,000 test images, printed in full.
 ROUNDING = 0.0005
+ROUNDINGS = {"Table I": ROUNDING, "the paper's notebook": 0.0}
+# The official test set: the binomial standard error of an accuracy on it is the floor under any spread.
+TEST_IMAGES = 10_000
 
 # The protocol column of every table that compares with the paper: "paper" where the row follows the
 # paper's text and what its code did, else what changed. The paper's code meant to restore the weights
@@ -33,8 +59,37 @@ BEST_EPOCH_PROTOCOL = "ours: weights of the lowest validation loss instead of th
 # The one-shot ladder's first row, the paper's Siamese method (chapter 06 trains it; the report reads it).
 SIAMESE_METHOD = "paper's method"
 
-# Section II.D: the configuration the paper's grid search selected.
+# Section II.D: the configuration the paper's text says its grid search selected (lr, dropout, batch).
 TUNED_CONFIG = {"learning_rate": 0.001, "dropout": 0.4, "batch_size": 128}
+# What the grid of the paper's notebook selected and retrained ("Best hyperparameters: (0.001, 0.5, 64) with
+# val acc 0.9905", cell 13): the run behind the notebook's 0.9699.
+NOTEBOOK_TUNED_CONFIG = {"learning_rate": 0.001, "dropout": 0.5, "batch_size": 64}
+# The notebook's grid (cell 13): validation accuracy of every point after 3 epochs, one seed, as
+# (learning rate, dropout, batch size) -> accuracy. A second run of the grid beside ours.
+NOTEBOOK_GRID = {
+    (0.001, 0.3, 64): 0.9900, (0.001, 0.3, 128): 0.9853, (0.001, 0.4, 64): 0.9862, (0.001, 0.4, 128): 0.9857,
+    (0.001, 0.5, 64): 0.9905, (0.001, 0.5, 128): 0.9886, (0.0005, 0.3, 64): 0.9878, (0.0005, 0.3, 128): 0.9800,
+    (0.0005, 0.4, 64): 0.9862, (0.0005, 0.4, 128): 0.9873, (0.0005, 0.5, 64): 0.9877, (0.0005, 0.5, 128): 0.9878,
+}
+
+
+def largest_run_difference(metric: str = "accuracy") -> float:
+    """The largest difference between the paper's two runs of one model (0.007: logistic regression)."""
+    return float((TABLE1.set_index("model")[metric] - NOTEBOOK_RUN.set_index("model")[metric]).abs().max())
+
+
+def config_text(config: dict) -> str:
+    """'lr 0.001, dropout 0.4, batch 128'."""
+    return f"lr {config['learning_rate']:g}, dropout {config['dropout']:g}, batch {int(config['batch_size'])}"
+
+
+# The TunedImprovedCNN retrained at each of the paper's picks, beside the one our grid picks (the paper's
+# procedure, protocol "paper"): each a row of its own, so that another configuration and noise can be told
+# apart. Protocol label -> configuration.
+PICK_PROTOCOLS = {
+    f"paper, at its text's pick ({config_text(TUNED_CONFIG)})": TUNED_CONFIG,
+    f"paper, at its notebook's pick ({config_text(NOTEBOOK_TUNED_CONFIG)})": NOTEBOOK_TUNED_CONFIG,
+}
 
 # Section IV: 10-way one-shot with the Siamese encoder (macro averages), one support draw.
 ONE_SHOT = {"accuracy": 0.7387, "precision_macro": 0.8036, "recall_macro": 0.7387, "f1_macro": 0.7338}
@@ -48,32 +103,10 @@ def reported(model: str, metric: str = "accuracy") -> float:
     return float(table.loc[model, metric])
 
 
-def compare_with_paper(
-    summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS
-) -> pd.DataFrame:
-    """Paper value beside our mean ± std over seeds and the difference (ours - paper), per metric.
-
-    ``summary`` is ``metrics.summarize_seeds`` output with a ``model`` column of registry names and,
-    where it has one, a ``protocol`` column (absent: the paper's protocol).
-    """
-    paper = TABLE1.set_index("model")
-    rows = []
-    for _, row in summary.iterrows():
-        for metric in metrics:
-            ours = row[f"{metric}_mean"]
-            rows.append(
-                {
-                    "model": row["model"],
-                    "protocol": row.get("protocol", PROTOCOL),
-                    "metric": metric,
-                    "paper": paper.loc[row["model"], metric],
-                    "ours_mean": round(ours, 4),
-                    "ours_std": round(row[f"{metric}_std"], 4),
-                    "seeds": int(row["n_seeds"]),
-                    "difference": round(ours - paper.loc[row["model"], metric], 4),
-                }
-            )
-    return pd.DataFrame(rows)
+def reported_runs(model: str, metric: str = "accuracy") -> dict[str, float]:
+    """Every run of the paper's that reports ``metric`` for ``model``: label -> value (empty: none does)."""
+    return {label: float(table.set_index("model").loc[model, metric]) for label, table in PAPER_RUNS.items()
+            if model in set(table.model)}
 
 
 # The baselines of the KMNIST dataset paper (Clanuwat et al. 2018, table of baselines on the 10,000

@@ -34,11 +34,16 @@ class ModelRecord:
     pairs: bool = False  # it compares two images (the Siamese network) instead of classifying one
     # Constructor arguments for the per-machine memory-format timing (``chip``); None: not timed.
     calibration: Mapping[str, Any] | None = field(default=None)
+    # Raised when the network's computation changes without changing its parameters (a checkpoint of the
+    # old one would load and be wrong): part of every checkpoint key above 1.
+    version: int = 1
 
 
 MODEL_RECORDS: tuple[ModelRecord, ...] = (
     ModelRecord("simple", "SimpleCNN", "Simple CNN", paper_epochs=5, calibration=MappingProxyType({})),
-    ModelRecord("resnet", "ResNetLikeCNN", "ResNet-like CNN", paper_epochs=10, calibration=MappingProxyType({})),
+    # Version 2: block 2 ends in a ReLU after the add, as in the paper's code.
+    ModelRecord("resnet", "ResNetLikeCNN", "ResNet-like CNN", paper_epochs=10, calibration=MappingProxyType({}),
+                version=2),
     ModelRecord("improved", "ImprovedCNN", "Improved CNN", paper_epochs=10, tuned=True,
                 calibration=MappingProxyType({})),
     ModelRecord("siamese", "SiameseNet", "Siamese network", pairs=True,

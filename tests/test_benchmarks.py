@@ -17,7 +17,7 @@ def test_the_protocol_script_needs_no_font_package(monkeypatch, tmp_path, real_k
     monkeypatch.setitem(sys.modules, "matplotlib_fontja", None)  # any import of it now fails
     out = tmp_path / "protocol.json"
     monkeypatch.setattr(sys, "argv", ["paper_protocol.py", "--profile", "smoke", "--device", "cpu", "--out", str(out),
-                                      "--skip", "simple", "resnet", "improved", "grid", "tuned", "fp32"])
+                                      "--skip", "simple", "resnet", "improved", "grid", "tuned", "picks", "fp32"])
     runpy.run_path(str(PROJECT_ROOT / "benchmarks" / "paper_protocol.py"), run_name="__main__")
     assert [s["stage"] for s in json.loads(out.read_text())["stages"]] == ["logreg seed 0"]
 

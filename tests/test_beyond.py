@@ -290,16 +290,20 @@ def test_test_table_and_table1_rows():
 
 
 def test_findings_follow_the_numbers():
-    test = pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "accuracy": [0.991, 0.992, 0.990, 0.9925]})
-    tuned = pd.DataFrame({"accuracy": [0.972, 0.971, 0.973]})
+    test = pd.DataFrame({"model": ["single"] * 3 + ["ensemble"], "seed": ["0", "1", "2", "0+1+2"],
+                         "accuracy": [0.991, 0.992, 0.990, 0.9925]})
+    tuned = pd.DataFrame({"seed": [0, 1, 2], "accuracy": [0.972, 0.971, 0.973]})
     lines = anchors.test_findings(test, tuned)
     assert "meets the target 0.982" in lines[0] and "meets the target 0.986" in lines[1]
     assert "above the dataset paper's PreActResNet-18's" in lines[2]
     assert "above the dataset paper's best single model's" in lines[3]
     assert "meets the target 0.985" in lines[4] and "meets the target 0.989" in lines[5]
-    assert "PreAct ResNet is better" in lines[7]
-    # One ensemble is one number: the sentence says no spread was measured and gives its members' spread.
-    assert "no ensemble-to-ensemble spread was measured" in lines[6] and "2 std = 0.20 pt" in lines[6]
+    # Paired by seed, never two groups' stds side by side.
+    assert "paired by seed" in lines[7] and "PreAct ResNet is better" in lines[7]
+    # One ensemble is one number: the sentence says no spread was measured and where one more member would fall.
+    assert "no ensemble-to-ensemble spread was measured" in lines[6]
+    assert "one more of its members would fall in [0.9860, 0.9960]" in lines[6]
+    assert not any("std away" in line or "2 std" in line for line in lines)
     one = anchors.test_findings(test.iloc[[0, 3]], tuned)
     assert "one member, so no seed spread either" in one[6]
     low = test.assign(accuracy=[0.98, 0.981, 0.979, 0.982])
@@ -454,10 +458,12 @@ def test_budget_findings_say_what_the_ensembles_minutes_bought_and_whether_that_
                           "ensemble": [False, False, True]})
     first, second = beyond.budget_findings(costs, 0.982)
     assert first.startswith("The ensemble spends 3.0 times the CPU minutes") and "+0.30 pt" in first
-    # The gain is judged against the single models' seed spread.
-    assert "outside the seed spread (3.0 std away)" in first
+    # One ensemble against where one more single model would fall, the test set's binomial floor under the std.
+    assert ("the ensemble's 0.9810 is inside the 95% prediction interval for one more single model of the recipe "
+            "[0.9707, 0.9853] (its width set by the test set's binomial standard error)") in first
+    assert "std away" not in first
     one = beyond.budget_findings(costs.assign(seeds=[1, 1, 1], accuracy_std=float("nan")), 0.982)[0]
-    assert "one seed, so no seed-to-seed spread was measured" in one
+    assert "one model's seed spread was not measured (one seed)" in one
     assert "missed by 0.40 pt" in second and "not enough to cover it" in second
     assert len(beyond.budget_findings(costs.assign(accuracy_mean=[0.93, 0.983, 0.985]), 0.982)) == 1
     assert "enough to cover it" in beyond.budget_findings(costs.assign(accuracy_mean=[0.93, 0.981, 0.985]), 0.982)[1]

@@ -361,7 +361,8 @@ def test_every_figure_draws_the_numbers_it_is_given():
     plt.close(fig)
 
     grid = _grid()
-    fig = plots.plot_grid_heatmap(grid, grid.iloc[3], {"learning_rate": 1e-3, "dropout": 0.4, "batch_size": 64})
+    fig = plots.plot_grid_heatmap(grid, grid.iloc[3], {"the paper's text": {"learning_rate": 1e-3, "dropout": 0.4,
+                                                                            "batch_size": 64}})
     cells = sorted(float(t.get_text()) for a in fig.axes for t in a.texts)
     assert cells == pytest.approx(sorted(grid.val_acc.round(4)), abs=1e-4)
     assert len(fig.axes) == 3  # two panels and one colour bar

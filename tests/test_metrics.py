@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmnist_utils import references
 from kmnist_utils.stats import metrics
 
 
@@ -44,9 +43,14 @@ def test_summarize_seeds_and_paper_comparison():
     assert summary.loc[0, "n_seeds"] == 3
     shown = metrics.format_mean_std(summary)
     assert shown.loc[0, "accuracy"] == "0.9400 ± 0.0100"
-    comparison = references.compare_with_paper(summary).set_index("metric")
-    assert comparison.loc["accuracy", "paper"] == 0.934
-    assert comparison.loc["accuracy", "difference"] == pytest.approx(0.006)
+    comparison = metrics.compare_with_paper(summary).set_index("metric")
+    assert comparison.loc["accuracy", "paper"] == 0.934 and comparison.loc["accuracy", "paper_notebook"] == 0.9392
+    assert comparison.loc["accuracy", "difference"] == pytest.approx(0.006)  # unrounded: 0.94 - 0.934
+    # The prediction interval for one more run: 0.94 ± 4.303 * 0.01 * sqrt(4 / 3).
+    assert comparison.loc["accuracy", "interval_low"] == pytest.approx(0.94 - 0.04969, abs=1e-5)
+    assert comparison.loc["accuracy", "verdict"].startswith("reproduced: both inside")
+    unreported = metrics.compare_with_paper(summary.assign(model="preact_resnet"))
+    assert unreported.paper.isna().all() and (unreported.verdict == "").all()
 
 
 def test_single_seed_has_no_std():

@@ -35,6 +35,20 @@ def test_dropout_is_a_parameter():
         models.ImprovedCNN(dropout=1.0)
 
 
+def test_both_residual_blocks_of_the_resnet_like_cnn_end_in_a_relu():
+    """As the paper's code builds them (``return self.relu(out)``): block 2's output is never negative."""
+    torch.manual_seed(0)
+    model = models.build_model("resnet")
+    seen = {}
+    model.block2.register_forward_hook(lambda module, inputs, output: seen.update(out=output))
+    model(torch.randn(4, 1, 28, 28))
+    assert seen["out"].min().item() == 0.0 and (seen["out"] > 0).any()
+    block = models.ResidualBlock(3, 3)
+    x = torch.randn(2, 3, 8, 8)
+    expected = torch.relu(block.conv2(torch.relu(block.conv1(x))) + x)
+    torch.testing.assert_close(block(x), expected)
+
+
 def test_unknown_model():
     with pytest.raises(ValueError, match="Unknown model .vgg.; choose one of simple, resnet, improved, siamese"):
         models.build_model("vgg")

@@ -12,10 +12,12 @@ from kmnist_utils.core.paths import committed_dirs
 from kmnist_utils.engine import context, runner
 from kmnist_utils.engine.checkpoints import CheckpointStore, train_cached
 
-# Smoke profile (1,024 training images, split seed 0), measured with this code on the project's CPU.
-# PCA is deterministic up to floating-point order: 0.002 covers BLAS differences.
-SMOKE_PCA_CUMULATIVE = {1: 0.1102, 2: 0.1642, 10: 0.3847, 50: 0.7343}
-SMOKE_LOGREG_ACCURACY = 0.572  # lbfgs on 1,000 images; 1 pt covers solver noise across machines
+# Smoke profile (1,024 training and 512 validation images, split seed 0), measured with this code on the
+# project's CPU. PCA, on every training image as the paper's code fitted it, is deterministic up to
+# floating-point order: 0.002 covers BLAS differences.
+SMOKE_PCA_CUMULATIVE = {1: 0.1114, 2: 0.1657, 10: 0.3853, 50: 0.7298}
+# lbfgs on 1,000 of the 1,536 images, the scaler fitted on all 1,536; 1 pt covers solver noise across machines.
+SMOKE_LOGREG_ACCURACY = 0.569
 # Chapter 07's smoke schedule, full recipe, seed 0: validation accuracy after its 2 epochs. Augmentation,
 # the one-cycle schedule and the seeded batches move it; 3 pt covers thread counts and CPU kernels.
 SMOKE_BEYOND_VAL_ACCURACY = 0.275
@@ -31,7 +33,8 @@ def smoke(tmp_path_factory, real_kmnist):
 
 def test_smoke_pca_explained_variance(smoke):
     ctx, parts = smoke
-    pca = eda.fit_pca(parts.x_train, parts.y_train, n_components=50, max_points=ctx.profile.pca_points, seed=ctx.seed)
+    images, labels = parts.all_training()
+    pca = eda.fit_pca(images, labels, n_components=50, max_points=ctx.profile.pca_points, seed=ctx.seed)
     table = eda.explained_variance_table(pca).set_index("components")["cumulative explained variance"]
     for k, expected in SMOKE_PCA_CUMULATIVE.items():
         assert table[k] == pytest.approx(expected, abs=0.002), f"{k} components"

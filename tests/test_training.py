@@ -220,6 +220,22 @@ def test_key_depends_on_everything_that_matters(monkeypatch):
     assert key_of(base_spec.meta(data)) != base
 
 
+def test_a_networks_version_is_part_of_its_key_above_one(monkeypatch):
+    """A network whose computation changes without new parameters (the ResNet-like CNN's final ReLU) must not
+    load the old network's checkpoints: its record's version is in the key; version 1 keeps the older keys."""
+    from kmnist_utils import settings
+
+    data = toy_split()
+    resnet = TrainSpec("resnet", TrainConfig(2, 32, 1e-3, seed=0, precision="fp32"))
+    assert settings.RECORDS["resnet"].version == 2 and resnet.meta(data)["architecture"] == 2
+    simple = TrainSpec("simple", TrainConfig(2, 32, 1e-3, seed=0, precision="fp32"))
+    assert "architecture" not in simple.meta(data)
+    before = key_of(simple.meta(data))
+    bumped = dataclasses.replace(settings.RECORDS["simple"], version=2)
+    monkeypatch.setattr(checkpoints, "RECORDS", {**settings.RECORDS, "simple": bumped})
+    assert key_of(simple.meta(data)) != before
+
+
 def test_corrupt_checkpoint_is_reported_and_retrained(tmp_path, capsys):
     data, store = toy_split(), CheckpointStore(tmp_path)
     trained = train_cached(spec(), data, store, progress=False)

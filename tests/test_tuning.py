@@ -60,3 +60,27 @@ def test_ties_go_to_lower_loss_then_earlier_point():
 def test_empty_results_are_an_error():
     with pytest.raises(ValueError, match="no grid results"):
         selection.select_best(results())
+
+
+def test_the_paper_picks_train_beside_our_grids_pick_each_configuration_once(smoke_ctx, real_kmnist, monkeypatch):
+    """Our grid's pick (protocol "paper") and the paper's text's and notebook's picks, one training call; a pick
+    that is our grid's own trains once and serves both rows."""
+    from kmnist_utils import references
+    from kmnist_utils.engine import runner
+
+    parts = runner.load_parts(smoke_ctx)
+    calls = []
+    real_train = tuning.train_and_test
+
+    def counting(ctx, parts, specs):
+        calls.append([(s.config.batch_size, s.hparams["dropout"]) for s in specs])
+        return real_train(ctx, parts, specs)
+
+    monkeypatch.setattr(tuning, "train_and_test", counting)
+    picked = tuning.picked_runs(smoke_ctx, parts, [0], references.NOTEBOOK_TUNED_CONFIG)
+    assert list(picked) == [references.PROTOCOL, *references.PICK_PROTOCOLS]
+    assert calls == [[(64, 0.5), (128, 0.4)]]  # one call; our pick is the notebook's: trained once
+    text, notebook = (picked[p][0] for p in references.PICK_PROTOCOLS)
+    assert picked[references.PROTOCOL][0] is notebook
+    assert (text.trained.meta["config"]["batch_size"], text.trained.meta["hparams"]) == (128, {"dropout": 0.4})
+    assert text.trained.meta["config"]["epochs"] == smoke_ctx.profile.tuned_epochs

@@ -30,6 +30,7 @@ from kmnist_utils.engine.training import Classification, TrainConfig
 from kmnist_utils.products.results import read_table
 from kmnist_utils.settings import DISPLAY_NAMES, BeyondSchedule
 from kmnist_utils.stats import findings, metrics
+from kmnist_utils.stats.yardsticks import prediction_interval_summary
 
 MODEL = "preact_resnet"
 
@@ -303,11 +304,16 @@ def budget_findings(costs: pd.DataFrame, target_single: float) -> list[str]:
     single, ensemble = recipe_rows[~recipe_rows.ensemble].iloc[0], recipe_rows[recipe_rows.ensemble].iloc[0]
     factor = ensemble.minutes_mean / single.minutes_mean
     gain = ensemble.accuracy_mean - single.accuracy_mean
-    spread = float(single.accuracy_std) if pd.notna(single.accuracy_std) else None  # one seed: no std
+    # One ensemble is one number: judged by where one more single model of the recipe would fall.
+    interval = prediction_interval_summary(float(single.accuracy_mean), float(single.accuracy_std),
+                                           int(single.seeds), references.TEST_IMAGES)
+    where = ("one model's seed spread was not measured (one seed)" if interval is None else
+             f"the ensemble's {ensemble.accuracy_mean:.4f} is "
+             + findings.interval_verdict_text(float(ensemble.accuracy_mean), interval,
+                                              of="one more single model of the recipe"))
     lines = [f"The ensemble spends {factor:.1f} times the CPU minutes of one model of the recipe "
              f"({ensemble.minutes_mean:.0f} against {single.minutes_mean:.0f} one-core minutes) and adds "
-             f"{findings.points(gain)} of test accuracy over the single models' mean, "
-             f"{findings.spread_verdict(gain, spread)}."]
+             f"{findings.points(gain)} of test accuracy over the single models' mean; {where}."]
     short = target_single - single.accuracy_mean
     if short > 0:
         covered = "enough" if gain >= short else "not enough"

@@ -497,15 +497,12 @@ def oneshot_findings(draws: pd.DataFrame, reference: float = references.ONE_SHOT
         findings.draws_versus_reference(
             "Our Siamese encoder, Euclidean distance (the paper's one-shot rule)", protocol.accuracy, reference
         ),
-        findings.versus_reference(
-            "Mean 1-shot accuracy per encoder seed", per_seed, reference, what="the paper's single draw"
-        ),
     ] + [
         findings.target_verdict(f"Mean over draws and encoder seeds against the {name}", protocol.accuracy.mean(),
                                 value)
         for name, value in targets.items()
     ] + [
-        findings.compare_groups(name, group.groupby("seed").accuracy.mean(), "Euclidean", per_seed)
+        findings.paired_comparison(name, group.groupby("seed").accuracy.mean(), "Euclidean", per_seed)
         for name, group in draws.groupby("embedding", sort=False)
         if name != PROTOCOL_ROW
     ]

@@ -15,7 +15,8 @@ import pandas as pd
 import torch
 from sklearn.model_selection import ParameterGrid
 
-from kmnist_utils.chapters.cnns import CNNRun, cnn_spec, train_and_test
+from kmnist_utils import references
+from kmnist_utils.chapters.cnns import CNNRun, best_epoch_runs, cnn_spec, run_rows, train_and_test
 from kmnist_utils.core.data import Parts
 from kmnist_utils.engine.checkpoints import TrainSpec, validation_score
 from kmnist_utils.engine.context import RunContext
@@ -90,6 +91,33 @@ def tuned_runs(ctx: RunContext, parts: Parts, seeds: Sequence[int], config: dict
     the test part; ``config`` as for ``tuned_run``."""
     config = config or selected_config(ctx, parts)
     return train_and_test(ctx, parts, [tuned_spec(ctx, config, seed) for seed in seeds])
+
+
+def picked_runs(ctx: RunContext, parts: Parts, seeds: Sequence[int], selected: dict[str, Any]
+                ) -> dict[str, list[CNNRun]]:
+    """The TunedImprovedCNN of every seed at our grid's pick (protocol "paper": the paper's procedure) and at
+    each of the paper's own picks (``references.PICK_PROTOCOLS``: its text's and its notebook's), trained side
+    by side in one call and scored on the test part: protocol -> runs in seed order. A configuration met
+    twice trains once."""
+    groups = {references.PROTOCOL: selected, **references.PICK_PROTOCOLS}
+
+    def key(config: dict[str, Any], seed: int) -> tuple:
+        return float(config["learning_rate"]), float(config["dropout"]), int(config["batch_size"]), seed
+
+    specs = {key(config, seed): tuned_spec(ctx, config, seed) for config in groups.values() for seed in seeds}
+    done = dict(zip(specs, train_and_test(ctx, parts, list(specs.values()))))
+    return {protocol: [done[key(config, seed)] for seed in seeds] for protocol, config in groups.items()}
+
+
+def picked_tables(ctx: RunContext, parts: Parts, picked: dict[str, list[CNNRun]]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``picked_runs`` as the chapter's three tables, a row per seed: our grid's pick (the paper's protocol),
+    the paper's two picks (each its protocol), and our grid's pick scored with its lowest-validation-loss
+    weights (no training)."""
+    runs = picked[references.PROTOCOL]
+    picks = pd.concat([run_rows("tuned", group, protocol) for protocol, group in picked.items()
+                       if protocol != references.PROTOCOL], ignore_index=True)
+    return run_rows("tuned", runs), picks, run_rows("tuned", best_epoch_runs(ctx, parts, runs))
 
 
 @dataclass(frozen=True)

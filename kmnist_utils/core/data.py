@@ -354,6 +354,11 @@ class Parts:
     x_test: np.ndarray
     y_test: np.ndarray
 
+    def all_training(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every training image, the training and validation parts together (60,000 in the paper profile):
+        what the paper's code fitted its scaler, its logistic-regression subset and its PCA on."""
+        return np.concatenate([self.x_train, self.x_val]), np.concatenate([self.y_train, self.y_val])
+
 
 def split_parts(data: KMNIST, split: Split, train_size: int | None = None, val_size: int | None = None,
                 test_size: int | None = None, test_seed: int = 0) -> Parts:

@@ -28,6 +28,7 @@ from kmnist_utils.core.atomic import atomic_path
 from kmnist_utils.engine.models import build_model
 from kmnist_utils.engine.progress import history_text
 from kmnist_utils.engine.training import FitState, Objective, TensorSplit, TrainConfig, evaluate, fit, resolve_precision
+from kmnist_utils.settings import RECORDS
 
 # Bump when a change to the engine makes old checkpoints wrong. 2: a run's best_* are always those of its
 # lowest validation loss (version 1 overwrote them with the last epoch's in runs that kept the last).
@@ -75,6 +76,8 @@ class TrainSpec:
             "data": data.fingerprint,
             "engine": ENGINE_VERSION,
         }
+        if RECORDS[self.model].version > 1:  # version 1 is left out: older runs keep their keys
+            meta["architecture"] = RECORDS[self.model].version
         if self.objective is not None and self.objective.describe() is not None:
             meta["objective"] = self.objective.describe()
         return meta

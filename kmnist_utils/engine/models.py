@@ -31,7 +31,8 @@ class SimpleCNN(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with a ReLU between them, plus a skip (1x1 conv if channels differ)."""
+    """Two 3x3 convolutions with a ReLU between them, plus a skip (1x1 conv if channels differ), and a ReLU
+    after the add: the paper's code ends both of its blocks so (its text lists the ReLU after block 1 only)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -40,11 +41,12 @@ class ResidualBlock(nn.Module):
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv2(F.relu(self.conv1(x))) + self.skip(x)
+        return F.relu(self.conv2(F.relu(self.conv1(x))) + self.skip(x))
 
 
 class ResNetLikeCNN(nn.Module):
-    """Residual block 1->32, ReLU, maxpool 2, residual block 32->64, FC 64*14*14->128, ReLU, FC 128->10."""
+    """Residual block 1->32 (ends in a ReLU), maxpool 2, residual block 32->64 (ends in a ReLU),
+    FC 64*14*14->128, ReLU, FC 128->10."""
 
     def __init__(self, n_classes: int = 10) -> None:
         super().__init__()
@@ -54,7 +56,7 @@ class ResNetLikeCNN(nn.Module):
         self.fc2 = nn.Linear(128, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.block1(x)), 2)
+        x = F.max_pool2d(self.block1(x), 2)
         return F.relu(self.fc1(torch.flatten(self.block2(x), 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

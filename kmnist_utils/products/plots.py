@@ -6,7 +6,7 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -61,8 +61,9 @@ def add_footer(fig: Figure, line: str) -> None:
     fig.text(tight.x1 / width, (tight.y0 - 0.04) / height, line, ha="right", va="top", fontsize=6, color="0.5")
 
 
-def save_figure(fig: Figure, name: str, ctx: RunContext) -> Path:
-    """Save ``fig`` as ``<figures>/<name>.png`` with a provenance footer and PNG metadata.
+def save_figure(fig: Figure, name: str, ctx: RunContext, seeds: Sequence[int] | None = None) -> Path:
+    """Save ``fig`` as ``<figures>/<name>.png`` with a provenance footer and PNG metadata; ``seeds``: the
+    seeds the figure's runs used where that is not the run's (the grid trains one).
 
     A layout defect (text over text or over another panel, a legend over bars) is reported as a
     warning naming the figure: the file is still written, since it holds a real run's result.
@@ -70,12 +71,13 @@ def save_figure(fig: Figure, name: str, ctx: RunContext) -> Path:
     if not name or "/" in name or name.endswith(".png"):
         raise ValueError(f"figure name must be a bare stem such as 'fig01_examples', got {name!r}")
     problems = layout_problems(fig)
-    add_footer(fig, provenance_line(ctx))
+    add_footer(fig, provenance_line(ctx, seeds))
     problems += [p for p in layout_problems(fig, canvas_check=False) if p not in problems]
     if problems:
         warnings.warn(f"figure {name}: " + "; ".join(problems[:5]), stacklevel=2)
     buffer = io.BytesIO()
-    metadata = {"Title": name, "Description": json.dumps(provenance(ctx), ensure_ascii=False)}
+    extra = {} if seeds is None else {"figure_seeds": list(map(int, seeds))}
+    metadata = {"Title": name, "Description": json.dumps(provenance(ctx, **extra), ensure_ascii=False)}
     fig.savefig(buffer, format="png", bbox_inches="tight", metadata=metadata)
     return write_bytes(ctx.dirs.figures / f"{name}.png", buffer.getvalue())
 
@@ -277,17 +279,23 @@ def plot_accuracy_vs_minutes(costs: pd.DataFrame, targets: dict[str, float] | No
     return fig
 
 
-def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None, paper_choice: dict | None = None) -> Figure:
+def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None,
+                      paper_choices: dict[str, dict] | None = None) -> Figure:
     """Validation accuracy by learning rate x dropout, one panel per batch size, one shared colour bar;
-    the selected point boxed in red, the paper's choice (``paper_choice``) boxed in dashed white."""
+    the selected point boxed in red, each of the paper's picks (``paper_choices``: label -> configuration;
+    at most two) boxed in white, dashed then dotted. The title says how many seeds the grid trained."""
     sizes = sorted(results.batch_size.unique())
     vmin, vmax = results.val_acc.min(), results.val_acc.max()
     fig, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes) + 1.2, 3.9), squeeze=False, layout="constrained")
+    paper_choices = dict(paper_choices or {})
+    styles = ("--", ":")
+    if len(paper_choices) > len(styles):
+        raise ValueError(f"at most {len(styles)} paper picks can be marked, got {len(paper_choices)}")
 
-    def box(ax, table, point, **style) -> None:
+    def box(ax, table, point, inset, **style) -> None:
         row = list(table.index).index(float(point["learning_rate"]))
         col = list(table.columns).index(float(point["dropout"]))
-        ax.add_patch(plt.Rectangle((col + 0.06, row + 0.06), 0.88, 0.88, fill=False, **style))
+        ax.add_patch(plt.Rectangle((col + inset, row + inset), 1 - 2 * inset, 1 - 2 * inset, fill=False, **style))
 
     for ax, size in zip(axes[0], sizes):
         table = results[results.batch_size == size].pivot(index="learning_rate", columns="dropout", values="val_acc")
@@ -297,14 +305,19 @@ def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None, pape
         ax.set_xlabel("dropout")
         ax.set_ylabel("learning rate")
         if best is not None and int(best.batch_size) == size:
-            box(ax, table, best, edgecolor="red", lw=3)
-        if paper_choice is not None and int(paper_choice["batch_size"]) == size:
-            box(ax, table, paper_choice, edgecolor="white", lw=2, ls="--")
+            box(ax, table, best, 0.06, edgecolor="red", lw=3)
+        for (_, choice), style, inset in zip(paper_choices.items(), styles, (0.14, 0.2)):
+            if int(choice["batch_size"]) == size:
+                box(ax, table, choice, inset, edgecolor="white", lw=2, ls=style)
     colorbar = fig.colorbar(axes[0, 0].collections[0], ax=axes[0].tolist(), shrink=0.9)
     colorbar.set_label("validation accuracy")
     epochs = int(results.epochs.iloc[0])
-    marks = "red box: selected" + (", dashed white: the paper's choice" if paper_choice is not None else "")
-    fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch(s) ({marks})")
+    seeds = sorted(results.seed.unique()) if "seed" in results else []
+    trained = (f"one seed (seed {seeds[0]})" if len(seeds) == 1 else f"{len(seeds)} seeds") if seeds else ""
+    marks = ["red: selected"] + [f"white {'dashed' if style == '--' else 'dotted'}: {label}"
+                                 for label, style in zip(paper_choices, styles)]
+    fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch(s){', ' + trained if trained else ''}\n"
+                 f"({'; '.join(marks)})")
     return fig
 
 

@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from kmnist_utils.core.machine import cpu_model
 from kmnist_utils.core.paths import PROJECT_ROOT
@@ -97,10 +97,10 @@ def short_commit(commit: str | None) -> str:
     return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
-def provenance_line(ctx: RunContext) -> str:
-    """A one-line summary for figure footers."""
+def provenance_line(ctx: RunContext, seeds: Sequence[int] | None = None) -> str:
+    """A one-line summary for figure footers (``seeds``: those of the figure where they are not the run's)."""
     short = short_commit(git_commit())
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    seeds = ",".join(map(str, ctx.seeds))
+    seeds = ",".join(map(str, ctx.seeds if seeds is None else seeds))
     return (f"kmnist-report · profile={ctx.profile.name} · seeds={seeds} · {ctx.device} {ctx.precision} · {short} · "
             f"{date}")

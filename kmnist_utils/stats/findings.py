@@ -1,28 +1,33 @@
 """Sentences that state a finding, computed from the numbers they are about.
 
-A chapter's conclusion (above or below the paper, inside the seed spread or not, tuned better than
+A chapter's conclusion (above or below the paper, reproduced or not, tuned better than
 untuned, transfer or not, a target met or missed) is never typed ahead of the results: it comes
 from one of these functions, each unit-tested on synthetic results for every branch. They take
 plain numbers and return plain text, so they need neither torch nor a results folder.
 
-The rule for "inside the seed spread": the reference lies within our mean ± 2 sample standard
-deviations over seeds (about where 95% of single runs fall if runs vary normally). With one seed
-no spread was measured, and the sentence says so instead of judging.
+The yardsticks (``yardsticks``): one reported number against our seeds by the 95% prediction interval for one
+more run of ours, never "k standard deviations away" on a few seeds; the test set's binomial standard error
+as the floor under every std; two of our models paired by seed. With one seed no spread was measured, and
+the sentence says so instead of judging.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
+from kmnist_utils import references
+from kmnist_utils.references import TEST_IMAGES
+from kmnist_utils.stats.selection import grid_noise, ranked
+from kmnist_utils.stats.yardsticks import Interval, paired_interval, prediction_interval_summary
+
 # A number that does not exist, written out: no reader may see it (``no_nan`` here, ``critic`` after a run).
 NAN_WORD = re.compile(r"\bnan\b", flags=re.IGNORECASE)
-SPREAD_WIDTH = 2.0  # reference within mean ± SPREAD_WIDTH * std counts as "inside the seed spread"
 
 
 def _values(values: Sequence[float]) -> np.ndarray:
@@ -62,106 +67,191 @@ def variation(what: str, values: Sequence[float], unit: str = "accuracy") -> str
 
 
 def versus_reference(name: str, values: Sequence[float], reference: float, what: str = "the paper's",
-                     rounding: float = 0.0) -> str:
-    """Where our per-seed values land against one reference number, and whether that is noise."""
+                     rounding: float = 0.0, n_images: int = TEST_IMAGES) -> str:
+    """Where our per-seed values land against one reference number, judged by the 95% prediction interval
+    for one more run of ours (std floored by the binomial standard error on ``n_images`` test images)."""
     array = _values(values)
     return versus_reference_summary(name, float(array.mean()), seed_spread(array), int(array.size), reference, what,
-                                    rounding)
+                                    rounding, n_images)
 
 
 def versus_reference_summary(name: str, mean: float, std: float | None, seeds: int, reference: float,
-                             what: str = "the paper's", rounding: float = 0.0) -> str:
+                             what: str = "the paper's", rounding: float = 0.0, n_images: int = TEST_IMAGES) -> str:
     """:func:`versus_reference` from a summary: mean, sample std over seeds (None or NaN with one seed), seeds.
 
     ``rounding``: how far the reference may lie from the number it was rounded from (0.0005 for the
-    paper's three decimals); where that is wider than the seed spread, it is the tolerance."""
+    paper's three decimals): a reference whose rounding range meets the interval is inside it."""
     if not math.isfinite(mean) or seeds < 1:
         raise ValueError(f"need a finite mean over one or more seeds, got mean {mean!r} over {seeds!r}")
-    spread = None if seeds < 2 or std is None or not math.isfinite(std) else float(std)
+    interval = prediction_interval_summary(mean, std, seeds, n_images)
     difference = mean - reference
     side = "above" if difference > 0 else "below" if difference < 0 else "equal to"
-    ours = f"{mean:.4f} (one seed)" if spread is None else f"{mean:.4f} ± {spread:.4f} ({seeds} seeds)"
-    head = f"{name}: {ours}, {abs(difference) * 100:.2f} pt {side} {what} {reference:.4g}"
-    verdict = spread_verdict(difference, spread, rounding)
-    return head + (", " if verdict[0].isalpha() and not verdict.startswith("one seed") else "; ") + verdict + "."
+    ours = f"{mean:.4f} (one seed)" if interval is None else f"{mean:.4f} ± {std:.4f} ({seeds} seeds)"
+    return f"{name}: {ours}, {abs(difference) * 100:.2f} pt {side} {what} {reference:.4g}; " + \
+        interval_verdict_text(reference, interval, rounding) + "."
 
 
-def spread_verdict(difference: float, spread: float | None, rounding: float = 0.0) -> str:
-    """How a difference from a reference compares with the seed spread (sample std; None: one seed), e.g.
-    'inside the seed spread (2 std = 0.96 pt)'; ``rounding`` as in :func:`versus_reference_summary`."""
-    if abs(difference) <= rounding and (spread is None or SPREAD_WIDTH * spread < rounding):
-        return f"inside the reference's rounding (± {rounding * 100:.2f} pt)"
-    if spread is None:
-        return "one seed, so no seed-to-seed spread was measured and this run cannot tell a real difference from noise"
-    if abs(difference) <= SPREAD_WIDTH * spread:
-        return f"inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt)"
-    if spread == 0:
-        return "and every seed gave the same number"
-    return f"outside the seed spread ({abs(difference) / spread:.1f} std away)"
+def interval_verdict_text(reference: float, interval: Interval | None, rounding: float = 0.0,
+                          of: str = "one more run of ours") -> str:
+    """'inside the 95% prediction interval for one more run of ours [0.9577, 0.9745]', or outside it, or that
+    one seed gives no interval; says when the test set's binomial floor set the width."""
+    if interval is None:
+        return "one seed, so no spread was measured and no prediction interval can be given"
+    where = "inside" if interval.holds(reference, rounding) else "outside"
+    floor = " (its width set by the test set's binomial standard error)" if interval.floored else ""
+    return f"{where} the 95% prediction interval for {of} {interval.text()}{floor}"
 
 
-def compare_groups(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float]) -> str:
-    """Is group ``a`` better than group ``b`` (e.g. tuned vs untuned), judged against both spreads?"""
-    a_arr, b_arr = _values(a), _values(b)
-    difference = float(a_arr.mean() - b_arr.mean())
-    head = f"{name_a} {mean_and_spread(a_arr)} vs {name_b} {mean_and_spread(b_arr)}: {points(difference)}"
-    if a_arr.size == b_arr.size and np.array_equal(np.sort(a_arr), np.sort(b_arr)):
-        return head + f"; identical numbers: {name_a} and {name_b} give the same results here."
-    spreads = [s for s in (seed_spread(a_arr), seed_spread(b_arr)) if s is not None]
-    if not spreads:
-        return head + "; one seed each, so no spread was measured and the difference cannot be called real or noise."
-    width = SPREAD_WIDTH * max(spreads)
-    if abs(difference) <= width:
-        return (
-            head + f", inside the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): no measurable difference."
-        )
-    better = name_a if difference > 0 else name_b
-    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): {better} is better."
+def versus_paper_runs(name: str, mean: float, std: float | None, seeds: int, paper: Mapping[str, float],
+                      roundings: Mapping[str, float] | None = None, n_images: int = TEST_IMAGES) -> str:
+    """Our mean over seeds against each of the paper's runs of its code (label -> value: Table I and its
+    notebook) and :func:`reproduction_verdict`."""
+    ours = f"{mean:.4f} (one seed)" if seeds < 2 else f"{mean:.4f} ± {std:.4f} ({seeds} seeds)"
+    runs = ", ".join(f"{label} {value:.4g} ({points(mean - value)})" for label, value in paper.items())
+    values = list(paper.values())
+    apart = (f"; the paper's own {len(values)} runs differ by {abs(max(values) - min(values)) * 100:.2f} pt"
+             if len(values) > 1 else "")
+    verdict = reproduction_verdict(mean, std, seeds, paper, roundings, n_images)
+    return f"{name}: ours {ours} against the paper's {runs}{apart}; {verdict}."
 
 
-def ranking_certainty(gap_to_second: float, seed_values: Sequence[float] | None) -> str:
-    """Is the grid's winner ahead of the runner-up by more than seed-to-seed noise?
+def reproduction_verdict(mean: float, std: float | None, seeds: int, paper: Mapping[str, float],
+                         roundings: Mapping[str, float] | None = None, n_images: int = TEST_IMAGES) -> str:
+    """:func:`interval_reproduction` with the 95% prediction interval for one more run of ours."""
+    return interval_reproduction(prediction_interval_summary(mean, std, seeds, n_images), paper, roundings)
 
-    ``seed_values``: the same model's validation accuracy over seeds (``None`` when not available).
-    """
+
+def interval_reproduction(interval: Interval | None, paper: Mapping[str, float],
+                          roundings: Mapping[str, float] | None = None, digits: int = 4, unit: str = "") -> str:
+    """Each of the paper's runs (label -> value) against the 95% prediction interval for one more run of ours,
+    with the paper's own run-to-run difference taken into account: reproduced (every run of the paper's falls
+    where one more of ours would), not reproduced (none does), or within the paper's own run-to-run noise
+    (some do)."""
+    roundings = roundings or {}
+    if interval is None:
+        return "one seed, so no prediction interval: this run cannot call it reproduced or not"
+    inside = [label for label, value in paper.items() if interval.holds(value, roundings.get(label, 0.0))]
+    within = f"95% prediction interval for one more run of ours {interval.text(digits)}{unit}"
+    floor = " (its width set by the test set's binomial standard error)" if interval.floored else ""
+    if len(inside) == len(paper):
+        return f"reproduced: {'both' if len(paper) == 2 else 'every one'} inside the {within}{floor}"
+    if not inside:
+        return f"not reproduced: {'neither' if len(paper) == 2 else 'none'} inside the {within}{floor}"
+    outside = [label for label in paper if label not in inside]
+    return (f"within the paper's own run-to-run noise: {', '.join(inside)} inside the {within}{floor}, "
+            f"{', '.join(outside)} outside")
+
+
+def paired_comparison(name_a: str, a: pd.Series, name_b: str, b: pd.Series, n_images: int = TEST_IMAGES) -> str:
+    """Is model ``a`` better than model ``b``, paired by seed? ``a`` and ``b``: accuracy indexed by seed; the
+    seeds both have are paired, and the mean difference is judged by the t interval of the per-seed
+    differences (std floored by the binomial standard error on ``n_images`` test images)."""
+    seeds = [s for s in a.index if s in set(b.index)]
+    if not seeds:
+        raise ValueError(f"{name_a} and {name_b} share no seed: they cannot be paired")
+    diff = [float(a[s]) - float(b[s]) for s in seeds]
+    head = (f"{name_a} against {name_b}, paired by seed: {points(float(np.mean(diff)))} "
+            f"(per seed {', '.join(f'{d * 100:+.2f}' for d in diff)} pt")
+    interval = paired_interval([a[s] for s in seeds], [b[s] for s in seeds], n_images)
+    if interval is None:
+        return head + "); one pair, so no interval: it cannot tell a difference from noise."
+    head += f"; 95% interval {points(interval.low)} to {points(interval.high)} over {len(seeds)} seeds)"
+    if interval.low > 0:
+        return head + f": {name_a} is better, beyond the noise."
+    if interval.high < 0:
+        return head + f": {name_b} is better, beyond the noise."
+    return head + ": the interval includes 0, no measurable difference."
+
+
+def tuning_effect(tuned: Mapping[str, pd.Series], improved: pd.Series, n_images: int = TEST_IMAGES) -> list[str]:
+    """Does tuning help? Each TunedImprovedCNN (label -> accuracy by seed: our grid's pick, the paper's picks)
+    against the Improved CNN of the same seeds, paired by seed."""
+    return [paired_comparison(f"TunedImprovedCNN at {label}", accuracy, "the Improved CNN", improved, n_images)
+            for label, accuracy in tuned.items()]
+
+
+def ranking_certainty(gap_to_second: float, noise: float | None) -> str:
+    """Is the grid's winner ahead of the runner-up by more than one more run of the grid could reverse?
+
+    ``noise``: the half-width of the 95% interval of the difference of two grid points between runs
+    (``yardsticks.grid_gap_noise``; None: not measured)."""
     head = f"The selected point leads the runner-up by {gap_to_second * 100:.2f} pt of validation accuracy"
-    spread = None if seed_values is None else seed_spread(seed_values)
-    if spread is None:
-        return head + ("; no seed-to-seed spread of the validation accuracy was measured, so whether the ranking "
-                       "is stable is unknown.")
-    if gap_to_second <= SPREAD_WIDTH * spread:
-        return head + (
-            f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt over "
-            f"{len(list(seed_values))} seeds): another seed could rank the points differently."
-        )
-    width = SPREAD_WIDTH * spread
-    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {width * 100:.2f} pt): a clear winner."
+    if noise is None:
+        return head + ("; the grid is one seed and no second run of it was compared, so whether the ranking is "
+                       "stable is unknown.")
+    if gap_to_second <= noise:
+        return head + (f", less than another run of the grid moves the gap between two points (95%: ± "
+                       f"{noise * 100:.2f} pt): another run could rank them the other way.")
+    return head + f", more than another run of the grid moves the gap between two points (± {noise * 100:.2f} pt)."
 
 
-def choice_versus_paper(ranked: pd.DataFrame, paper_choice: dict, seed_values: Sequence[float] | None) -> str:
-    """Is our grid's choice really different from the paper's configuration?
+def choice_versus_paper(ranked: pd.DataFrame, paper_choice: dict, noise: float | None,
+                        whose: str = "the paper's text") -> str:
+    """Is our grid's choice really different from ``whose`` configuration?
 
-    ``ranked``: the grid best first (``selection.ranked``); ``paper_choice``: the paper's learning rate,
-    dropout and batch size; ``seed_values``: the Improved CNN's validation accuracy over seeds. Another
-    point only counts as a different finding when the paper's point trails ours by more than the spread.
-    """
+    ``ranked``: the grid best first (``selection.ranked``); ``paper_choice``: that configuration's learning
+    rate, dropout and batch size; ``noise`` as for :func:`ranking_certainty`. The other point only counts as a
+    different finding when it trails ours by more than another run of the grid could move the gap."""
     keys = list(paper_choice)
     chosen = ranked.iloc[0]
     if all(chosen[k] == paper_choice[k] for k in keys):
-        return "Our grid chose the paper's configuration."
+        return f"Our grid chose the configuration of {whose}."
     match = ranked[(ranked[keys] == pd.Series(paper_choice)).all(axis=1)]
     if match.empty:
-        return "The paper's configuration is not a point of this grid, so the two choices cannot be compared."
+        return f"The configuration of {whose} is not a point of this grid, so the two choices cannot be compared."
     gap = float(match.gap_to_best_pts.iloc[0]) / 100
-    head = (f"Our grid chose another configuration than the paper's; the paper's point ranks "
-            f"{int(match.index[0]) + 1} of {len(ranked)}, {gap * 100:.2f} pt of validation accuracy below ours")
-    spread = None if seed_values is None else seed_spread(seed_values)
-    if spread is None:
-        return head + ("; no seed-to-seed spread was measured, so the two choices cannot be told apart from noise.")
-    if gap <= SPREAD_WIDTH * spread:
-        return head + (f", inside the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt): "
-                       "the grid does not tell the two configurations apart, and neither choice is better.")
-    return head + f", beyond the seed spread ({SPREAD_WIDTH:g} std = {SPREAD_WIDTH * spread * 100:.2f} pt)."
+    head = (f"The pick of {whose} ranks {int(match.index[0]) + 1} of {len(ranked)} in our grid, {gap * 100:.2f} pt "
+            "of validation accuracy below ours")
+    if noise is None:
+        return head + "; no second run of the grid was compared, so the two cannot be told apart from noise."
+    if gap <= noise:
+        return head + (f", less than another run of the grid moves the gap between two points (95%: ± "
+                       f"{noise * 100:.2f} pt): the grid does not tell the two configurations apart.")
+    return head + f", more than another run of the grid moves the gap between two points (± {noise * 100:.2f} pt)."
+
+
+def grid_noise_sentence(differences: Sequence[float], noise: float, other: str) -> str:
+    """Where the grid's yardstick comes from: the same points of two runs of the grid."""
+    array = _values(differences)
+    return (f"The grid's own noise, from two runs of it: our grid and {other} (one seed each, 3 epochs) differ point "
+            f"by point by {points(float(array.mean()))} on average with a std of {array.std(ddof=1) * 100:.2f} pt "
+            f"over {array.size} points, so another run moves the gap between two points of one grid by up to "
+            f"± {noise * 100:.2f} pt (95%).")
+
+
+def grid_picks(picks: Mapping[str, dict]) -> str:
+    """The grid's pick as a measured quantity: what each run on record picked (label -> configuration)."""
+    said = "; ".join(f"{label}: lr {c['learning_rate']:g}, dropout {c['dropout']:g}, batch {int(c['batch_size'])}"
+                     for label, c in picks.items())
+    distinct = {tuple(sorted(c.items())) for c in picks.values()}
+    verdict = ("every run picked the same point" if len(distinct) == 1 else
+               f"{len(distinct)} different points from {len(picks)} runs: the pick is itself a noisy measurement")
+    return f"The grid's pick across the runs on record ({said}): {verdict}."
+
+
+def grid_findings(grid: pd.DataFrame, selected: Mapping[str, Any]) -> list[str]:
+    """Chapter 04's sentences on its grid: the selected point's lead, the paper's two picks against it, where the
+    yardstick comes from (the paper's notebook's run of the same grid), and the pick across the runs on record."""
+    noise = grid_noise(grid)
+    gap_noise = None if noise is None else noise[1]
+    order = ranked(grid)
+    seeds = sorted(grid.seed.unique()) if "seed" in grid else []
+    trained = "one seed, " if len(seeds) == 1 else f"{len(seeds)} seeds, " if seeds else ""
+    epochs = f"{int(grid.epochs.iloc[0])} epochs a point" if "epochs" in grid else "short runs"
+    pick = {"learning_rate": float(selected["learning_rate"]), "dropout": float(selected["dropout"]),
+            "batch_size": int(selected["batch_size"])}
+    lines = [
+        f"The grid search ({trained}{epochs}) chose {references.config_text(pick)} (validation accuracy "
+        f"{order.val_acc.iloc[0]:.4f}). "
+        + choice_versus_paper(order, references.TUNED_CONFIG, gap_noise, "the paper's text") + " "
+        + choice_versus_paper(order, references.NOTEBOOK_TUNED_CONFIG, gap_noise, "the paper's notebook"),
+        ranking_certainty(order.gap_to_best_pts.iloc[1] / 100, gap_noise),
+        grid_picks({"this run": pick, "the paper's notebook": references.NOTEBOOK_TUNED_CONFIG,
+                    "the paper's text": references.TUNED_CONFIG}),
+    ]
+    if noise is not None:
+        lines.insert(1, grid_noise_sentence(noise[0], noise[1], "the paper's notebook's"))
+    return lines
 
 
 def training_stop(name: str, epochs_run: int, best_epoch: int, max_epochs: int, patience: int | None) -> str:

@@ -8,6 +8,8 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from kmnist_utils import references
 from kmnist_utils.core.data import N_CLASSES, class_labels
+from kmnist_utils.stats.findings import reproduction_verdict
+from kmnist_utils.stats.yardsticks import prediction_interval_summary
 
 METRICS = references.METRICS
 
@@ -67,3 +69,46 @@ def format_mean_std(summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS, d
         shown[m] = [mean_std_text(a, b, digits) for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
     shown["seeds"] = summary["n_seeds"]
     return shown
+
+
+def compare_with_paper(summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS,
+                       n_images: int = references.TEST_IMAGES) -> pd.DataFrame:
+    """Per model, protocol and metric, :func:`paper_comparison` of our mean ± std over seeds.
+
+    ``summary`` is ``summarize_seeds`` output with a ``model`` column of registry names and, where it has one,
+    a ``protocol`` column (absent: the paper's protocol).
+    """
+    return pd.DataFrame([
+        paper_comparison(row["model"], row.get("protocol", references.PROTOCOL), metric, float(row[f"{metric}_mean"]),
+                         row[f"{metric}_std"], int(row["n_seeds"]), n_images)
+        for _, row in summary.iterrows() for metric in metrics
+    ])
+
+
+def paper_comparison(model: str, protocol: str, metric: str, mean: float, std: float | None, seeds: int,
+                     n_images: int = references.TEST_IMAGES) -> dict:
+    """One row of Table I's comparison: each of the paper's runs (Table I, its notebook) beside our mean ± std
+    over seeds, the differences (ours - paper), the 95% prediction interval for one more run of ours (std
+    floored by the binomial standard error on ``n_images`` test images; empty with one seed) and the verdict
+    it gives (``findings.reproduction_verdict``). Every number unrounded: what is shown rounds it. A model the
+    paper does not report gets empty paper columns and no verdict."""
+    paper = references.reported_runs(model, metric)
+    std = None if std is None or not np.isfinite(std) else float(std)
+    interval = prediction_interval_summary(mean, std, seeds, n_images)
+    table1, notebook = paper.get("Table I", np.nan), paper.get("the paper's notebook", np.nan)
+    return {
+        "model": model,
+        "protocol": protocol,
+        "metric": metric,
+        "paper": table1,
+        "paper_notebook": notebook,
+        "ours_mean": mean,
+        "ours_std": np.nan if std is None else std,
+        "seeds": seeds,
+        "difference": mean - table1,
+        "difference_notebook": mean - notebook,
+        "test_images": n_images,
+        "interval_low": np.nan if interval is None else interval.low,
+        "interval_high": np.nan if interval is None else interval.high,
+        "verdict": reproduction_verdict(mean, std, seeds, paper, references.ROUNDINGS, n_images) if paper else "",
+    }
