@@ -51,8 +51,12 @@ TEST_IMAGES = 10_000
 
 # The protocol column of every table that compares with the paper: "paper" where the row follows the
 # paper's text and what its code did, else what changed. The paper's code meant to restore the weights
-# of the lowest validation loss but kept a live reference to the state dict, so every number it reports
-# comes from the last epoch's weights.
+# of the lowest validation loss but kept a live reference to the state dict (``best_state =
+# model.state_dict()`` in its training helper, notebook cell 9, and in the TunedImprovedCNN's loop, cell 14),
+# so every accuracy it reports comes from the last epoch's weights. Its TunedImprovedCNN loop also wrote
+# ``torch.save(best_state, "best_tuned_improved_cnn.pth")`` whenever the validation loss improved: a file
+# saved at that moment holds that epoch's weights, and its saliency cell (17) loads that file. Both hold:
+# Table I's numbers are last-epoch numbers, Figure 7's maps come from the lowest-validation-loss weights.
 PROTOCOL = "paper"
 BEST_EPOCH_PROTOCOL = "ours: weights of the lowest validation loss instead of the last epoch"
 

@@ -172,14 +172,14 @@ def test_variation_and_show():
 def test_ranking_certainty_every_branch():
     assert "whether the ranking is stable is unknown" in findings.ranking_certainty(0.001, None)
     assert "another run could rank them the other way" in findings.ranking_certainty(0.001, 0.0096)
-    assert "more than another run of the grid moves" in findings.ranking_certainty(0.02, 0.0096)
+    assert "beyond the noise on one run's gap between two points" in findings.ranking_certainty(0.02, 0.0096)
 
 
 def test_the_grids_own_noise_and_its_picks():
     noise = findings.grid_noise_sentence([0.001, -0.002, 0.003, -0.004], 0.01, "the paper's notebook's")
-    assert "one seed each" in noise and "± 1.00 pt" in noise and "over 4 points" in noise
+    assert "one seed each" in noise and "± 1.00 pt of noise" in noise and "over 4 points" in noise
     same = {"learning_rate": 1e-3, "dropout": 0.4, "batch_size": 128}
-    assert "every run picked the same point" in findings.grid_picks({"a": same, "b": dict(same)})
+    assert "all picked the same point" in findings.grid_picks({"a": same, "b": dict(same)})
     moved = findings.grid_picks({"a": same, "b": {**same, "dropout": 0.5}, "c": same})
     assert "2 different points from 3 runs" in moved and "noisy measurement" in moved
 
@@ -243,10 +243,24 @@ def test_choice_versus_paper_every_branch():
     assert findings.choice_versus_paper(ranked, {"learning_rate": 1e-3, "dropout": 0.3, "batch_size": 128},
                                         None) == "Our grid chose the configuration of the paper's text."
     near = findings.choice_versus_paper(ranked, paper_near, 0.0096, "the paper's notebook")
-    assert "The pick of the paper's notebook ranks 2 of 3 in our grid, 0.04 pt" in near
-    assert "does not tell the two configurations apart" in near
+    assert near == ("the pick of the paper's notebook ranks 2 of 3, 0.04 pt below ours "
+                    "(within the noise: not told apart)")
     far = findings.choice_versus_paper(ranked, paper_far, 0.002)
-    assert "ranks 3 of 3 in our grid, 0.50 pt" in far and "more than another run of the grid moves" in far
-    assert "cannot be told apart from noise" in findings.choice_versus_paper(ranked, paper_far, None)
+    assert "ranks 3 of 3, 0.50 pt" in far and "(beyond the noise)" in far
+    assert "not told apart from noise" in findings.choice_versus_paper(ranked, paper_far, None)
     assert "not a point of this grid" in findings.choice_versus_paper(
         ranked, {"learning_rate": 1e-2, "dropout": 0.5, "batch_size": 64}, None)
+
+
+def test_grid_findings_read_the_grid_against_the_papers_notebook():
+    from kmnist_utils import references
+
+    grid = pd.DataFrame([{"grid_index": i, "learning_rate": lr, "dropout": d, "batch_size": b, "val_acc": acc,
+                          "val_loss": 0.05, "seed": 0, "epochs": 3}
+                         for i, ((lr, d, b), acc) in enumerate(references.NOTEBOOK_GRID.items())])
+    lines = findings.grid_findings(grid, references.NOTEBOOK_TUNED_CONFIG)
+    assert lines[0].startswith("The grid search (one seed, 3 epochs a point) chose lr 0.001, dropout 0.5, batch 64")
+    assert "the pick of the paper's text ranks 10 of 12" in lines[0]
+    assert "Our grid chose the configuration of the paper's notebook" in lines[0]
+    assert "± 0.00 pt of noise" in lines[1]  # the same grid twice: no noise
+    assert "2 different points from 3 runs" in lines[-1] and "docs/history.md" in lines[-1]

@@ -316,7 +316,8 @@ def plot_grid_heatmap(results: pd.DataFrame, best: pd.Series | None = None,
     trained = (f"one seed (seed {seeds[0]})" if len(seeds) == 1 else f"{len(seeds)} seeds") if seeds else ""
     marks = ["red: selected"] + [f"white {'dashed' if style == '--' else 'dotted'}: {label}"
                                  for label, style in zip(paper_choices, styles)]
-    fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch(s){', ' + trained if trained else ''}\n"
+    fig.suptitle(f"Grid search: validation accuracy after {epochs} epoch{'s' * (epochs != 1)}"
+                 f"{', ' + trained if trained else ''}\n"
                  f"({'; '.join(marks)})")
     return fig
 

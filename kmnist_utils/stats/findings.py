@@ -107,10 +107,12 @@ def versus_paper_runs(name: str, mean: float, std: float | None, seeds: int, pap
     """Our mean over seeds against each of the paper's runs of its code (label -> value: Table I and its
     notebook) and :func:`reproduction_verdict`."""
     ours = f"{mean:.4f} (one seed)" if seeds < 2 else f"{mean:.4f} ± {std:.4f} ({seeds} seeds)"
-    runs = ", ".join(f"{label} {value:.4g} ({points(mean - value)})" for label, value in paper.items())
-    values = list(paper.values())
-    apart = (f"; the paper's own {len(values)} runs differ by {abs(max(values) - min(values)) * 100:.2f} pt"
-             if len(values) > 1 else "")
+    runs = ", ".join(f"{label} {value:.{3 if (roundings or {}).get(label) else 4}f} ({points(mean - value)})"
+                     for label, value in paper.items())
+    values, rounding = list(paper.values()), max((roundings or {}).values(), default=0.0)
+    spread = abs(max(values) - min(values))
+    apart = ("" if len(values) < 2 else f"; the paper's own {len(values)} runs agree within Table I's rounding"
+             if spread <= rounding else f"; the paper's own {len(values)} runs differ by {spread * 100:.2f} pt")
     verdict = reproduction_verdict(mean, std, seeds, paper, roundings, n_images)
     return f"{name}: ours {ours} against the paper's {runs}{apart}; {verdict}."
 
@@ -130,15 +132,24 @@ def interval_reproduction(interval: Interval | None, paper: Mapping[str, float],
     roundings = roundings or {}
     if interval is None:
         return "one seed, so no prediction interval: this run cannot call it reproduced or not"
-    inside = [label for label, value in paper.items() if interval.holds(value, roundings.get(label, 0.0))]
+
+    def inside(of: Interval) -> list[str]:
+        return [label for label, value in paper.items() if of.holds(value, roundings.get(label, 0.0))]
+
     within = f"95% prediction interval for one more run of ours {interval.text(digits)}{unit}"
-    floor = " (its width set by the test set's binomial standard error)" if interval.floored else ""
-    if len(inside) == len(paper):
+    held = inside(interval)
+    floor = ""
+    if interval.floored:
+        alone = set(held) - set(inside(interval.unfloored()))
+        floor = (" (its width set by the test set's binomial standard error; on the seeds' own std alone, "
+                 f"{' and '.join(label for label in held if label in alone)} would be outside)" if alone else
+                 " (its width set by the test set's binomial standard error)")
+    if len(held) == len(paper):
         return f"reproduced: {'both' if len(paper) == 2 else 'every one'} inside the {within}{floor}"
-    if not inside:
+    if not held:
         return f"not reproduced: {'neither' if len(paper) == 2 else 'none'} inside the {within}{floor}"
-    outside = [label for label in paper if label not in inside]
-    return (f"within the paper's own run-to-run noise: {', '.join(inside)} inside the {within}{floor}, "
+    outside = [label for label in paper if label not in held]
+    return (f"within the paper's own run-to-run noise: {', '.join(held)} inside the {within}{floor}, "
             f"{', '.join(outside)} outside")
 
 
@@ -171,18 +182,17 @@ def tuning_effect(tuned: Mapping[str, pd.Series], improved: pd.Series, n_images:
 
 
 def ranking_certainty(gap_to_second: float, noise: float | None) -> str:
-    """Is the grid's winner ahead of the runner-up by more than one more run of the grid could reverse?
+    """Is the grid's winner ahead of the runner-up by more than the noise on one run's gap between two points?
 
-    ``noise``: the half-width of the 95% interval of the difference of two grid points between runs
-    (``yardsticks.grid_gap_noise``; None: not measured)."""
+    ``noise``: the 95% half-width of that noise (``yardsticks.grid_gap_noise``; None: not measured)."""
     head = f"The selected point leads the runner-up by {gap_to_second * 100:.2f} pt of validation accuracy"
     if noise is None:
         return head + ("; the grid is one seed and no second run of it was compared, so whether the ranking is "
                        "stable is unknown.")
     if gap_to_second <= noise:
-        return head + (f", less than another run of the grid moves the gap between two points (95%: ± "
-                       f"{noise * 100:.2f} pt): another run could rank them the other way.")
-    return head + f", more than another run of the grid moves the gap between two points (± {noise * 100:.2f} pt)."
+        return head + (f", within the noise on one run's gap between two points (95%: ± {noise * 100:.2f} pt): "
+                       "another run could rank them the other way.")
+    return head + f", beyond the noise on one run's gap between two points (± {noise * 100:.2f} pt)."
 
 
 def choice_versus_paper(ranked: pd.DataFrame, paper_choice: dict, noise: float | None,
@@ -191,7 +201,7 @@ def choice_versus_paper(ranked: pd.DataFrame, paper_choice: dict, noise: float |
 
     ``ranked``: the grid best first (``selection.ranked``); ``paper_choice``: that configuration's learning
     rate, dropout and batch size; ``noise`` as for :func:`ranking_certainty`. The other point only counts as a
-    different finding when it trails ours by more than another run of the grid could move the gap."""
+    different finding when it trails ours by more than the noise on one run's gap."""
     keys = list(paper_choice)
     chosen = ranked.iloc[0]
     if all(chosen[k] == paper_choice[k] for k in keys):
@@ -200,38 +210,37 @@ def choice_versus_paper(ranked: pd.DataFrame, paper_choice: dict, noise: float |
     if match.empty:
         return f"The configuration of {whose} is not a point of this grid, so the two choices cannot be compared."
     gap = float(match.gap_to_best_pts.iloc[0]) / 100
-    head = (f"The pick of {whose} ranks {int(match.index[0]) + 1} of {len(ranked)} in our grid, {gap * 100:.2f} pt "
-            "of validation accuracy below ours")
+    head = f"the pick of {whose} ranks {int(match.index[0]) + 1} of {len(ranked)}, {gap * 100:.2f} pt below ours"
     if noise is None:
-        return head + "; no second run of the grid was compared, so the two cannot be told apart from noise."
+        return head + " (no second run of the grid was compared: not told apart from noise)"
     if gap <= noise:
-        return head + (f", less than another run of the grid moves the gap between two points (95%: ± "
-                       f"{noise * 100:.2f} pt): the grid does not tell the two configurations apart.")
-    return head + f", more than another run of the grid moves the gap between two points (± {noise * 100:.2f} pt)."
+        return head + " (within the noise: not told apart)"
+    return head + " (beyond the noise)"
 
 
 def grid_noise_sentence(differences: Sequence[float], noise: float, other: str) -> str:
     """Where the grid's yardstick comes from: the same points of two runs of the grid."""
     array = _values(differences)
-    return (f"The grid's own noise, from two runs of it: our grid and {other} (one seed each, 3 epochs) differ point "
-            f"by point by {points(float(array.mean()))} on average with a std of {array.std(ddof=1) * 100:.2f} pt "
-            f"over {array.size} points, so another run moves the gap between two points of one grid by up to "
-            f"± {noise * 100:.2f} pt (95%).")
+    return (f"The grid's own noise, from two runs of it: our grid and {other} (one seed each) differ point by point "
+            f"by {points(float(array.mean()))} on average with a std of {array.std(ddof=1) * 100:.2f} pt over "
+            f"{array.size} points; a shift common to a run cancels in a gap, so one run's gap between two points "
+            f"carries up to ± {noise * 100:.2f} pt of noise (95%).")
 
 
-def grid_picks(picks: Mapping[str, dict]) -> str:
-    """The grid's pick as a measured quantity: what each run on record picked (label -> configuration)."""
+def grid_picks(picks: Mapping[str, dict], elsewhere: str = "") -> str:
+    """The grid's pick as a measured quantity: what each run named picked (label -> configuration);
+    ``elsewhere``: where more runs are listed."""
     said = "; ".join(f"{label}: lr {c['learning_rate']:g}, dropout {c['dropout']:g}, batch {int(c['batch_size'])}"
                      for label, c in picks.items())
     distinct = {tuple(sorted(c.items())) for c in picks.values()}
-    verdict = ("every run picked the same point" if len(distinct) == 1 else
+    verdict = ("all picked the same point" if len(distinct) == 1 else
                f"{len(distinct)} different points from {len(picks)} runs: the pick is itself a noisy measurement")
-    return f"The grid's pick across the runs on record ({said}): {verdict}."
+    return f"The grid's pick across runs ({said}): {verdict}{elsewhere}."
 
 
 def grid_findings(grid: pd.DataFrame, selected: Mapping[str, Any]) -> list[str]:
-    """Chapter 04's sentences on its grid: the selected point's lead, the paper's two picks against it, where the
-    yardstick comes from (the paper's notebook's run of the same grid), and the pick across the runs on record."""
+    """Chapter 04's sentences on its grid: the selected point, the paper's two picks against it, where the
+    yardstick comes from (the paper's notebook's run of the same grid), its lead, and the pick across runs."""
     noise = grid_noise(grid)
     gap_noise = None if noise is None else noise[1]
     order = ranked(grid)
@@ -240,14 +249,15 @@ def grid_findings(grid: pd.DataFrame, selected: Mapping[str, Any]) -> list[str]:
     epochs = f"{int(grid.epochs.iloc[0])} epochs a point" if "epochs" in grid else "short runs"
     pick = {"learning_rate": float(selected["learning_rate"]), "dropout": float(selected["dropout"]),
             "batch_size": int(selected["batch_size"])}
+    picks = [choice_versus_paper(order, references.TUNED_CONFIG, gap_noise, "the paper's text"),
+             choice_versus_paper(order, references.NOTEBOOK_TUNED_CONFIG, gap_noise, "the paper's notebook")]
     lines = [
         f"The grid search ({trained}{epochs}) chose {references.config_text(pick)} (validation accuracy "
-        f"{order.val_acc.iloc[0]:.4f}). "
-        + choice_versus_paper(order, references.TUNED_CONFIG, gap_noise, "the paper's text") + " "
-        + choice_versus_paper(order, references.NOTEBOOK_TUNED_CONFIG, gap_noise, "the paper's notebook"),
+        f"{order.val_acc.iloc[0]:.4f}); in it, " + " and ".join(picks) + ".",
         ranking_certainty(order.gap_to_best_pts.iloc[1] / 100, gap_noise),
         grid_picks({"this run": pick, "the paper's notebook": references.NOTEBOOK_TUNED_CONFIG,
-                    "the paper's text": references.TUNED_CONFIG}),
+                    "the paper's text": references.TUNED_CONFIG}, "; earlier runs of ours picked others too "
+                   "(docs/history.md)"),
     ]
     if noise is not None:
         lines.insert(1, grid_noise_sentence(noise[0], noise[1], "the paper's notebook's"))

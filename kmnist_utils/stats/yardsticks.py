@@ -67,6 +67,11 @@ class Interval:
         """Whether ``value`` (reported to ± ``rounding``) can lie inside the interval."""
         return self.low - rounding <= value <= self.high + rounding
 
+    def unfloored(self, confidence: float = CONFIDENCE) -> "Interval":
+        """The same interval on the values' own std (no floor): what the seeds alone say."""
+        half = t_quantile(self.n - 1, confidence) * self.std * math.sqrt(1 + 1 / self.n)
+        return Interval(self.mean, self.std, self.std, self.n, self.mean - half, self.mean + half)
+
     def text(self, digits: int = 4) -> str:
         return f"[{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
