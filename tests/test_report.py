@@ -494,3 +494,29 @@ def test_papermill_with_a_misspelt_parameter_stops_before_anything_runs(tmp_path
                             parameters={"profile": "smoke", "seed": 3, "output_root": str(tmp_path / "o")},
                             kernel_name="python3", progress_bar=False)
     assert "Unknown parameter(s) seed" in str(info.value)
+
+
+def test_an_executed_notebook_names_no_folder_of_the_machine(tmp_path, monkeypatch):
+    """Papermill records where a notebook ran from and to; the product keeps those as project paths."""
+    import nbformat
+
+    from kmnist_utils.core import paths
+
+    executed = nbformat.v4.new_notebook(metadata={"papermill": {
+        "input_path": str(paths.PROJECT_ROOT / "notebooks" / "03_cnns.ipynb"),
+        "output_path": "/elsewhere/.cache/running/ab12/03_cnns.ipynb"}})
+    fixed = report.project_relative(executed, paths.PROJECT_ROOT / "notebooks" / "03_cnns.ipynb",
+                                    paths.PROJECT_ROOT / "reports" / "03_cnns.ipynb")
+    assert fixed.metadata.papermill == {"input_path": "notebooks/03_cnns.ipynb",
+                                        "output_path": "reports/03_cnns.ipynb"}
+    plain = nbformat.v4.new_notebook()
+    assert report.project_relative(plain, tmp_path / "a.ipynb", tmp_path / "b.ipynb").metadata == {}
+    # What a cell shows of a saved figure, and a run's first line: project paths too.
+    saved = paths.ShownPath(paths.PROJECT_ROOT / "figures" / "fig01.png")
+    assert repr(saved) == "saved figures/fig01.png" and saved.name == "fig01.png"
+    assert paths.shown(tmp_path / "x") == str(tmp_path / "x")  # outside the project: as given
+    from kmnist_utils.engine import context
+
+    ctx = context.setup("smoke", output_root="runs/smoke", lock=False)
+    assert "figures=runs/smoke/figures results=runs/smoke/results" in ctx.describe()
+    assert str(paths.PROJECT_ROOT) not in ctx.describe()

@@ -63,6 +63,24 @@ def check_checkout(cwd: str | os.PathLike) -> None:
         )
 
 
+def shown(path: str | os.PathLike) -> str:
+    """A path as a reader of the products sees it: relative to the project root where it lies inside the
+    project, so an executed notebook names no folder of the machine that ran it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+class ShownPath(type(Path())):  # the concrete class: PosixPath or WindowsPath
+    """A path that displays itself as :func:`shown` (a notebook cell that ends in a saved file shows where it
+    went in the project, not on the machine); it is the full path for everything else."""
+
+    def __repr__(self) -> str:
+        return f"saved {shown(self)}"
+
+
 def project_path(path: str | os.PathLike) -> Path:
     """A user-given path as the project means it: a relative one is taken from the project root, wherever
     the command runs (the pipeline at the root, kernels in notebooks/, a plain papermill anywhere)."""

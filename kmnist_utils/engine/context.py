@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from kmnist_utils.core import runlock
 from kmnist_utils.core.data import DATA_ENV_VAR
-from kmnist_utils.core.paths import PROJECT_ROOT, OutputDirs, check_checkout, committed_dirs, output_dirs
+from kmnist_utils.core.paths import PROJECT_ROOT, OutputDirs, check_checkout, committed_dirs, output_dirs, shown
 from kmnist_utils.core.records import chapter_cost
 from kmnist_utils.engine.chip import calibration
 from kmnist_utils.engine.device import PRECISIONS, native_bf16, pick_device, resolve_precision
@@ -149,7 +149,7 @@ class RunContext:
     def describe(self) -> str:
         return (
             f"profile={self.profile.name} seeds={list(self.seeds)} device={self.device} precision={self.precision} "
-            f"figures={self.dirs.figures} results={self.dirs.results}"
+            f"figures={shown(self.dirs.figures)} results={shown(self.dirs.results)}"
         )
 
     def describe_all(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
+import nbformat
 import pandas as pd
 import papermill as pm
 
@@ -35,7 +36,7 @@ from kmnist_utils.core import runlock
 from kmnist_utils.core.atomic import atomic_path, remove_stale_temporaries
 from kmnist_utils.core.data import KMNISTDataError, find_data_root, locate_raw_files
 from kmnist_utils.core.machine import cpu_model
-from kmnist_utils.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, output_dirs, project_path
+from kmnist_utils.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, committed_dirs, output_dirs, project_path, shown
 from kmnist_utils.core.records import recorded_run
 from kmnist_utils.engine.context import (
     PROGRESS_LOG_ENV_VAR,
@@ -259,6 +260,15 @@ def free_space_note(cache_dir: Path, output_root: Path) -> str:
     return "; ".join(notes) + f" (a paper-profile run needs about {NEEDED_GIB:g} GiB)"
 
 
+def project_relative(executed: nbformat.NotebookNode, notebook: Path, target: Path) -> nbformat.NotebookNode:
+    """The executed notebook with papermill's record of where it ran from and to as project paths: a product
+    names no folder of the machine that ran it (the work copy under the cache is where the report lands)."""
+    record = executed.metadata.get("papermill")
+    if record is not None:
+        record["input_path"], record["output_path"] = shown(notebook), shown(target)
+    return executed
+
+
 def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name: str | None = None,
                  terminal: TextIO | None = None) -> NotebookRun:
     """Execute one notebook into the reports folder; on failure keep the partial copy for debugging. Its
@@ -302,7 +312,7 @@ def run_notebook(notebook: Path, ctx: RunContext, parameters: dict, kernel_name:
         if own:
             terminal.close()
     with atomic_path(target, suffix=".tmp.ipynb") as tmp:
-        shutil.copyfile(running, tmp)
+        nbformat.write(project_relative(nbformat.read(running, as_version=4), notebook, target), str(tmp))
     running.unlink()
     kernel_log.unlink(missing_ok=True)
     return NotebookRun(notebook.name, time.perf_counter() - start, target)

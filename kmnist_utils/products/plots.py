@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from kmnist_utils.core.atomic import write_bytes
 from kmnist_utils.core.data import N_CLASSES, class_label
+from kmnist_utils.core.paths import ShownPath
 from kmnist_utils.products.layout import layout_problems
 from kmnist_utils.products.provenance import provenance, provenance_line
 
@@ -79,7 +80,7 @@ def save_figure(fig: Figure, name: str, ctx: RunContext, seeds: Sequence[int] | 
     extra = {} if seeds is None else {"figure_seeds": list(map(int, seeds))}
     metadata = {"Title": name, "Description": json.dumps(provenance(ctx, **extra), ensure_ascii=False)}
     fig.savefig(buffer, format="png", bbox_inches="tight", metadata=metadata)
-    return write_bytes(ctx.dirs.figures / f"{name}.png", buffer.getvalue())
+    return ShownPath(write_bytes(ctx.dirs.figures / f"{name}.png", buffer.getvalue()))
 
 
 # --------------------------------------------------------------------------- EDA figures
