@@ -94,6 +94,8 @@ PICK_PROTOCOLS = {
     f"paper, at its text's pick ({config_text(TUNED_CONFIG)})": TUNED_CONFIG,
     f"paper, at its notebook's pick ({config_text(NOTEBOOK_TUNED_CONFIG)})": NOTEBOOK_TUNED_CONFIG,
 }
+# How a sentence names each pick (protocol label -> name).
+PICK_NAMES = {protocol: protocol.replace("paper, at its", "the paper's") for protocol in PICK_PROTOCOLS}
 
 # Section IV: 10-way one-shot with the Siamese encoder (macro averages), one support draw.
 ONE_SHOT = {"accuracy": 0.7387, "precision_macro": 0.8036, "recall_macro": 0.7387, "f1_macro": 0.7338}

@@ -24,7 +24,7 @@ from kmnist_utils.settings import CNNS, DISPLAY_NAMES, PAPER, TUNED
 from kmnist_utils.stats import findings
 from kmnist_utils.stats.metrics import mean_std_text, paper_comparison
 from kmnist_utils.stats.selection import ranked
-from kmnist_utils.stats.yardsticks import binomial_se, paired_interval, prediction_interval
+from kmnist_utils.stats.yardsticks import binomial_se, paired_interval, prediction_interval, prediction_interval_summary
 
 TABLE1_SOURCES = ("logreg_vs_paper", "cnn_vs_paper", "tuned_vs_paper")
 REQUIRED = (*TABLE1_SOURCES, "tuning_grid", "tuning_selected", "oneshot_siamese_vs_paper", "oneshot_draws",
@@ -474,22 +474,22 @@ class Answer:
 
 
 def paper_questions(results: Results) -> list[Answer]:
-    """The paper's three questions and three claims, each answered by one sentence computed from the tables
-    (reproduced, not reproduced, or within the paper's own run-to-run noise), with the chapter section of its
-    evidence; the questions whose tables the run lacks are left out."""
+    """The paper's three questions and its claims, each answered by one sentence computed from the tables, led
+    by its verdict, with the chapter section of its evidence; the questions whose tables the run lacks are
+    left out."""
     accuracy = paper_accuracy_rows(results)
-    rows = accuracy[accuracy.protocol == references.PROTOCOL].set_index("model")
-    logreg = rows.loc[DISPLAY_NAMES["logreg"]]
-    verdict = findings.reproduction_verdict(logreg.ours_mean, logreg.ours_std, int(logreg.seeds), _paper_runs(logreg),
-                                            references.ROUNDINGS, int(logreg.test_images))
+    logreg = accuracy[accuracy.protocol == references.PROTOCOL].set_index("model").loc[DISPLAY_NAMES["logreg"]]
+    interval = prediction_interval_summary(logreg.ours_mean, logreg.ours_std, int(logreg.seeds),
+                                           int(logreg.test_images))
     answers = [Answer(
         "How well does multinomial logistic regression do on flattened images?",
-        _lead(verdict) + findings.versus_paper_runs(
-            "Logistic regression on standardised pixels", logreg.ours_mean, logreg.ours_std, int(logreg.seeds),
-            _paper_runs(logreg), references.ROUNDINGS, int(logreg.test_images)),
+        _lead(findings.reproduction_label(interval, _paper_runs(logreg), references.ROUNDINGS))
+        + findings.versus_paper_runs("Logistic regression on standardised pixels", logreg.ours_mean, logreg.ours_std,
+                                     int(logreg.seeds), _paper_runs(logreg), references.ROUNDINGS,
+                                     int(logreg.test_images)),
         "02_logistic_regression.ipynb", "Table I, row 1: ours beside the paper")]
     if "cnn_seeds" in results.tables and "logreg_seeds" in results.tables:
-        answers.append(Answer("How much improvement is obtained with CNNs?", cnn_gain_sentence(results, rows),
+        answers.append(Answer("How much improvement is obtained with CNNs?", cnn_gain_sentence(results),
                               "03_cnns.ipynb", "Table I, rows 2-4: ours beside the paper"))
     if "cnn_seeds" in results.tables:
         answers.append(Answer("Claim: the ResNet-like CNN is slightly better than the Simple CNN and slightly worse "
@@ -502,10 +502,8 @@ def paper_questions(results: Results) -> list[Answer]:
         answers.append(Answer("Claim: the remaining errors are mostly visually ambiguous characters.",
                               errors_sentence(results), "05_error_analysis.ipynb", "The most confused class pairs"))
     if "saliency_sanity_check" in results.tables:
-        said = saliency_sentence(results)
-        lead = "Not reproduced. " if "not reproduced" in said else "Reproduced. " if "reproduced" in said else ""
         answers.append(Answer("Claim: the saliency maps highlight the strokes and largely ignore the background.",
-                              lead + said, "05_error_analysis.ipynb",
+                              saliency_sentence(results), "05_error_analysis.ipynb",
                               "Figure 7 · Saliency maps, and whether they explain the model"))
     if "oneshot_ladder_draws" in results.tables:
         method = results["oneshot_ladder_draws"]
@@ -519,9 +517,9 @@ def paper_questions(results: Results) -> list[Answer]:
     return [replace(a, answer=findings.no_nan(findings.for_profile(profile, a.answer))) for a in answers]
 
 
-def _lead(verdict: str) -> str:
-    """'Reproduced. ' from a verdict's first clause ('reproduced: both inside ...')."""
-    return verdict.split(":")[0].split(",")[0].capitalize() + ". "
+def _lead(label: str) -> str:
+    """'Reproduced. ' from a verdict's label."""
+    return label[0].upper() + label[1:] + ". "
 
 
 def _paper_runs(row) -> dict[str, float]:
@@ -529,33 +527,56 @@ def _paper_runs(row) -> dict[str, float]:
 
 
 def _draw_verdict(draws: pd.Series) -> str:
-    """'Reproduced within draw-to-draw noise: ' when the paper's single draw lies in the central 95% of ours."""
+    """'Reproduced within draw-to-draw noise. ' when the paper's single draw lies in the central 95% of ours."""
     low, high = np.percentile(draws, [2.5, 97.5])
     inside = low <= references.ONE_SHOT["accuracy"] <= high
-    return ("Reproduced within draw-to-draw noise. " if inside else "Not reproduced. ")
+    return "Reproduced within draw-to-draw noise. " if inside else "Not reproduced. "
 
 
-def cnn_gain_sentence(results: Results, rows: pd.DataFrame) -> str:
+def _seed_accuracy(results: Results, table: str, model: str | None = None) -> pd.Series:
+    """Test accuracy by seed from a per-seed table, its paper-protocol rows (of ``model`` where given)."""
+    rows = results[table]
+    rows = rows[rows.protocol == references.PROTOCOL] if "protocol" in rows else rows
+    return (rows if model is None else rows[rows.model == model]).set_index("seed").accuracy
+
+
+def _paired(a: pd.Series, b: pd.Series) -> tuple[list[float], list[float]]:
+    """The values of the seeds both have, in the same order."""
+    seeds = [s for s in a.index if s in set(b.index)]
+    return [float(a[s]) for s in seeds], [float(b[s]) for s in seeds]
+
+
+def _paper_difference(model_a: str, model_b: str) -> dict[str, float]:
+    """model_a - model_b in each of the paper's runs, in percentage points."""
+    return {label: (references.reported_runs(model_a)[label] - references.reported_runs(model_b)[label]) * 100
+            for label in references.PAPER_RUNS}
+
+
+def _difference_verdict(a: pd.Series, b: pd.Series, paper: dict[str, float], floor_note: bool = True
+                        ) -> tuple[float, str]:
+    """Our mean difference a - b paired by seed, in percentage points, and the paper's differences (``paper``, in
+    points) against the 95% prediction interval for one more pair of our runs, its std at least the binomial
+    standard error of a difference of two accuracies."""
+    ours, theirs = _paired(a, b)
+    gains = [(x - y) * 100 for x, y in zip(ours, theirs)]
+    floor = math.hypot(binomial_se(float(np.mean(ours)), references.TEST_IMAGES),
+                       binomial_se(float(np.mean(theirs)), references.TEST_IMAGES)) * 100
+    verdict = findings.interval_reproduction(prediction_interval(gains, floor=floor), paper,
+                                             {"Table I": 2 * references.ROUNDING * 100}, digits=2, unit=" pt",
+                                             floor_note=floor_note)
+    return float(np.mean(gains)), verdict.replace("one more run of ours", "one more pair of our runs")
+
+
+def cnn_gain_sentence(results: Results) -> str:
     """Each CNN's gain over logistic regression, paired by seed, against the paper's gains in both its runs."""
-    logreg = results["logreg_seeds"].set_index("seed").accuracy
-    cnn = results["cnn_seeds"]
-    cnn = cnn[cnn.protocol == references.PROTOCOL] if "protocol" in cnn else cnn
+    logreg = _seed_accuracy(results, "logreg_seeds")
     parts = []
     for name in CNNS:
-        per_seed = cnn[cnn.model == name].set_index("seed").accuracy
-        seeds = [s for s in per_seed.index if s in set(logreg.index)]
-        # In percentage points: the gain of a CNN over logistic regression in each seed, and in each paper run.
-        gains = [float(per_seed[s] - logreg[s]) * 100 for s in seeds]
-        paper = {label: (references.reported_runs(name)[label] - references.reported_runs("logreg")[label]) * 100
-                 for label in references.PAPER_RUNS}
-        floor = math.hypot(binomial_se(float(per_seed.mean()), references.TEST_IMAGES),
-                           binomial_se(float(logreg.mean()), references.TEST_IMAGES)) * 100
-        interval = prediction_interval(gains, floor=floor)
-        verdict = findings.interval_reproduction(interval, paper, {"Table I": 2 * references.ROUNDING * 100},
-                                                 digits=2, unit=" pt").split(" (its width")[0]
-        parts.append(f"the {DISPLAY_NAMES[name]} {float(np.mean(gains)):+.2f} pt against the paper's "
-                     + " and ".join(f"{value:+.2f} pt ({label})" for label, value in paper.items())
-                     + f", {verdict.replace('one more run of ours', 'one more pair of runs')}")
+        paper = _paper_difference(name, "logreg")
+        gain, verdict = _difference_verdict(_seed_accuracy(results, "cnn_seeds", name), logreg, paper,
+                                            floor_note=False)
+        parts.append(f"the {DISPLAY_NAMES[name]} {gain:+.2f} pt against the paper's "
+                     + " and ".join(f"{value:+.2f} pt ({label})" for label, value in paper.items()) + f", {verdict}")
     seeds = f"{len(logreg)} seed{'s' if len(logreg) > 1 else ''}"
     return (f"Over logistic regression, paired by seed ({seeds}): " + "; ".join(parts)
             + ". Each interval's std is at least the binomial standard error of a difference of two accuracies.")
@@ -565,38 +586,24 @@ def tuning_sentence(results: Results) -> str:
     """The TunedImprovedCNN (our grid's pick, and the paper's picks where the run has them) against the Improved
     CNN, paired by seed; the paper's own tuned-minus-untuned differences against where one more pair of our runs
     would fall; and where the Improved CNN's own configuration ranks in our grid."""
-    cnn = results["cnn_seeds"]
-    cnn = cnn[cnn.protocol == references.PROTOCOL] if "protocol" in cnn else cnn
-    improved = cnn[cnn.model == TUNED].set_index("seed").accuracy
-    groups = {"our grid's pick": results["tuned_seeds"]}
+    improved = _seed_accuracy(results, "cnn_seeds", TUNED)
+    tuned = {"our grid's pick": _seed_accuracy(results, "tuned_seeds")}
     if PICKS_TABLE in results.tables:
-        groups |= dict(list(results[PICKS_TABLE].groupby("protocol", sort=False)))
-    tuned = {pick_label(label): group.set_index("seed").accuracy for label, group in groups.items()}
-    said = findings.tuning_effect(tuned, improved)
-    paper = {label: (references.reported_runs("tuned")[label] - references.reported_runs("improved")[label]) * 100
-             for label in references.PAPER_RUNS}
-    ours = tuned["our grid's pick"]
-    seeds = [s for s in ours.index if s in set(improved.index)]
-    floor = math.hypot(binomial_se(float(ours.mean()), references.TEST_IMAGES),
-                       binomial_se(float(improved.mean()), references.TEST_IMAGES)) * 100
-    interval = prediction_interval([(ours[s] - improved[s]) * 100 for s in seeds], floor=floor)
-    verdict = findings.interval_reproduction(interval, paper, {"Table I": 2 * references.ROUNDING * 100}, digits=2,
-                                             unit=" pt").replace("one more run of ours", "one more pair of our runs")
+        tuned |= {references.PICK_NAMES[protocol]: group.set_index("seed").accuracy
+                  for protocol, group in results[PICKS_TABLE].groupby("protocol", sort=False)}
+    interval = paired_interval(*_paired(tuned["our grid's pick"], improved), references.TEST_IMAGES)
+    lead = ("One seed: not measured. " if interval is None else "Tuning helps. " if interval.low > 0 else
+            "Tuning hurts. " if interval.high < 0 else "No measurable effect. ")
+    paper = _paper_difference("tuned", "improved")
+    _, verdict = _difference_verdict(tuned["our grid's pick"], improved, paper)
     grid = ranked(results["tuning_grid"])
     untuned = grid[(grid.learning_rate == PAPER.learning_rate) & (grid.dropout == PAPER.dropout)
                    & (grid.batch_size == PAPER.batch_size)]
     rank = (f" The untuned Improved CNN's own configuration ({references.config_text(PAPER.__dict__)}) is a point of "
             f"the grid, ranked {int(untuned.index[0]) + 1} of {len(grid)}." if len(untuned) else "")
-    interval_ours = paired_interval([ours[s] for s in seeds], [improved[s] for s in seeds], references.TEST_IMAGES)
-    lead = ("One seed: not measured. " if interval_ours is None else "Tuning helps. " if interval_ours.low > 0 else
-            "Tuning hurts. " if interval_ours.high < 0 else "No measurable effect. ")
-    return (lead + " ".join(said) + " The paper's own tuned-minus-untuned differences, each run at its own pick: "
+    return (lead + " ".join(findings.tuning_effect(tuned, improved))
+            + " The paper's own tuned-minus-untuned differences, each run at its own pick: "
             + " and ".join(f"{value:+.2f} pt ({label})" for label, value in paper.items()) + f"; {verdict}." + rank)
-
-
-def pick_label(protocol: str) -> str:
-    """'the paper's text's pick (lr 0.001, dropout 0.4, batch 128)' for a pick's protocol label."""
-    return protocol.removeprefix("paper, ").replace("at its", "the paper's")
 
 
 def errors_sentence(results: Results) -> str:
@@ -619,29 +626,22 @@ def errors_sentence(results: Results) -> str:
 
 def ordering_sentence(results: Results) -> str:
     """The paper's ordering, Simple < ResNet-like < Improved, each step paired by seed."""
-    cnn = results["cnn_seeds"]
-    cnn = cnn[cnn.protocol == references.PROTOCOL] if "protocol" in cnn else cnn
-    by_model = {name: cnn[cnn.model == name].set_index("seed").accuracy for name in CNNS}
+    by_model = {name: _seed_accuracy(results, "cnn_seeds", name) for name in CNNS}
     steps = list(zip(CNNS, CNNS[1:]))
     said = [findings.paired_comparison(DISPLAY_NAMES[b], by_model[b], DISPLAY_NAMES[a], by_model[a]) for a, b in steps]
-    shown = [_paired_low(by_model[b], by_model[a]) > 0 for a, b in steps]
-    lead = ("Reproduced." if all(shown) else "Not shown for "
-            + " and ".join(f"{DISPLAY_NAMES[b]} over {DISPLAY_NAMES[a]}" for (a, b), ok in zip(steps, shown) if not ok)
-            + " (the order holds in the means, within the noise).")
+    intervals = [paired_interval(*_paired(by_model[b], by_model[a]), references.TEST_IMAGES) for a, b in steps]
+    missing = [f"{DISPLAY_NAMES[b]} over {DISPLAY_NAMES[a]}" for (a, b), interval in zip(steps, intervals)
+               if interval is None or interval.low <= 0]
+    lead = ("Reproduced." if not missing else
+            f"Not shown for {' and '.join(missing)} (the order holds in the means, within the noise).")
     return " ".join([lead, *said])
 
 
-def _paired_low(a: pd.Series, b: pd.Series) -> float:
-    """The lower end of the paired interval of a - b over the seeds both have (-inf with one pair)."""
-    seeds = [s for s in a.index if s in set(b.index)]
-    interval = paired_interval([a[s] for s in seeds], [b[s] for s in seeds], references.TEST_IMAGES)
-    return -math.inf if interval is None else interval.low
-
-
 def saliency_sentence(results: Results) -> str:
-    """The paper's plain-gradient maps: the randomisation check and the share of the attribution on strokes."""
-    table = results["saliency_sanity_check"].set_index("method")
-    row = table.loc["gradient"]
+    """The paper's plain-gradient maps: the randomisation check and the share of the attribution on strokes,
+    led by whether that reproduces the paper's reading."""
+    row = results["saliency_sanity_check"].set_index("method").loc["gradient"]
     max_rho = float(results.provenance["saliency_sanity_check"].get("max_rho", 0.5))
-    return findings.saliency_verdict("The paper's method (absolute gradient)", float(row.trained_vs_random_rho),
+    said = findings.saliency_verdict("The paper's method (absolute gradient)", float(row.trained_vs_random_rho),
                                      max_rho, float(row.stroke_mass), float(row.stroke_pixels))
+    return ("Not reproduced. " if "not reproduced" in said else "Reproduced. " if "reproduced" in said else "") + said

@@ -123,34 +123,45 @@ def reproduction_verdict(mean: float, std: float | None, seeds: int, paper: Mapp
     return interval_reproduction(prediction_interval_summary(mean, std, seeds, n_images), paper, roundings)
 
 
+def reproduction_label(interval: Interval | None, paper: Mapping[str, float],
+                       roundings: Mapping[str, float] | None = None) -> str:
+    """The verdict alone: 'reproduced' (every run of the paper's falls where one more of ours would), 'not
+    reproduced' (none does), 'within the paper's own run-to-run noise' (some do), or 'no verdict (one seed)'."""
+    if interval is None:
+        return "no verdict (one seed)"
+    held = _held(interval, paper, roundings)
+    return ("reproduced" if len(held) == len(paper) else "not reproduced" if not held
+            else "within the paper's own run-to-run noise")
+
+
+def _held(interval: Interval, paper: Mapping[str, float], roundings: Mapping[str, float] | None) -> list[str]:
+    """The paper's runs (labels) that can lie inside ``interval``, each within its rounding."""
+    return [label for label, value in paper.items() if interval.holds(value, (roundings or {}).get(label, 0.0))]
+
+
 def interval_reproduction(interval: Interval | None, paper: Mapping[str, float],
-                          roundings: Mapping[str, float] | None = None, digits: int = 4, unit: str = "") -> str:
+                          roundings: Mapping[str, float] | None = None, digits: int = 4, unit: str = "",
+                          floor_note: bool = True) -> str:
     """Each of the paper's runs (label -> value) against the 95% prediction interval for one more run of ours,
-    with the paper's own run-to-run difference taken into account: reproduced (every run of the paper's falls
-    where one more of ours would), not reproduced (none does), or within the paper's own run-to-run noise
-    (some do)."""
-    roundings = roundings or {}
+    with the paper's own run-to-run difference taken into account (:func:`reproduction_label`), and which runs
+    fall inside; ``floor_note``: say when the binomial floor set the interval's width, and what the seeds'
+    own std alone would say."""
     if interval is None:
         return "one seed, so no prediction interval: this run cannot call it reproduced or not"
-
-    def inside(of: Interval) -> list[str]:
-        return [label for label, value in paper.items() if of.holds(value, roundings.get(label, 0.0))]
-
     within = f"95% prediction interval for one more run of ours {interval.text(digits)}{unit}"
-    held = inside(interval)
+    held = _held(interval, paper, roundings)
     floor = ""
-    if interval.floored:
-        alone = set(held) - set(inside(interval.unfloored()))
-        floor = (" (its width set by the test set's binomial standard error; on the seeds' own std alone, "
-                 f"{' and '.join(label for label in held if label in alone)} would be outside)" if alone else
-                 " (its width set by the test set's binomial standard error)")
-    if len(held) == len(paper):
+    if interval.floored and floor_note:
+        alone = [label for label in held if label not in _held(interval.unfloored(), paper, roundings)]
+        floor = (" (its width set by the test set's binomial standard error"
+                 + (f"; on the seeds' own std alone, {' and '.join(alone)} would be outside)" if alone else ")"))
+    label = reproduction_label(interval, paper, roundings)
+    if label == "reproduced":
         return f"reproduced: {'both' if len(paper) == 2 else 'every one'} inside the {within}{floor}"
-    if not held:
+    if label == "not reproduced":
         return f"not reproduced: {'neither' if len(paper) == 2 else 'none'} inside the {within}{floor}"
-    outside = [label for label in paper if label not in held]
-    return (f"within the paper's own run-to-run noise: {', '.join(held)} inside the {within}{floor}, "
-            f"{', '.join(outside)} outside")
+    outside = [name for name in paper if name not in held]
+    return f"{label}: {', '.join(held)} inside the {within}{floor}, {', '.join(outside)} outside"
 
 
 def paired_comparison(name_a: str, a: pd.Series, name_b: str, b: pd.Series, n_images: int = TEST_IMAGES) -> str:
@@ -238,21 +249,26 @@ def grid_picks(picks: Mapping[str, dict], elsewhere: str = "") -> str:
     return f"The grid's pick across runs ({said}): {verdict}{elsewhere}."
 
 
+def grid_training(grid: pd.DataFrame) -> str:
+    """'one seed, 3 epochs a point': what the grid trained, read from its table."""
+    seeds = grid.seed.nunique() if "seed" in grid else 0
+    trained = "one seed" if seeds == 1 else f"{seeds} seeds" if seeds else "seeds not recorded"
+    epochs = int(grid.epochs.iloc[0]) if "epochs" in grid else None
+    return f"{trained}, " + (f"{epochs} epoch{'s' * (epochs != 1)} a point" if epochs else "epochs not recorded")
+
+
 def grid_findings(grid: pd.DataFrame, selected: Mapping[str, Any]) -> list[str]:
     """Chapter 04's sentences on its grid: the selected point, the paper's two picks against it, where the
     yardstick comes from (the paper's notebook's run of the same grid), its lead, and the pick across runs."""
     noise = grid_noise(grid)
     gap_noise = None if noise is None else noise[1]
     order = ranked(grid)
-    seeds = sorted(grid.seed.unique()) if "seed" in grid else []
-    trained = "one seed, " if len(seeds) == 1 else f"{len(seeds)} seeds, " if seeds else ""
-    epochs = f"{int(grid.epochs.iloc[0])} epochs a point" if "epochs" in grid else "short runs"
     pick = {"learning_rate": float(selected["learning_rate"]), "dropout": float(selected["dropout"]),
             "batch_size": int(selected["batch_size"])}
     picks = [choice_versus_paper(order, references.TUNED_CONFIG, gap_noise, "the paper's text"),
              choice_versus_paper(order, references.NOTEBOOK_TUNED_CONFIG, gap_noise, "the paper's notebook")]
     lines = [
-        f"The grid search ({trained}{epochs}) chose {references.config_text(pick)} (validation accuracy "
+        f"The grid search ({grid_training(grid)}) chose {references.config_text(pick)} (validation accuracy "
         f"{order.val_acc.iloc[0]:.4f}); in it, " + " and ".join(picks) + ".",
         ranking_certainty(order.gap_to_best_pts.iloc[1] / 100, gap_noise),
         grid_picks({"this run": pick, "the paper's notebook": references.NOTEBOOK_TUNED_CONFIG,

@@ -8,7 +8,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from kmnist_utils import references
 from kmnist_utils.core.data import N_CLASSES, class_labels
-from kmnist_utils.stats.findings import reproduction_verdict
+from kmnist_utils.stats.findings import reproduction_label, reproduction_verdict
 from kmnist_utils.stats.yardsticks import prediction_interval_summary
 
 METRICS = references.METRICS
@@ -89,9 +89,10 @@ def paper_comparison(model: str, protocol: str, metric: str, mean: float, std: f
                      n_images: int = references.TEST_IMAGES) -> dict:
     """One row of Table I's comparison: each of the paper's runs (Table I, its notebook) beside our mean ± std
     over seeds, the differences (ours - paper), the 95% prediction interval for one more run of ours (std
-    floored by the binomial standard error on ``n_images`` test images; empty with one seed) and the verdict
-    it gives (``findings.reproduction_verdict``). Every number unrounded: what is shown rounds it. A model the
-    paper does not report gets empty paper columns and no verdict."""
+    floored by the binomial standard error on ``n_images`` test images; empty with one seed), the verdict it
+    gives (``reproduced``: ``findings.reproduction_label``) and in words (``findings.reproduction_verdict``).
+    Every number unrounded: what is shown rounds it. A model the paper does not report gets empty paper
+    columns and no verdict."""
     paper = references.reported_runs(model, metric)
     std = None if std is None or not np.isfinite(std) else float(std)
     interval = prediction_interval_summary(mean, std, seeds, n_images)
@@ -110,5 +111,6 @@ def paper_comparison(model: str, protocol: str, metric: str, mean: float, std: f
         "test_images": n_images,
         "interval_low": np.nan if interval is None else interval.low,
         "interval_high": np.nan if interval is None else interval.high,
+        "reproduced": reproduction_label(interval, paper, references.ROUNDINGS) if paper else "",
         "verdict": reproduction_verdict(mean, std, seeds, paper, references.ROUNDINGS, n_images) if paper else "",
     }
